@@ -1,0 +1,127 @@
+// The certificate authority core: issues, revokes, lists and publishes, knowing nothing of HTTP, the CLI or SQLite.
+
+import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
+import { normalizeSerial } from '../crypto/serial.js';
+import { CaError } from '../errors.js';
+import type { TrustDomain } from '../identity/spiffe.js';
+import { LeafProfile, type PublicationUrls } from '../pki/profile.js';
+import { signCrl } from '../revocation/crl.js';
+import type { RevocationReason } from '../revocation/reasons.js';
+import { issueLeaf, type Caller, type IssuanceContext, type IssueRequest, type IssuedLeaf } from './issue.js';
+import type { Issuer } from './issuer.js';
+import type { LeafPolicy } from './policy.js';
+import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './ports.js';
+
+/** Everything the authority is built from. */
+export interface AuthorityOptions {
+  readonly root: Issuer;
+  readonly intermediate: Issuer;
+  readonly policy: LeafPolicy;
+  readonly urls: PublicationUrls;
+  readonly store: CertificateStore;
+  readonly clock: Clock;
+  /** How long a CRL is valid (nextUpdate - thisUpdate). */
+  readonly crlValiditySeconds: number;
+  /** How long a revoked certificate stays listed after its notAfter. */
+  readonly crlRetentionSeconds: number;
+}
+
+/** Which CA level a CRL is for. */
+export type CrlLevel = 'root' | 'intermediate';
+
+/**
+ * The CA. Construct it through the store's composition root (`openCaDirectory`) or directly in tests.
+ *
+ * @example
+ * const leaf = authority.issue({ commonName: 'api', spiffeId: 'spiffe://acme.internal/api', key: { csr } }, { actor: 'local:ops' });
+ */
+export class Authority {
+  private readonly issuance: IssuanceContext;
+
+  constructor(private readonly options: AuthorityOptions) {
+    this.issuance = {
+      issuer: options.intermediate,
+      profile: new LeafProfile(options.intermediate, options.urls),
+      policy: options.policy,
+      store: options.store,
+      clock: options.clock,
+      lint: {
+        issuer: options.intermediate.subject,
+        issuerKeyId: options.intermediate.keyId,
+        issuerNotAfter: options.intermediate.notAfter,
+        trustDomain: options.policy.trustDomain,
+        allowWildcards: options.policy.allowWildcards,
+      },
+    };
+  }
+
+  get trustDomain(): TrustDomain {
+    return this.options.policy.trustDomain;
+  }
+
+  get root(): Issuer {
+    return this.options.root;
+  }
+
+  get intermediate(): Issuer {
+    return this.options.intermediate;
+  }
+
+  /** The leaf's chain above it: the intermediate PEM. */
+  get chainPem(): string {
+    return this.options.intermediate.pem;
+  }
+
+  /** Issues a leaf through the full pipeline; the certificate is recorded and audited before this returns. */
+  issue(request: IssueRequest, caller: Caller): IssuedLeaf {
+    return issueLeaf(this.issuance, request, caller);
+  }
+
+  /** Looks a certificate up by serial in any accepted text form. */
+  find(serial: string): CertificateRecord | undefined {
+    const canonical = normalizeSerial(serial);
+    return canonical === null ? undefined : this.options.store.findBySerial(canonical);
+  }
+
+  /** Lists certificates (leaves unless `kind` says otherwise). */
+  list(query: Omit<CertificateQuery, 'now'>): CertificateRecord[] {
+    return this.options.store.list({ kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) });
+  }
+
+  /**
+   * Revokes a leaf by serial. Revoking twice reports `already-revoked` and changes nothing; CA certificates
+   * are refused (retiring the intermediate is a rotation, not a revocation).
+   */
+  revoke(serialText: string, reason: RevocationReason, caller: Caller): Exclude<RevocationOutcome, { result: 'not-found' }> {
+    const serial = normalizeSerial(serialText);
+    if (serial === null) throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: "${serialText}" is not a serial number (hex expected)`);
+    const existing = this.options.store.findBySerial(serial);
+    if (existing && existing.kind !== 'leaf') {
+      throw new CaError('ERR_REVOKE_CA_CERTIFICATE', `authority: ${serial} is the ${existing.kind} certificate; revoking it would break the CA (rotate it instead)`);
+    }
+    const now = wholeSeconds(this.options.clock.now());
+    const outcome = this.options.store.recordRevocation(serial, now, reason, { at: now, actor: caller.actor, action: 'revoke', target: serial, outcome: 'ok', detail: { reason } });
+    if (outcome.result === 'not-found') throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: no certificate with serial ${serial} was issued by this CA`);
+    return outcome;
+  }
+
+  /** Signs a fresh CRL for `level` with the next persisted CRL number. */
+  signCrl(level: CrlLevel): { der: Buffer; number: bigint; thisUpdate: Date; nextUpdate: Date; entries: number } {
+    const issuer = level === 'root' ? this.options.root : this.options.intermediate;
+    const thisUpdate = wholeSeconds(this.options.clock.now());
+    const nextUpdate = addSeconds(thisUpdate, this.options.crlValiditySeconds);
+    const number = this.options.store.nextCrlNumber(issuer.keyIdHex);
+    let entries = 0;
+    const revoked = this.options.store.revokedBy(issuer.keyIdHex, addSeconds(thisUpdate, -this.options.crlRetentionSeconds));
+    const der = signCrl(
+      { issuer: issuer.subject, issuerKeyId: issuer.keyId, signer: issuer.signer, thisUpdate, nextUpdate, number },
+      (function* () {
+        for (const r of revoked) {
+          entries++;
+          yield { serial: r.serial, revokedAt: r.revokedAt!, reason: r.reason ?? 'unspecified' };
+        }
+      })(),
+    );
+    return { der, number, thisUpdate, nextUpdate, entries };
+  }
+}

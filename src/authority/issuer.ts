@@ -1,0 +1,35 @@
+// A CA certificate paired with its private key: what signs leaves and CRLs.
+
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { keyIdentifier, signerFor, spkiOf, type Signer } from '../crypto/keys.js';
+import { toPem } from '../crypto/pem.js';
+import { CaError } from '../errors.js';
+import { readCertificate, type CertificateView } from '../pki/certificate.js';
+import type { IssuerProfile } from '../pki/profile.js';
+
+/** An issuing certificate and the signer for its key, checked to belong together. */
+export interface Issuer extends IssuerProfile {
+  readonly certificate: CertificateView;
+  readonly pem: string;
+  readonly keyIdHex: string;
+}
+
+/** Pairs a CA certificate with its private key, refusing a key that is not the certificate's. */
+export function loadIssuer(certificateDer: Buffer, privateKey: KeyObject, what: string): Issuer {
+  const certificate = readCertificate(certificateDer);
+  const spki = spkiOf(createPublicKey(privateKey));
+  if (!spki.equals(certificate.spki)) {
+    throw new CaError('ERR_KEY_INVALID', `authority: the ${what} key does not match the ${what} certificate`);
+  }
+  const signer: Signer = signerFor(privateKey);
+  const keyId = keyIdentifier(spki);
+  return {
+    certificate,
+    pem: toPem('CERTIFICATE', certificateDer),
+    subject: certificate.subject,
+    keyId,
+    keyIdHex: keyId.toString('hex'),
+    notAfter: certificate.notAfter,
+    signer,
+  };
+}

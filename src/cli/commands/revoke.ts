@@ -1,0 +1,39 @@
+// `ca revoke`: record a leaf's revocation, by serial or by certificate file.
+
+import { isPem, readPemLabelled } from '../../crypto/pem.js';
+import { CaError } from '../../errors.js';
+import { readCertificate } from '../../pki/certificate.js';
+import { parseRevocationReason } from '../../revocation/reasons.js';
+import { readInputFile } from '../io.js';
+import type { CommandOutput } from '../output.js';
+import { localActor, withLocalCa } from './shared.js';
+
+export interface RevokeArgs {
+  serial?: string;
+  cert?: string;
+  dir: string;
+  reason?: string;
+  passphrase: string | undefined;
+}
+
+/** The serial of the first certificate in a PEM or DER file. */
+function serialFromFile(path: string): string {
+  const data = readInputFile(path, 'certificate');
+  const der = isPem(data) ? readPemLabelled(data.toString('latin1'), ['CERTIFICATE'], 'certificate file')[0]! : data;
+  return readCertificate(der).serial;
+}
+
+export function revoke(args: RevokeArgs): CommandOutput {
+  if ((args.serial === undefined) === (args.cert === undefined)) throw new CaError('ERR_USAGE', 'cli: give either a SERIAL or --cert FILE');
+  const reason = parseRevocationReason(args.reason ?? 'unspecified');
+  const serial = args.serial ?? serialFromFile(args.cert!);
+  return withLocalCa(args.dir, (ca) => {
+    const outcome = ca.authority(args.passphrase).revoke(serial, reason, { actor: localActor() });
+    const r = outcome.record;
+    const data = { serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked' };
+    const human = data.alreadyRevoked
+      ? `${r.serial} was already revoked at ${data.revokedAt} (${r.reason}); nothing changed`
+      : `revoked ${r.serial} (${r.commonName}, reason ${r.reason}); publish with \`ca crl\``;
+    return { data, human };
+  });
+}

@@ -1,0 +1,44 @@
+// What several CLI verbs share: the local operator's audit name, opening a CA directory, and record rendering.
+
+import { userInfo } from 'node:os';
+import type { CertificateRecord } from '../../authority/ports.js';
+import { LocalCa } from '../../server/local-ca.js';
+
+/** The audit-log actor for a person running the CLI on the CA host. */
+export function localActor(): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // Containers may run under a uid with no passwd entry.
+  }
+  return `local:${user}`;
+}
+
+/** Opens a CA directory for the duration of `fn`. */
+export function withLocalCa<T>(dir: string, fn: (ca: LocalCa) => T): T {
+  const ca = LocalCa.open(dir);
+  try {
+    return fn(ca);
+  } finally {
+    ca.close();
+  }
+}
+
+/** The status a record has at `now`. */
+export function statusOf(record: CertificateRecord, now: Date): 'valid' | 'revoked' | 'expired' {
+  if (record.revokedAt !== null) return 'revoked';
+  return record.notAfter <= now ? 'expired' : 'valid';
+}
+
+/** The JSON shape of a certificate record, shared by `ca issue --json` and `ca list --json`. */
+export function certificateJson(record: Pick<CertificateRecord, 'serial' | 'notBefore' | 'notAfter' | 'spiffeId' | 'dnsNames' | 'ipAddresses'>) {
+  return {
+    serial: record.serial,
+    notBefore: record.notBefore.toISOString(),
+    notAfter: record.notAfter.toISOString(),
+    spiffeId: record.spiffeId,
+    dnsNames: [...record.dnsNames],
+    ipAddresses: [...record.ipAddresses],
+  };
+}

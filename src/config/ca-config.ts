@@ -1,0 +1,108 @@
+// The CA's configuration file (config.json in the CA directory): its shape, defaults and validation.
+
+import { CaError } from '../errors.js';
+import { parseKeyType, type KeyType } from '../crypto/keys.js';
+import { parseTrustDomain, type TrustDomain } from '../identity/spiffe.js';
+import { parseDuration } from './duration.js';
+
+export const CONFIG_VERSION = 1;
+
+/** config.json as stored: durations as text so operators can edit them. */
+export interface CaConfigFile {
+  version: number;
+  name: string;
+  trustDomain: string;
+  keyType: KeyType;
+  publicUrl: string;
+  defaultTtl: string;
+  maxTtl: string;
+  crlValidity: string;
+  crlRetention: string;
+  allowWildcards: boolean;
+  encryptedKeys: boolean;
+}
+
+/** The configuration, parsed. */
+export interface CaConfig {
+  readonly name: string;
+  readonly trustDomain: TrustDomain;
+  readonly keyType: KeyType;
+  readonly publicUrl: string;
+  readonly defaultTtlSeconds: number;
+  readonly maxTtlSeconds: number;
+  readonly crlValiditySeconds: number;
+  readonly crlRetentionSeconds: number;
+  readonly allowWildcards: boolean;
+  readonly encryptedKeys: boolean;
+}
+
+export const CONFIG_DEFAULTS = {
+  keyType: 'ec-p256',
+  publicUrl: 'http://127.0.0.1:8080',
+  defaultTtl: '24h',
+  maxTtl: '7d',
+  crlValidity: '24h',
+  crlRetention: '7d',
+} as const;
+
+/** Checks a CA name: it becomes `O=` and part of `CN=... Root CA`, so at most 50 printable characters. */
+export function parseCaName(name: string): string {
+  if (name.trim() !== name || name.length === 0 || name.length > 50 || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new CaError('ERR_CONFIG_INVALID', 'config: the CA name must be 1-50 printable characters without surrounding spaces');
+  }
+  return name;
+}
+
+/** Checks the public base URL written into certificates: http(s), no query or fragment. */
+export function parsePublicUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CaError('ERR_CONFIG_INVALID', `config: public URL "${text}" is not a URL`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username || url.password) {
+    throw new CaError('ERR_CONFIG_INVALID', `config: public URL "${text}" must be http(s)://host[:port][/path] without query, fragment or credentials`);
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+/** Validates config.json's content, naming the field that is wrong. */
+export function parseCaConfig(raw: unknown, source: string): CaConfig {
+  const fail = (why: string): never => {
+    throw new CaError('ERR_CONFIG_INVALID', `config: ${source}: ${why}`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('not a JSON object');
+  const c = raw as Record<string, unknown>;
+  if (c.version !== CONFIG_VERSION) fail(`unsupported version ${JSON.stringify(c.version)} (expected ${CONFIG_VERSION})`);
+  const str = (key: keyof CaConfigFile): string => (typeof c[key] === 'string' ? (c[key] as string) : fail(`"${key}" must be a string`));
+  const flag = (key: keyof CaConfigFile): boolean => (typeof c[key] === 'boolean' ? (c[key] as boolean) : fail(`"${key}" must be true or false`));
+  const duration = (key: keyof CaConfigFile): number => {
+    try {
+      return parseDuration(str(key));
+    } catch (e) {
+      return fail(`"${key}": ${(e as Error).message.replace(/^config: /, '')}`);
+    }
+  };
+  const within = <T>(key: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      return fail(`"${key}": ${(e as Error).message.replace(/^\w+: /, '')}`);
+    }
+  };
+  const config: CaConfig = {
+    name: within('name', () => parseCaName(str('name'))),
+    trustDomain: within('trustDomain', () => parseTrustDomain(str('trustDomain'))),
+    keyType: within('keyType', () => parseKeyType(str('keyType'))),
+    publicUrl: within('publicUrl', () => parsePublicUrl(str('publicUrl'))),
+    defaultTtlSeconds: duration('defaultTtl'),
+    maxTtlSeconds: duration('maxTtl'),
+    crlValiditySeconds: duration('crlValidity'),
+    crlRetentionSeconds: duration('crlRetention'),
+    allowWildcards: flag('allowWildcards'),
+    encryptedKeys: flag('encryptedKeys'),
+  };
+  if (config.defaultTtlSeconds > config.maxTtlSeconds) fail('"defaultTtl" is longer than "maxTtl"');
+  return config;
+}

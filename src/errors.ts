@@ -1,0 +1,70 @@
+// The one error base of meshca: every failure a user can cause carries a stable string `code`.
+
+/** Every code a {@link CaError} can carry. Codes are stable: scripts and the HTTP/CLI maps key on them. */
+export type CaErrorCode =
+  // input shapes
+  | 'ERR_DURATION_INVALID'
+  | 'ERR_PEM_INVALID'
+  | 'ERR_DER_INVALID'
+  | 'ERR_KEY_TYPE_UNSUPPORTED'
+  | 'ERR_KEY_INVALID'
+  | 'ERR_KEY_WEAK'
+  // identities
+  | 'ERR_SPIFFE_ID_INVALID'
+  | 'ERR_SPIFFE_ID_FOREIGN_TRUST_DOMAIN'
+  | 'ERR_TRUST_DOMAIN_INVALID'
+  | 'ERR_DNS_NAME_INVALID'
+  | 'ERR_IP_ADDRESS_INVALID'
+  | 'ERR_NAME_REQUIRED'
+  | 'ERR_NAME_INVALID'
+  // certificate requests and issuance
+  | 'ERR_CSR_MALFORMED'
+  | 'ERR_CSR_SIGNATURE'
+  | 'ERR_SIGNATURE_ALGORITHM_UNSUPPORTED'
+  | 'ERR_TTL_TOO_LONG'
+  | 'ERR_TTL_INVALID'
+  | 'ERR_ISSUER_EXPIRES_FIRST'
+  | 'ERR_LINT'
+  // revocation
+  | 'ERR_REVOCATION_REASON_INVALID'
+  | 'ERR_CERTIFICATE_NOT_FOUND'
+  | 'ERR_ALREADY_REVOKED'
+  | 'ERR_REVOKE_CA_CERTIFICATE'
+  // the CA directory and its secrets
+  | 'ERR_CA_DIR_EXISTS'
+  | 'ERR_CA_DIR_MISSING'
+  | 'ERR_CONFIG_INVALID'
+  | 'ERR_PASSPHRASE_REQUIRED'
+  | 'ERR_PASSPHRASE_WRONG'
+  | 'ERR_STORE_MISSING'
+  | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_BUSY'
+  // files
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_FILE_UNREADABLE'
+  | 'ERR_FILE_WRITE'
+  | 'ERR_USAGE';
+
+/**
+ * A failure meshca can explain. `message` names the module (`"pki: CSR signature does not verify"`)
+ * and never contains secrets; `code` is stable and is what transports map to exit codes and HTTP statuses.
+ *
+ * @example
+ * try { parseDuration('soon') } catch (e) { if (e instanceof CaError) console.error(e.code) }
+ */
+export class CaError extends Error {
+  readonly code: CaErrorCode;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: CaErrorCode, message: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CaError';
+    this.code = code;
+    this.detail = options?.detail;
+  }
+}
+
+/** True when `e` is a {@link CaError}, optionally with the given code. */
+export function isCaError(e: unknown, code?: CaErrorCode): e is CaError {
+  return e instanceof CaError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,15 @@
+// meshca's public library surface: named exports only, each documented where it is defined.
+
+export { CaError, isCaError, type CaErrorCode } from './errors.js';
+export { Authority, type AuthorityOptions, type CrlLevel } from './authority/authority.js';
+export type { Caller, IssueRequest, IssuedLeaf, SubjectKey } from './authority/issue.js';
+export type { LeafPolicy, LeafRequest } from './authority/policy.js';
+export type { AuditEvent, AuditRecord, CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './authority/ports.js';
+export { parseDuration, formatDuration } from './config/duration.js';
+export { systemClock, fixedClock, type Clock } from './crypto/clock.js';
+export { KEY_TYPES, parseKeyType, type KeyType } from './crypto/keys.js';
+export { parseSpiffeId, parseSpiffeIdIn, parseTrustDomain, type SpiffeId, type TrustDomain } from './identity/spiffe.js';
+export { parseDnsName, parseIpAddress } from './identity/names.js';
+export { REVOCATION_REASONS, parseRevocationReason, type RevocationReason } from './revocation/reasons.js';
+export { initLocalCa, LocalCa, type InitOptions, type InitResult } from './server/local-ca.js';
+export { openSqliteStore, SqliteCertificateStore } from './store/sqlite-store.js';

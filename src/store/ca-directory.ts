@@ -1,0 +1,140 @@
+// The CA directory on disk: config.json, public certificates, private keys (0600 in a 0700 folder) and the database.
+
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseCaConfig, type CaConfig, type CaConfigFile } from '../config/ca-config.js';
+import { privateKeyFromPem, privateKeyToPem } from '../crypto/keys.js';
+import { readPemLabelled, toPem } from '../crypto/pem.js';
+import { CaError } from '../errors.js';
+
+/** File names inside a CA directory. */
+export const CA_FILES = {
+  config: 'config.json',
+  database: 'ca.db',
+  rootCertificate: 'root.pem',
+  intermediateCertificate: 'intermediate.pem',
+  privateDir: 'private',
+  rootKey: join('private', 'root.key'),
+  intermediateKey: join('private', 'intermediate.key'),
+} as const;
+
+/**
+ * Writes `data` to `path` atomically (temp file in the same folder, fsync, rename) with `mode`, so a reader
+ * sees the old file or the new one, never half of either.
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fd = openSync(tmp, 'wx', mode);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new CaError('ERR_FILE_WRITE', `store: could not write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+}
+
+/** The contents of a new CA directory. */
+export interface NewCaDirectory {
+  readonly config: CaConfigFile;
+  readonly rootDer: Buffer;
+  readonly intermediateDer: Buffer;
+  readonly rootKey: KeyObject;
+  readonly intermediateKey: KeyObject;
+  readonly passphrase: string | undefined;
+}
+
+/** Refuses a path that already holds anything: `ca init` never touches an existing CA directory. */
+export function assertFreshDirectory(dir: string): void {
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory() || readdirSync(dir).length > 0) {
+    throw new CaError('ERR_CA_DIR_EXISTS', `store: ${dir} already exists and is not empty; refusing to touch it`);
+  }
+}
+
+/**
+ * Creates the CA directory in a temp sibling, then renames it into place, so a failed init leaves nothing
+ * behind. `populate` runs against the temp path (e.g. to create the database) before the rename.
+ */
+export function createCaDirectory(dir: string, content: NewCaDirectory, populate: (tmpDir: string) => void): void {
+  const target = resolve(dir);
+  assertFreshDirectory(target);
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = `${target}.init-${randomBytes(4).toString('hex')}`;
+  try {
+    mkdirSync(tmp, { mode: 0o755 });
+    mkdirSync(join(tmp, CA_FILES.privateDir), { mode: 0o700 });
+    chmodSync(join(tmp, CA_FILES.privateDir), 0o700);
+    writeFileAtomic(join(tmp, CA_FILES.rootKey), privateKeyToPem(content.rootKey, content.passphrase), 0o600);
+    writeFileAtomic(join(tmp, CA_FILES.intermediateKey), privateKeyToPem(content.intermediateKey, content.passphrase), 0o600);
+    writeFileAtomic(join(tmp, CA_FILES.rootCertificate), toPem('CERTIFICATE', content.rootDer));
+    writeFileAtomic(join(tmp, CA_FILES.intermediateCertificate), toPem('CERTIFICATE', content.intermediateDer));
+    writeFileAtomic(join(tmp, CA_FILES.config), `${JSON.stringify(content.config, null, 2)}\n`, 0o644);
+    populate(tmp);
+    if (existsSync(target)) rmdirSync(target);
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CaError('ERR_FILE_NOT_FOUND', `store: the ${what} (${path}) is missing`);
+    throw new CaError('ERR_FILE_UNREADABLE', `store: cannot read the ${what} (${path}): ${code ?? 'error'}`, { cause: e });
+  }
+}
+
+/** A CA directory opened for reading: config and public certificates; private keys load on demand. */
+export class CaDirectory {
+  readonly config: CaConfig;
+  readonly rootDer: Buffer;
+  readonly intermediateDer: Buffer;
+
+  private constructor(readonly dir: string) {
+    const configPath = join(dir, CA_FILES.config);
+    const text = readText(configPath, 'CA config');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new CaError('ERR_CONFIG_INVALID', `config: ${configPath} is not valid JSON`);
+    }
+    this.config = parseCaConfig(raw, configPath);
+    this.rootDer = readPemLabelled(readText(join(dir, CA_FILES.rootCertificate), 'root certificate'), ['CERTIFICATE'], 'root certificate')[0]!;
+    this.intermediateDer = readPemLabelled(readText(join(dir, CA_FILES.intermediateCertificate), 'intermediate certificate'), ['CERTIFICATE'], 'intermediate certificate')[0]!;
+  }
+
+  /** Opens `dir`, refusing a folder that is not a CA directory. */
+  static open(dir: string): CaDirectory {
+    const abs = resolve(dir);
+    if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+      throw new CaError('ERR_CA_DIR_MISSING', `store: CA directory ${dir} does not exist (create it with \`ca init --dir ${dir}\`)`);
+    }
+    if (!existsSync(join(abs, CA_FILES.config))) {
+      throw new CaError('ERR_CA_DIR_MISSING', `store: ${dir} is not a CA directory (no ${CA_FILES.config})`);
+    }
+    return new CaDirectory(abs);
+  }
+
+  get databasePath(): string {
+    return join(this.dir, CA_FILES.database);
+  }
+
+  /** Loads a CA private key, using `passphrase` when the keys are encrypted. */
+  loadKey(which: 'root' | 'intermediate', passphrase: string | undefined): KeyObject {
+    const path = join(this.dir, which === 'root' ? CA_FILES.rootKey : CA_FILES.intermediateKey);
+    return privateKeyFromPem(readText(path, `${which} key`), passphrase, `${which} CA key`);
+  }
+}

@@ -1,0 +1,262 @@
+// The CertificateStore port on better-sqlite3: WAL, synchronous=FULL, forward-only numbered migrations.
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from '../authority/ports.js';
+import { CaError } from '../errors.js';
+import type { RevocationReason } from '../revocation/reasons.js';
+
+const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
+
+interface CertificateRow {
+  serial: string;
+  kind: CertificateKind;
+  issuer_key_id: string;
+  common_name: string;
+  spiffe_id: string | null;
+  dns_names: string;
+  ip_addresses: string;
+  not_before: number;
+  not_after: number;
+  der: Buffer;
+  revoked_at: number | null;
+  revocation_reason: RevocationReason | null;
+}
+
+interface AuditRow {
+  id: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: AuditEvent['outcome'];
+  detail: string | null;
+}
+
+const toSeconds = (d: Date): number => Math.floor(d.getTime() / 1000);
+const fromSeconds = (s: number): Date => new Date(s * 1000);
+
+function toRecord(r: CertificateRow): CertificateRecord {
+  return {
+    serial: r.serial,
+    kind: r.kind,
+    issuerKeyId: r.issuer_key_id,
+    commonName: r.common_name,
+    spiffeId: r.spiffe_id,
+    dnsNames: JSON.parse(r.dns_names) as string[],
+    ipAddresses: JSON.parse(r.ip_addresses) as string[],
+    notBefore: fromSeconds(r.not_before),
+    notAfter: fromSeconds(r.not_after),
+    der: r.der,
+    revokedAt: r.revoked_at === null ? null : fromSeconds(r.revoked_at),
+    reason: r.revocation_reason,
+  };
+}
+
+/** Translates SQLite failures into CA errors that say what to do. */
+function storeError(e: unknown, path: string): CaError {
+  const code = (e as { code?: string }).code ?? '';
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code.startsWith('SQLITE_CORRUPT')) {
+    return new CaError('ERR_STORE_CORRUPT', `store: ${path} is not a readable meshca database (corrupt or not SQLite)`, { cause: e });
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new CaError('ERR_STORE_BUSY', `store: ${path} stayed locked by another process; try again`, { cause: e });
+  }
+  if (e instanceof CaError) return e;
+  return new CaError('ERR_STORE_CORRUPT', `store: ${path} could not be used: ${(e as Error).message}`, { cause: e });
+}
+
+/** A better-sqlite3 {@link CertificateStore}. Open it with {@link openSqliteStore}. */
+export class SqliteCertificateStore implements CertificateStore {
+  private readonly insertCertificate;
+  private readonly insertAudit;
+  private readonly selectBySerial;
+  private readonly markRevoked;
+  private readonly bumpCrlNumber;
+  private readonly selectRevokedBy;
+
+  constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {
+    this.insertCertificate = db.prepare(
+      `INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason)
+       VALUES (@serial, @kind, @issuer_key_id, @common_name, @spiffe_id, @dns_names, @ip_addresses, @not_before, @not_after, @der, @revoked_at, @revocation_reason)
+       ON CONFLICT (serial) DO NOTHING`,
+    );
+    this.insertAudit = db.prepare('INSERT INTO audit_log (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)');
+    this.selectBySerial = db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?');
+    this.markRevoked = db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL');
+    this.bumpCrlNumber = db.prepare<[string], { last_number: number }>(
+      `INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)
+       ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
+    );
+    this.selectRevokedBy = db.prepare<[string, number], CertificateRow>(
+      'SELECT * FROM certificates WHERE issuer_key_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY serial',
+    );
+  }
+
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
+  private audit(event: AuditEvent): void {
+    this.insertAudit.run(toSeconds(event.at), event.actor, event.action, event.target, event.outcome, event.detail === undefined ? null : JSON.stringify(event.detail));
+  }
+
+  recordIssued(record: CertificateRecord, audit: AuditEvent): boolean {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const inserted = this.insertCertificate.run({
+          serial: record.serial,
+          kind: record.kind,
+          issuer_key_id: record.issuerKeyId,
+          common_name: record.commonName,
+          spiffe_id: record.spiffeId,
+          dns_names: JSON.stringify(record.dnsNames),
+          ip_addresses: JSON.stringify(record.ipAddresses),
+          not_before: toSeconds(record.notBefore),
+          not_after: toSeconds(record.notAfter),
+          der: record.der,
+          revoked_at: record.revokedAt === null ? null : toSeconds(record.revokedAt),
+          revocation_reason: record.reason,
+        });
+        if (inserted.changes === 0) return false;
+        this.audit(audit);
+        return true;
+      }).immediate(),
+    );
+  }
+
+  findBySerial(serial: string): CertificateRecord | undefined {
+    return this.guard(() => {
+      const row = this.selectBySerial.get(serial);
+      return row ? toRecord(row) : undefined;
+    });
+  }
+
+  list(query: CertificateQuery): CertificateRecord[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const now = toSeconds(query.now);
+    if (query.kind) {
+      where.push('kind = ?');
+      params.push(query.kind);
+    }
+    if (query.status === 'revoked') where.push('revoked_at IS NOT NULL');
+    if (query.status === 'expired') {
+      where.push('revoked_at IS NULL AND not_after <= ?');
+      params.push(now);
+    }
+    if (query.status === 'valid' || query.expiringWithinSeconds !== undefined) {
+      where.push('revoked_at IS NULL AND not_after > ?');
+      params.push(now);
+    }
+    if (query.expiringWithinSeconds !== undefined) {
+      where.push('not_after <= ?');
+      params.push(now + query.expiringWithinSeconds);
+    }
+    const sql = `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
+    return this.guard(() => this.db.prepare<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
+  }
+
+  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent): RevocationOutcome {
+    return this.guard(() =>
+      this.db.transaction((): RevocationOutcome => {
+        const row = this.selectBySerial.get(serial);
+        if (!row) return { result: 'not-found' };
+        if (row.revoked_at !== null) {
+          this.audit({ ...audit, outcome: 'noop', detail: { ...audit.detail, already: 'revoked' } });
+          return { result: 'already-revoked', record: toRecord(row) };
+        }
+        this.markRevoked.run(toSeconds(revokedAt), reason, serial);
+        this.audit(audit);
+        return { result: 'revoked', record: toRecord({ ...row, revoked_at: toSeconds(revokedAt), revocation_reason: reason }) };
+      }).immediate(),
+    );
+  }
+
+  *revokedBy(issuerKeyId: string, notAfterSince: Date): Iterable<CertificateRecord> {
+    const rows = this.guard(() => this.selectRevokedBy.iterate(issuerKeyId, toSeconds(notAfterSince)));
+    for (const row of rows) yield toRecord(row);
+  }
+
+  nextCrlNumber(issuerKeyId: string): bigint {
+    return this.guard(() => this.db.transaction(() => BigInt(this.bumpCrlNumber.get(issuerKeyId)!.last_number)).immediate());
+  }
+
+  appendAudit(event: AuditEvent): void {
+    this.guard(() => this.audit(event));
+  }
+
+  auditLog(options: { limit?: number } = {}): AuditRecord[] {
+    const sql = `SELECT * FROM audit_log ORDER BY id${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`;
+    return this.guard(() =>
+      this.db.prepare<[], AuditRow>(sql).all().map((r) => ({
+        id: r.id,
+        at: fromSeconds(r.at),
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        outcome: r.outcome,
+        ...(r.detail === null ? {} : { detail: JSON.parse(r.detail) as Record<string, unknown> }),
+      })),
+    );
+  }
+
+  /** Closes the database, checkpointing the WAL. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Applies every numbered migration newer than the database's version, each in its own transaction. */
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  const latest = Number(files.at(-1)?.slice(0, 3) ?? 0);
+  const current = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+  if (current > latest) {
+    throw new CaError('ERR_STORE_CORRUPT', `store: the database schema (version ${current}) is newer than this meshca understands (${latest}); upgrade meshca`);
+  }
+  for (const file of files) {
+    const version = Number(file.slice(0, 3));
+    if (version <= current) continue;
+    const sql = readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8');
+    db.transaction(() => {
+      const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(version);
+      if (done) return;
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Math.floor(Date.now() / 1000));
+    }).immediate();
+  }
+}
+
+/**
+ * Opens (or with `create`, creates) the CA database: WAL journal, `synchronous=FULL` so an acknowledged write
+ * survives power loss as well as a killed process, a busy timeout so parallel `ca` processes queue instead of failing.
+ */
+export function openSqliteStore(path: string, options: { create?: boolean } = {}): SqliteCertificateStore {
+  if (!options.create && path !== ':memory:' && !existsSync(path)) {
+    throw new CaError('ERR_STORE_MISSING', `store: database ${path} is missing (was the CA directory created with \`ca init\`?)`);
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { fileMustExist: !options.create });
+    db.pragma('busy_timeout = 10000');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers')").all();
+    if (tables.length !== 3) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
+    return new SqliteCertificateStore(db, path);
+  } catch (e) {
+    db?.close();
+    throw storeError(e, path);
+  }
+}
