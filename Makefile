@@ -8,7 +8,7 @@ SOURCES := $(shell find cmd src -type f \( -name '*.ts' -o -name '*.sql' \) 2>/d
 CA_DIR ?= ca-data
 CA := node dist/cmd/ca.js
 
-.PHONY: all install build test run certs-example clean
+.PHONY: all install build test run certs-example clean tools
 
 all: build
 
@@ -32,7 +32,11 @@ $(BUILT): $(INSTALLED) $(SOURCES)
 
 build: $(BUILT)
 
-test: $(BUILT)
+# Foreign tools the interop tests run, from Debian's packages when missing.
+tools:
+	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+
+test: $(BUILT) tools
 	npx vitest run
 
 # Until the HTTP service lands: create a dev CA in ./ca-data when absent, then issue and show a demo certificate.

@@ -1,0 +1,45 @@
+// An in-memory test CA: real keys and real SQLite (`:memory:`), a frozen clock, made fresh for each test.
+
+import { Authority } from '../../src/authority/authority.js';
+import { createHierarchy } from '../../src/authority/bootstrap.js';
+import { loadIssuer } from '../../src/authority/issuer.js';
+import type { LeafPolicy } from '../../src/authority/policy.js';
+import { fixedClock, type Clock } from '../../src/crypto/clock.js';
+import type { KeyType } from '../../src/crypto/keys.js';
+import { parseTrustDomain } from '../../src/identity/spiffe.js';
+import { publicationUrls } from '../../src/pki/profile.js';
+import { openSqliteStore, type SqliteCertificateStore } from '../../src/store/sqlite-store.js';
+
+/** A fixed instant, away from any date edge, used as "now" by default. */
+export const T0 = new Date('2026-06-15T12:00:00Z');
+
+export interface TestCa {
+  authority: Authority;
+  store: SqliteCertificateStore;
+  clock: Clock & { set(d: Date): void };
+}
+
+/** A settable frozen clock. */
+export function settableClock(at: Date = T0): Clock & { set(d: Date): void } {
+  let now = fixedClock(at).now();
+  return { now: () => new Date(now), set: (d) => (now = fixedClock(d).now()) };
+}
+
+export function createTestCa(options: { keyType?: KeyType; policy?: Partial<LeafPolicy>; now?: Date } = {}): TestCa {
+  const clock = settableClock(options.now ?? T0);
+  const trustDomain = parseTrustDomain('acme.internal');
+  const urls = publicationUrls('http://127.0.0.1:8080');
+  const h = createHierarchy({ name: 'Test CA', trustDomain, keyType: options.keyType ?? 'ec-p256', urls, now: clock.now() });
+  const store = openSqliteStore(':memory:', { create: true });
+  const authority = new Authority({
+    root: loadIssuer(h.root.der, h.root.key, 'root'),
+    intermediate: loadIssuer(h.intermediate.der, h.intermediate.key, 'intermediate'),
+    policy: { trustDomain, defaultTtlSeconds: 86400, maxTtlSeconds: 7 * 86400, allowWildcards: false, backdateSeconds: 60, ...options.policy },
+    urls,
+    store,
+    clock,
+    crlValiditySeconds: 86400,
+    crlRetentionSeconds: 7 * 86400,
+  });
+  return { authority, store, clock };
+}
