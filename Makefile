@@ -34,21 +34,24 @@ build: $(BUILT)
 
 # Foreign tools the interop tests run, from Debian's packages when missing.
 tools:
-	@command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+	@command -v openssl >/dev/null && command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl curl; }
 
 test: $(BUILT) tools
 	npx vitest run
 
-# Until the HTTP service lands: create a dev CA in ./ca-data when absent, then issue and show a demo certificate.
+# Create a dev CA in ./ca-data when absent, say how to get a first certificate, and run the service in the foreground.
 run: $(BUILT)
 	@if [ ! -f $(CA_DIR)/config.json ]; then \
 	  $(CA) init --dir $(CA_DIR) --name "meshca dev" --trust-domain dev.meshca.internal; \
 	else echo "using the existing dev CA in $(CA_DIR)"; fi
-	@mkdir -p $(CA_DIR)/demo
-	$(CA) issue demo --dir $(CA_DIR) --spiffe-id spiffe://dev.meshca.internal/demo --dns demo.dev.meshca.internal \
-	  --cert-out $(CA_DIR)/demo/demo.pem --key-out $(CA_DIR)/demo/demo.key --force
-	$(CA) inspect $(CA_DIR)/demo/demo.pem | head -n 6
-	@echo "verify it:  openssl verify -CAfile $(CA_DIR)/root.pem -untrusted $(CA_DIR)/intermediate.pem $(CA_DIR)/demo/demo.pem"
+	@echo
+	@echo "meshca is starting: API https://127.0.0.1:8443, public http://127.0.0.1:8080 (Ctrl-C stops it)."
+	@echo "Get a first certificate from another terminal, in $(CURDIR):"
+	@echo '  TOKEN=$$($(CA) token demo --dir $(CA_DIR) --spiffe-id spiffe://dev.meshca.internal/demo --dns demo.dev.meshca.internal)'
+	@echo '  $(CA) issue demo --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --token "$$TOKEN" --cert-out demo.pem --key-out demo.key'
+	@echo '  $(CA) renew --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --cert demo.pem --key demo.key --daemon'
+	@echo
+	$(CA) serve --dir $(CA_DIR)
 
 certs-example: $(BUILT)
 	bash certs-example/make.sh

@@ -43,7 +43,35 @@ export type CaErrorCode =
   | 'ERR_FILE_NOT_FOUND'
   | 'ERR_FILE_UNREADABLE'
   | 'ERR_FILE_WRITE'
-  | 'ERR_USAGE';
+  | 'ERR_USAGE'
+  // callers and credentials
+  | 'ERR_UNAUTHENTICATED'
+  | 'ERR_TOKEN_INVALID'
+  | 'ERR_TOKEN_EXPIRED'
+  | 'ERR_TOKEN_REPLAYED'
+  | 'ERR_APIKEY_INVALID'
+  | 'ERR_APIKEY_EXPIRED'
+  | 'ERR_APIKEY_REVOKED'
+  | 'ERR_APIKEY_NAME_TAKEN'
+  | 'ERR_APIKEY_NOT_FOUND'
+  | 'ERR_SCOPE_INVALID'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_IDENTITY_NOT_PERMITTED'
+  | 'ERR_CERTIFICATE_UNTRUSTED'
+  | 'ERR_CERTIFICATE_REVOKED'
+  | 'ERR_CERTIFICATE_EXPIRED'
+  | 'ERR_RATE_LIMITED'
+  // HTTP requests
+  | 'ERR_BODY_INVALID'
+  | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_METHOD_NOT_ALLOWED'
+  // the service and its clients
+  | 'ERR_CA_LOCKED'
+  | 'ERR_LISTEN'
+  | 'ERR_CA_UNREACHABLE'
+  | 'ERR_CA_RESPONSE'
+  | 'ERR_TLS_TRUST';
 
 /**
  * A failure meshca can explain. `message` names the module (`"pki: CSR signature does not verify"`)

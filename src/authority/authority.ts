@@ -4,10 +4,11 @@ import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
 import { normalizeSerial } from '../crypto/serial.js';
 import { CaError } from '../errors.js';
 import type { TrustDomain } from '../identity/spiffe.js';
+import { readCertificate } from '../pki/certificate.js';
 import { LeafProfile, type PublicationUrls } from '../pki/profile.js';
 import { signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
-import { issueLeaf, type Caller, type IssuanceContext, type IssueRequest, type IssuedLeaf } from './issue.js';
+import { issueLeaf, type Caller, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { Issuer } from './issuer.js';
 import type { LeafPolicy } from './policy.js';
 import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './ports.js';
@@ -73,8 +74,50 @@ export class Authority {
   }
 
   /** Issues a leaf through the full pipeline; the certificate is recorded and audited before this returns. */
-  issue(request: IssueRequest, caller: Caller): IssuedLeaf {
-    return issueLeaf(this.issuance, request, caller);
+  issue(request: IssueRequest, caller: Caller, options: Pick<IssueOptions, 'spendToken'> = {}): IssuedLeaf {
+    return issueLeaf(this.issuance, request, caller, options);
+  }
+
+  /**
+   * The current, unrevoked, unexpired leaf of this CA whose DER is exactly `der`; anything else is refused
+   * (`ERR_CERTIFICATE_UNTRUSTED` for a certificate this CA did not issue).
+   */
+  currentLeaf(der: Buffer): CertificateRecord {
+    let serial: string;
+    try {
+      serial = readCertificate(der).serial;
+    } catch {
+      throw new CaError('ERR_CERTIFICATE_UNTRUSTED', 'authority: the presented certificate is not readable');
+    }
+    const record = this.options.store.findBySerial(serial);
+    if (!record || record.kind !== 'leaf' || !record.der.equals(der)) {
+      throw new CaError('ERR_CERTIFICATE_UNTRUSTED', 'authority: the presented certificate was not issued by this CA');
+    }
+    if (record.revokedAt !== null) throw new CaError('ERR_CERTIFICATE_REVOKED', `authority: certificate ${serial} is revoked`);
+    if (record.notAfter <= this.options.clock.now()) throw new CaError('ERR_CERTIFICATE_EXPIRED', `authority: certificate ${serial} has expired`);
+    return record;
+  }
+
+  /**
+   * Renews the leaf `der` with exactly its identities and its lifetime (capped at the CA's maximum), for the same
+   * key or for `newKey` (whose CSR proves possession). The caller must have proved it holds the current key.
+   */
+  renew(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): IssuedLeaf {
+    const current = this.currentLeaf(der);
+    const lifetime = Math.round((current.notAfter.getTime() - current.notBefore.getTime()) / 1000) - this.options.policy.backdateSeconds;
+    return issueLeaf(
+      this.issuance,
+      {
+        commonName: current.commonName,
+        spiffeId: current.spiffeId ?? undefined,
+        dnsNames: current.dnsNames,
+        ipAddresses: current.ipAddresses,
+        ttlSeconds: Math.min(Math.max(lifetime, 1), this.options.policy.maxTtlSeconds),
+        key: newKey ?? { spki: readCertificate(current.der).spki },
+      },
+      caller,
+      { action: 'renew' },
+    );
   }
 
   /** Looks a certificate up by serial in any accepted text form. */

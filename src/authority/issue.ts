@@ -10,7 +10,7 @@ import { lintLeaf, type LeafExpectations } from '../pki/lint.js';
 import type { LeafProfile } from '../pki/profile.js';
 import type { Issuer } from './issuer.js';
 import { applyLeafPolicy, type AcceptedLeaf, type LeafPolicy, type LeafRequest } from './policy.js';
-import type { CertificateRecord, CertificateStore } from './ports.js';
+import type { CertificateRecord, CertificateStore, SpentToken } from './ports.js';
 
 /** Who is asking, as the audit log will name them (`local:alice`, `apikey:deploy-bot`, `token:<jti>`). */
 export interface Caller {
@@ -59,7 +59,7 @@ export function signLeaf(ctx: IssuanceContext, accepted: AcceptedLeaf, serial: B
 }
 
 /** Stage 6: persist with its audit row; a serial collision (never expected at 126 bits) mints a new one. */
-function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, action: string): CertificateRecord {
+function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, action: string, spendToken: SpentToken | undefined): CertificateRecord {
   const s = accepted.subject;
   for (let attempt = 0; attempt < 3; attempt++) {
     const serial = randomSerial();
@@ -86,17 +86,25 @@ function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, a
       outcome: 'ok' as const,
       detail: { commonName: s.commonName, spiffeId: record.spiffeId, dnsNames: record.dnsNames, ipAddresses: record.ipAddresses, notAfter: record.notAfter.toISOString() },
     };
-    if (ctx.store.recordIssued(record, audit)) return record;
+    const outcome = ctx.store.recordIssued(record, audit, spendToken);
+    if (outcome === 'recorded') return record;
+    if (outcome === 'token-spent') throw new CaError('ERR_TOKEN_REPLAYED', 'auth: this enrollment token was already used');
   }
   throw new CaError('ERR_STORE_BUSY', 'authority: could not allocate a unique serial');
 }
 
+/** How an issuance is recorded: its audit action and, for enrollment, the token it spends. */
+export interface IssueOptions {
+  readonly action?: 'issue' | 'renew';
+  readonly spendToken?: SpentToken;
+}
+
 /** Runs the whole pipeline and returns the recorded leaf. */
-export function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: Caller, action = 'issue'): IssuedLeaf {
+export function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): IssuedLeaf {
   const publicKey = subjectPublicKey(request.key);
   const now = wholeSeconds(ctx.clock.now());
   const accepted = applyLeafPolicy(ctx.policy, request, publicKey, now, ctx.issuer.notAfter);
-  const record = persist(ctx, accepted, caller, action);
+  const record = persist(ctx, accepted, caller, options.action ?? 'issue', options.spendToken);
   return {
     serial: record.serial,
     der: record.der,

@@ -48,6 +48,12 @@ export interface CertificateQuery {
   readonly limit?: number;
 }
 
+/** A single-use enrollment token, spent by the issuance it authorized. */
+export interface SpentToken {
+  readonly jti: string;
+  readonly expiresAt: Date;
+}
+
 /** The outcome of recording a revocation. */
 export type RevocationOutcome =
   | { readonly result: 'revoked'; readonly record: CertificateRecord }
@@ -57,10 +63,11 @@ export type RevocationOutcome =
 /** Durable storage of certificates, revocations, CRL numbers and the audit log. */
 export interface CertificateStore {
   /**
-   * Records a newly signed certificate together with its audit row in one transaction.
-   * Returns false, storing nothing, when the serial is already taken.
+   * Records a newly signed certificate together with its audit row in one transaction, and, when
+   * `spendToken` is given, marks that enrollment token used in the same transaction. Stores nothing when
+   * the serial is already taken or the token was already spent.
    */
-  recordIssued(record: CertificateRecord, audit: AuditEvent): boolean;
+  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): 'recorded' | 'serial-taken' | 'token-spent';
   findBySerial(serial: string): CertificateRecord | undefined;
   list(query: CertificateQuery): CertificateRecord[];
   /** Marks a certificate revoked (and audits it) in one transaction; a second revocation changes nothing. */

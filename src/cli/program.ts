@@ -2,13 +2,18 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { CaError } from '../errors.js';
+import { apikeyCreate, apikeyList, apikeyRevoke } from './commands/apikey.js';
 import { audit } from './commands/audit.js';
 import { crl } from './commands/crl.js';
 import { init } from './commands/init.js';
 import { inspect } from './commands/inspect.js';
-import { issue } from './commands/issue.js';
-import { list } from './commands/list.js';
-import { revoke } from './commands/revoke.js';
+import { issue, issueRemote } from './commands/issue.js';
+import { list, listRemote } from './commands/list.js';
+import { renew } from './commands/renew.js';
+import { revoke, revokeRemote } from './commands/revoke.js';
+import { serve } from './commands/serve.js';
+import { token } from './commands/token.js';
 import { readPassphrase } from './io.js';
 import { EXIT, printError, printOutput, processTerminal, type CommandOutput, type Terminal } from './output.js';
 
@@ -22,8 +27,17 @@ function version(): string {
   }
 }
 
+type Verb = () => CommandOutput | Promise<CommandOutput>;
+
+/** Local verbs need --dir; naming both --dir and --ca-url is ambiguous. */
+function localOrRemote(o: { dir?: string; caUrl?: string }): 'local' | 'remote' {
+  if (o.dir !== undefined && o.caUrl !== undefined) throw new CaError('ERR_USAGE', 'cli: give either --dir (local CA directory) or --ca-url (running CA), not both');
+  if (o.dir === undefined && o.caUrl === undefined) throw new CaError('ERR_USAGE', 'cli: give --dir DIR (local CA directory) or --ca-url URL (running CA)');
+  return o.dir !== undefined ? 'local' : 'remote';
+}
+
 /** Builds the program; `run` receives each verb's output. */
-function buildProgram(run: (verb: () => CommandOutput, json: boolean) => void, term: Terminal): Command {
+function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: Terminal): Command {
   const program = new Command('ca')
     .description('meshca: an internal certificate authority for service-to-service mTLS')
     .version(version(), '-V, --version')
@@ -33,6 +47,11 @@ function buildProgram(run: (verb: () => CommandOutput, json: boolean) => void, t
     .allowExcessArguments(false);
 
   const passphraseOption = new Option('--passphrase-file <file>', 'file whose first line is the CA key passphrase (default: $CA_PASSPHRASE)');
+  const remoteOptions = (c: Command): Command =>
+    c
+      .option('--ca-url <url>', 'a running CA (https://HOST:PORT) instead of a local --dir')
+      .option('--ca-bundle <file>', 'root certificate(s) to trust for the CA (e.g. DIR/root.pem)')
+      .option('--insecure', 'do not verify the CA\'s TLS certificate (testing only)', false);
 
   program
     .command('init')
@@ -48,11 +67,11 @@ function buildProgram(run: (verb: () => CommandOutput, json: boolean) => void, t
     .option('--json', 'print JSON')
     .action((o) => run(() => init({ ...o, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
 
-  program
+  const issueCommand = program
     .command('issue')
-    .description('issue a leaf certificate on a local CA directory')
+    .description('issue a leaf certificate on a local CA directory, or enroll with a running CA (--ca-url)')
     .argument('<name>', 'certificate name (subject CN)')
-    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--dir <dir>', 'CA directory')
     .option('--spiffe-id <uri>', 'SPIFFE ID (URI SAN) inside the trust domain')
     .option('--dns <name>', 'DNS name (repeatable)', collect, [])
     .option('--ip <addr>', 'IP address (repeatable)', collect, [])
@@ -62,29 +81,103 @@ function buildProgram(run: (verb: () => CommandOutput, json: boolean) => void, t
     .requiredOption('--cert-out <file>', 'where to write the leaf followed by the intermediate (PEM)')
     .option('--key-out <file>', 'where to write the generated private key (0600)')
     .option('--force', 'replace an existing --key-out file', false)
+    .option('--token <jwt>', 'enrollment token from `ca token` (with --ca-url)')
+    .option('--api-key <key>', 'API key with an issue scope (with --ca-url)')
     .addOption(passphraseOption)
-    .option('--json', 'print JSON')
-    .action((name: string, o) => run(() => issue({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+    .option('--json', 'print JSON');
+  remoteOptions(issueCommand).action((name: string, o) =>
+    run(() => (localOrRemote(o) === 'local' ? issue({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }) : issueRemote({ ...o, name })), !!o.json),
+  );
 
-  program
+  const listCommand = program
     .command('list')
     .description('list issued leaf certificates')
-    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--dir <dir>', 'CA directory')
+    .option('--api-key <key>', 'API key with the list scope (with --ca-url)')
     .option('--status <status>', 'valid, revoked or expired')
     .option('--expiring-within <dur>', 'only valid certificates expiring within this duration')
-    .option('--json', 'print JSON')
-    .action((o) => run(() => list(o), !!o.json));
+    .option('--json', 'print JSON');
+  remoteOptions(listCommand).action((o) => run(() => (localOrRemote(o) === 'local' ? list(o) : listRemote(o)), !!o.json));
 
-  program
+  const revokeCommand = program
     .command('revoke')
     .description('revoke a leaf certificate by serial or by certificate file')
     .argument('[serial]', 'serial number (hex)')
-    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--dir <dir>', 'CA directory')
     .option('--cert <file>', 'revoke the certificate in this file')
+    .option('--key <file>', "with --ca-url and --cert: revoke your own certificate, proving it with its key (mTLS)")
+    .option('--api-key <key>', 'API key with the revoke scope (with --ca-url)')
     .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise', 'unspecified')
     .addOption(passphraseOption)
+    .option('--json', 'print JSON');
+  remoteOptions(revokeCommand).action((serial: string | undefined, o) =>
+    run(() => (localOrRemote(o) === 'local' ? revoke({ ...o, serial, passphrase: readPassphrase(o.passphraseFile) }) : revokeRemote({ ...o, serial })), !!o.json),
+  );
+
+  const renewCommand = program
+    .command('renew')
+    .description('renew a certificate over mTLS with a running CA, once or as a daemon')
+    .requiredOption('--cert <file>', 'current certificate (leaf first, as ca issue writes it); replaced atomically')
+    .requiredOption('--key <file>', 'its private key; replaced (0600) with --rekey')
+    .option('--rekey', 'renew for a freshly generated key of the same type', false)
+    .option('--daemon', 'keep renewing at two thirds of each lifetime until SIGTERM', false)
+    .option('--exec <command>', 'with --daemon: shell command to run after each renewal')
+    .option('--json', 'print JSON');
+  remoteOptions(renewCommand).action((o) =>
+    run(() => {
+      if (o.caUrl === undefined) throw new CaError('ERR_USAGE', 'cli: ca renew needs --ca-url URL');
+      if (o.exec !== undefined && !o.daemon) throw new CaError('ERR_USAGE', 'cli: --exec goes with --daemon');
+      return renew(o, (line) => term.stderr(`${new Date().toISOString()} ca renew: ${line}\n`));
+    }, !!o.json),
+  );
+
+  program
+    .command('serve')
+    .description('run the CA service: HTTPS API (mTLS renewal) and a plain-HTTP listener for public material')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--listen <host:port>', 'HTTPS API listener', '127.0.0.1:8443')
+    .option('--http-listen <host:port>', 'plain-HTTP listener (trust bundle, health, metrics; the --public-url of ca init)', '127.0.0.1:8080')
+    .option('--rate-limit <n>', 'sign and renew requests per second allowed per caller', '100')
+    .addOption(passphraseOption)
+    .action((o) => run(() => serve({ ...o, passphrase: readPassphrase(o.passphraseFile) }), false));
+
+  program
+    .command('token')
+    .description('print a single-use enrollment token (JWT) for a service\'s first certificate')
+    .argument('<name>', 'certificate name the token is for')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--spiffe-id <uri>', 'SPIFFE ID the token grants')
+    .option('--dns <name>', 'DNS name the token grants (repeatable)', collect, [])
+    .option('--ip <addr>', 'IP address the token grants (repeatable)', collect, [])
+    .option('--ttl <dur>', 'token lifetime (default 5m, at most 1h)')
+    .option('--cert-ttl <dur>', 'lifetime of the certificate it enrolls (default: the CA default)')
+    .addOption(passphraseOption)
+    .option('--json', 'print JSON (token, jti, expiresAt)')
+    .action((name: string, o) => run(() => token({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+
+  const apikey = program.command('apikey').description('manage API keys for automation and operators');
+  apikey
+    .command('create')
+    .description('create an API key and print it (shown once; only its hash is stored)')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .requiredOption('--name <name>', 'name of the key (shown in the audit log)')
+    .requiredOption('--scope <scope>', 'issue:<glob>, revoke, list or audit (repeatable)', collect, [])
+    .option('--expires <dur>', 'lifetime (default and maximum 90d)')
     .option('--json', 'print JSON')
-    .action((serial: string | undefined, o) => run(() => revoke({ ...o, serial, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+    .action((o) => run(() => apikeyCreate(o), !!o.json));
+  apikey
+    .command('list')
+    .description('list API keys (never the keys themselves)')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--json', 'print JSON')
+    .action((o) => run(() => apikeyList(o), !!o.json));
+  apikey
+    .command('revoke')
+    .description('revoke the active API key with this name')
+    .argument('<name>', 'key name')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--json', 'print JSON')
+    .action((name: string, o) => run(() => apikeyRevoke({ ...o, name }), !!o.json));
 
   program
     .command('crl')
@@ -110,7 +203,11 @@ function buildProgram(run: (verb: () => CommandOutput, json: boolean) => void, t
     .option('--json', 'print JSON')
     .action((o) => run(() => audit(o), !!o.json));
 
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: term.stdout, writeErr: term.stderr }).allowExcessArguments(false);
+  const configure = (c: Command): void => {
+    c.exitOverride().configureOutput({ writeOut: term.stdout, writeErr: term.stderr }).allowExcessArguments(false);
+    c.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   return program;
 }
 
@@ -122,9 +219,9 @@ function buildProgram(run: (verb: () => CommandOutput, json: boolean) => void, t
  */
 export async function main(argv: readonly string[], term: Terminal = processTerminal): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram((verb, json) => {
+  const program = buildProgram(async (verb, json) => {
     try {
-      printOutput(verb(), json, term);
+      printOutput(await verb(), json, term);
     } catch (e) {
       code = printError(e, term, json);
     }

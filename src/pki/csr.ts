@@ -1,8 +1,9 @@
-// PKCS#10 certificate requests: proof that the requester holds the private key, and nothing more is taken from them.
+// PKCS#10 certificate requests: verified for proof of possession (nothing else is taken from them), and written for our own clients.
 
-import { createPublicKey, verify } from 'node:crypto';
-import { Tag, children, expectTag, oidToString, readWhole } from '../crypto/der.js';
-import { readPublicKeyInfo, type PublicKeyInfo } from '../crypto/keys.js';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { Tag, children, expectTag, explicit, oidToString, readWhole, seq, smallInteger } from '../crypto/der.js';
+import { readPublicKeyInfo, signedEnvelope, signerFor, spkiOf, type PublicKeyInfo } from '../crypto/keys.js';
+import { distinguishedName } from './extensions.js';
 import { isPem, readPemLabelled } from '../crypto/pem.js';
 import { CaError, isCaError } from '../errors.js';
 
@@ -66,4 +67,10 @@ export function verifyCsr(der: Buffer): VerifiedCsr {
   }
   if (!ok) throw new CaError('ERR_CSR_SIGNATURE', 'pki: CSR signature does not verify');
   return { publicKey };
+}
+
+/** Writes a PKCS#10 request for `privateKey` with subject `CN=commonName`, signed by that key (used by `ca issue --ca-url` and `ca renew --rekey`). */
+export function createCsr(privateKey: KeyObject, commonName: string): Buffer {
+  const info = seq(smallInteger(0), distinguishedName({ commonName }), spkiOf(privateKey), explicit(0));
+  return signedEnvelope(info, signerFor(privateKey));
 }

@@ -8,7 +8,7 @@ import type { CertificateKind, CertificateRecord } from '../authority/ports.js';
 import { CONFIG_DEFAULTS, CONFIG_VERSION, parseCaName, parsePublicUrl, type CaConfigFile } from '../config/ca-config.js';
 import { parseDuration } from '../config/duration.js';
 import { systemClock, type Clock } from '../crypto/clock.js';
-import { keyIdentifier, parseKeyType } from '../crypto/keys.js';
+import { generateKeyPair, keyIdentifier, parseKeyType } from '../crypto/keys.js';
 import { CaError } from '../errors.js';
 import { parseTrustDomain } from '../identity/spiffe.js';
 import { readCertificate } from '../pki/certificate.js';
@@ -101,6 +101,7 @@ export function initLocalCa(options: InitOptions): InitResult {
       intermediateDer: hierarchy.intermediate.der,
       rootKey: hierarchy.root.key,
       intermediateKey: hierarchy.intermediate.key,
+      tokenKey: generateKeyPair('ec-p256').privateKey,
       passphrase: options.passphrase,
     },
     (tmp) => {

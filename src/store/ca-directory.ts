@@ -17,6 +17,8 @@ export const CA_FILES = {
   privateDir: 'private',
   rootKey: join('private', 'root.key'),
   intermediateKey: join('private', 'intermediate.key'),
+  tokenKey: join('private', 'token.key'),
+  serveLock: 'serve.lock',
 } as const;
 
 /**
@@ -48,6 +50,8 @@ export interface NewCaDirectory {
   readonly intermediateDer: Buffer;
   readonly rootKey: KeyObject;
   readonly intermediateKey: KeyObject;
+  /** Signs enrollment tokens; kept apart from the CA keys so no key signs two kinds of thing. */
+  readonly tokenKey: KeyObject;
   readonly passphrase: string | undefined;
 }
 
@@ -74,6 +78,7 @@ export function createCaDirectory(dir: string, content: NewCaDirectory, populate
     chmodSync(join(tmp, CA_FILES.privateDir), 0o700);
     writeFileAtomic(join(tmp, CA_FILES.rootKey), privateKeyToPem(content.rootKey, content.passphrase), 0o600);
     writeFileAtomic(join(tmp, CA_FILES.intermediateKey), privateKeyToPem(content.intermediateKey, content.passphrase), 0o600);
+    writeFileAtomic(join(tmp, CA_FILES.tokenKey), privateKeyToPem(content.tokenKey, content.passphrase), 0o600);
     writeFileAtomic(join(tmp, CA_FILES.rootCertificate), toPem('CERTIFICATE', content.rootDer));
     writeFileAtomic(join(tmp, CA_FILES.intermediateCertificate), toPem('CERTIFICATE', content.intermediateDer));
     writeFileAtomic(join(tmp, CA_FILES.config), `${JSON.stringify(content.config, null, 2)}\n`, 0o644);
@@ -133,8 +138,9 @@ export class CaDirectory {
   }
 
   /** Loads a CA private key, using `passphrase` when the keys are encrypted. */
-  loadKey(which: 'root' | 'intermediate', passphrase: string | undefined): KeyObject {
-    const path = join(this.dir, which === 'root' ? CA_FILES.rootKey : CA_FILES.intermediateKey);
-    return privateKeyFromPem(readText(path, `${which} key`), passphrase, `${which} CA key`);
+  loadKey(which: 'root' | 'intermediate' | 'token', passphrase: string | undefined): KeyObject {
+    const path = join(this.dir, which === 'root' ? CA_FILES.rootKey : which === 'intermediate' ? CA_FILES.intermediateKey : CA_FILES.tokenKey);
+    const what = which === 'token' ? 'enrollment token key' : `${which} CA key`;
+    return privateKeyFromPem(readText(path, what), passphrase, what);
   }
 }

@@ -2,7 +2,8 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from '../authority/ports.js';
+import type { ApiKeyRecord, ApiKeyStore } from '../auth/ports.js';
+import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome, SpentToken } from '../authority/ports.js';
 import { CaError } from '../errors.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 
@@ -23,6 +24,30 @@ interface CertificateRow {
   revocation_reason: RevocationReason | null;
 }
 
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  secret_hash: Buffer;
+  scopes: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+function toApiKey(r: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    secretHash: r.secret_hash,
+    scopes: JSON.parse(r.scopes) as string[],
+    createdAt: fromSeconds(r.created_at),
+    expiresAt: fromSeconds(r.expires_at),
+    revokedAt: r.revoked_at === null ? null : fromSeconds(r.revoked_at),
+    lastUsedAt: r.last_used_at === null ? null : fromSeconds(r.last_used_at),
+  };
+}
+
 interface AuditRow {
   id: number;
   at: number;
@@ -32,6 +57,9 @@ interface AuditRow {
   outcome: AuditEvent['outcome'];
   detail: string | null;
 }
+
+/** Thrown inside a transaction to roll it back when a serial collides. */
+class SerialTaken extends Error {}
 
 const toSeconds = (d: Date): number => Math.floor(d.getTime() / 1000);
 const fromSeconds = (s: number): Date => new Date(s * 1000);
@@ -66,14 +94,15 @@ function storeError(e: unknown, path: string): CaError {
   return new CaError('ERR_STORE_CORRUPT', `store: ${path} could not be used: ${(e as Error).message}`, { cause: e });
 }
 
-/** A better-sqlite3 {@link CertificateStore}. Open it with {@link openSqliteStore}. */
-export class SqliteCertificateStore implements CertificateStore {
+/** The CA's storage on better-sqlite3: certificates, revocations, CRL numbers, credentials, audit log. */
+export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   private readonly insertCertificate;
   private readonly insertAudit;
   private readonly selectBySerial;
   private readonly markRevoked;
   private readonly bumpCrlNumber;
   private readonly selectRevokedBy;
+  private readonly spendToken;
 
   constructor(
     private readonly db: Database.Database,
@@ -94,12 +123,14 @@ export class SqliteCertificateStore implements CertificateStore {
     this.selectRevokedBy = db.prepare<[string, number], CertificateRow>(
       'SELECT * FROM certificates WHERE issuer_key_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY serial',
     );
+    this.spendToken = db.prepare('INSERT INTO used_tokens (jti, used_at, expires_at, serial) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING');
   }
 
   private guard<T>(fn: () => T): T {
     try {
       return fn();
     } catch (e) {
+      if (e instanceof SerialTaken) throw e;
       throw storeError(e, this.path);
     }
   }
@@ -108,9 +139,21 @@ export class SqliteCertificateStore implements CertificateStore {
     this.insertAudit.run(toSeconds(event.at), event.actor, event.action, event.target, event.outcome, event.detail === undefined ? null : JSON.stringify(event.detail));
   }
 
-  recordIssued(record: CertificateRecord, audit: AuditEvent): boolean {
+  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): 'recorded' | 'serial-taken' | 'token-spent' {
+    try {
+      return this.recordIssuedOnce(record, audit, spendToken);
+    } catch (e) {
+      if (e instanceof SerialTaken) return 'serial-taken';
+      throw e;
+    }
+  }
+
+  private recordIssuedOnce(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): 'recorded' | 'token-spent' {
     return this.guard(() =>
       this.db.transaction(() => {
+        if (spendToken && this.spendToken.run(spendToken.jti, toSeconds(audit.at), toSeconds(spendToken.expiresAt), record.serial).changes === 0) {
+          return 'token-spent' as const;
+        }
         const inserted = this.insertCertificate.run({
           serial: record.serial,
           kind: record.kind,
@@ -125,9 +168,12 @@ export class SqliteCertificateStore implements CertificateStore {
           revoked_at: record.revokedAt === null ? null : toSeconds(record.revokedAt),
           revocation_reason: record.reason,
         });
-        if (inserted.changes === 0) return false;
+        if (inserted.changes === 0) {
+          // Undo the token spend too: the caller retries with a fresh serial.
+          throw new SerialTaken();
+        }
         this.audit(audit);
-        return true;
+        return 'recorded' as const;
       }).immediate(),
     );
   }
@@ -208,6 +254,46 @@ export class SqliteCertificateStore implements CertificateStore {
     );
   }
 
+  createApiKey(record: ApiKeyRecord, audit: AuditEvent): void {
+    this.guard(() =>
+      this.db.transaction(() => {
+        const taken = this.db.prepare('SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(record.name);
+        if (taken) throw new CaError('ERR_APIKEY_NAME_TAKEN', `auth: an active API key is already named "${record.name}" (revoke it first)`);
+        this.db
+          .prepare('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(record.id, record.name, record.secretHash, JSON.stringify(record.scopes), toSeconds(record.createdAt), toSeconds(record.expiresAt));
+        this.audit(audit);
+      }).immediate(),
+    );
+  }
+
+  findApiKey(id: string): ApiKeyRecord | undefined {
+    return this.guard(() => {
+      const row = this.db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?').get(id);
+      return row ? toApiKey(row) : undefined;
+    });
+  }
+
+  listApiKeys(): ApiKeyRecord[] {
+    return this.guard(() => this.db.prepare<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, name').all().map(toApiKey));
+  }
+
+  revokeApiKey(name: string, at: Date, audit: AuditEvent): ApiKeyRecord | undefined {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const row = this.db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
+        if (!row) return undefined;
+        this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(toSeconds(at), row.id);
+        this.audit(audit);
+        return toApiKey({ ...row, revoked_at: toSeconds(at) });
+      }).immediate(),
+    );
+  }
+
+  touchApiKey(id: string, at: Date): void {
+    this.guard(() => this.db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(toSeconds(at), id));
+  }
+
   /** Closes the database, checkpointing the WAL. */
   close(): void {
     if (this.db.open) this.db.close();
@@ -252,8 +338,8 @@ export function openSqliteStore(path: string, options: { create?: boolean } = {}
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db);
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers')").all();
-    if (tables.length !== 3) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens')").all();
+    if (tables.length !== 5) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
     return new SqliteCertificateStore(db, path);
   } catch (e) {
     db?.close();

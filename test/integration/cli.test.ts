@@ -45,8 +45,9 @@ describe('ca init', () => {
   it('ok/creates root, intermediate, database and config with private keys 0600 in a 0700 folder', () => {
     const dir = initCa();
     expect(readdirSync(dir).sort()).toEqual(['ca.db', 'config.json', 'intermediate.pem', 'private', 'root.pem']);
+    expect(readdirSync(join(dir, 'private')).sort()).toEqual(['intermediate.key', 'root.key', 'token.key']);
     expect(statSync(join(dir, 'private')).mode & 0o777).toBe(0o700);
-    for (const k of ['root.key', 'intermediate.key']) {
+    for (const k of ['root.key', 'intermediate.key', 'token.key']) {
       expect(statSync(join(dir, 'private', k)).mode & 0o777).toBe(0o600);
       expect(readFileSync(join(dir, 'private', k), 'utf8')).toContain('BEGIN PRIVATE KEY');
     }

@@ -1,13 +1,15 @@
-// `ca issue`: sign a leaf on a local CA directory, for a fresh key pair or a given CSR.
+// `ca issue`: sign a leaf on a local CA directory (fresh key pair or given CSR), or enroll with a remote CA.
 
 import { parseDuration } from '../../config/duration.js';
 import { generateKeyPair, parseKeyType, privateKeyToPem, spkiOf } from '../../crypto/keys.js';
 import { toPem } from '../../crypto/pem.js';
 import { CaError } from '../../errors.js';
-import { csrDer } from '../../pki/csr.js';
+import type { IssuedCertificate } from '../../client/ca-client.js';
+import { createCsr, csrDer } from '../../pki/csr.js';
 import { writeFileAtomic } from '../../store/ca-directory.js';
 import { checkOutputPath, readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';
+import { connect, type RemoteArgs } from './remote.js';
 import { certificateJson, localActor, withLocalCa } from './shared.js';
 
 export interface IssueArgs {
@@ -60,4 +62,42 @@ export function issue(args: IssueArgs): CommandOutput {
     ].join('\n');
     return { data, human };
   });
+}
+
+export interface RemoteIssueArgs extends RemoteArgs {
+  name: string;
+  token?: string;
+  apiKey?: string;
+  spiffeId?: string;
+  dns: string[];
+  ip: string[];
+  ttl?: string;
+  keyType?: string;
+  certOut: string;
+  keyOut?: string;
+  force: boolean;
+}
+
+/** `ca issue --ca-url`: the key is generated here and only a CSR leaves the machine. */
+export async function issueRemote(args: RemoteIssueArgs): Promise<CommandOutput> {
+  if ((args.token === undefined) === (args.apiKey === undefined)) throw new CaError('ERR_USAGE', 'cli: with --ca-url, give exactly one of --token T or --api-key K');
+  if (args.keyOut === undefined) throw new CaError('ERR_USAGE', 'cli: --key-out FILE is required (the key is generated locally)');
+  if (args.ttl !== undefined) parseDuration(args.ttl);
+  checkOutputPath(args.certOut, 'certificate', true);
+  checkOutputPath(args.keyOut, 'key', args.force);
+  const client = connect(args);
+  const key = generateKeyPair(parseKeyType(args.keyType ?? 'ec-p256')).privateKey;
+  const issued = await client.call<IssuedCertificate>('POST', '/v1/sign', { bearer: (args.token ?? args.apiKey)! }, {
+    csr: toPem('CERTIFICATE REQUEST', createCsr(key, args.name)),
+    name: args.name,
+    ...(args.spiffeId === undefined ? {} : { spiffeId: args.spiffeId }),
+    dnsNames: args.dns,
+    ipAddresses: args.ip,
+    ...(args.ttl === undefined ? {} : { ttl: args.ttl }),
+  });
+  writeFileAtomic(args.keyOut, privateKeyToPem(key), 0o600);
+  writeFileAtomic(args.certOut, `${issued.certificate}${issued.chain}`, 0o644);
+  const data = { serial: issued.serial, notBefore: issued.notBefore, notAfter: issued.notAfter, spiffeId: issued.spiffeId, dnsNames: issued.dnsNames, ipAddresses: issued.ipAddresses };
+  const names = [issued.spiffeId, ...issued.dnsNames, ...issued.ipAddresses].filter((n) => n !== null).join(', ');
+  return { data, human: `issued ${args.name}: serial ${issued.serial}\n  names      ${names}\n  valid      ${issued.notBefore} → ${issued.notAfter}\n  cert+chain ${args.certOut}\n  key        ${args.keyOut} (0600)` };
 }

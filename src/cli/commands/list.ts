@@ -1,8 +1,9 @@
-// `ca list`: the inventory of issued leaves, filtered by status or by how soon they expire.
+// `ca list`: the inventory of issued leaves (local directory or remote CA), filtered by status or by how soon they expire.
 
 import { parseDuration } from '../../config/duration.js';
 import { CaError } from '../../errors.js';
 import { table, type CommandOutput } from '../output.js';
+import { connect, type RemoteArgs } from './remote.js';
 import { certificateJson, statusOf, withLocalCa } from './shared.js';
 
 export interface ListArgs {
@@ -13,11 +14,15 @@ export interface ListArgs {
 
 const STATUSES = ['valid', 'revoked', 'expired'] as const;
 
-export function list(args: ListArgs): CommandOutput {
-  const status = args.status;
+function checkStatus(status: string | undefined): void {
   if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) {
     throw new CaError('ERR_USAGE', `cli: unknown status "${status}" (use valid, revoked or expired)`);
   }
+}
+
+export function list(args: ListArgs): CommandOutput {
+  const status = args.status;
+  checkStatus(status);
   const expiringWithinSeconds = args.expiringWithin === undefined ? undefined : parseDuration(args.expiringWithin);
   return withLocalCa(args.dir, (ca) => {
     const now = new Date();
@@ -29,13 +34,30 @@ export function list(args: ListArgs): CommandOutput {
       revokedAt: r.revokedAt?.toISOString() ?? null,
       reason: r.reason,
     }));
-    const human =
-      data.length === 0
-        ? 'no certificates match'
-        : table(
-            ['SERIAL', 'NAME', 'STATUS', 'NOT AFTER', 'IDENTITIES'],
-            data.map((d) => [d.serial, d.name, d.status, d.notAfter, [d.spiffeId, ...d.dnsNames, ...d.ipAddresses].filter((n) => n !== null).join(',')]),
-          );
-    return { data, human };
+    return { data, human: render(data) };
   });
+}
+
+type ListedCertificate = ReturnType<typeof certificateJson> & { name: string; status: string; revokedAt: string | null; reason: string | null };
+
+function render(data: readonly ListedCertificate[]): string {
+  return data.length === 0
+    ? 'no certificates match'
+    : table(
+        ['SERIAL', 'NAME', 'STATUS', 'NOT AFTER', 'IDENTITIES'],
+        data.map((d) => [d.serial, d.name, d.status, d.notAfter, [d.spiffeId, ...d.dnsNames, ...d.ipAddresses].filter((n) => n !== null).join(',')]),
+      );
+}
+
+/** `ca list --ca-url`: the inventory from a running CA (API key with the list scope). */
+export async function listRemote(args: ListArgs & RemoteArgs & { apiKey?: string }): Promise<CommandOutput> {
+  if (args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, pass --api-key K (scope list)');
+  checkStatus(args.status);
+  const query = new URLSearchParams();
+  if (args.status) query.set('status', args.status);
+  if (args.expiringWithin) query.set('expiringWithin', args.expiringWithin);
+  const q = query.toString();
+  const r = await connect(args).call<{ certificates: ListedCertificate[] }>('GET', `/v1/certificates${q ? `?${q}` : ''}`, { bearer: args.apiKey });
+  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason }) => ({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason }));
+  return { data, human: render(data) };
 }

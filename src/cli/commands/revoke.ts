@@ -6,6 +6,7 @@ import { readCertificate } from '../../pki/certificate.js';
 import { parseRevocationReason } from '../../revocation/reasons.js';
 import { readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';
+import { connect, type RemoteArgs } from './remote.js';
 import { localActor, withLocalCa } from './shared.js';
 
 export interface RevokeArgs {
@@ -36,4 +37,27 @@ export function revoke(args: RevokeArgs): CommandOutput {
       : `revoked ${r.serial} (${r.commonName}, reason ${r.reason}); publish with \`ca crl\``;
     return { data, human };
   });
+}
+
+export interface RemoteRevokeArgs extends RemoteArgs {
+  serial?: string;
+  cert?: string;
+  key?: string;
+  apiKey?: string;
+  reason?: string;
+}
+
+/** `ca revoke --ca-url`: with an API key (scope revoke), or as the holder of the certificate (mTLS with --cert and --key). */
+export async function revokeRemote(args: RemoteRevokeArgs): Promise<CommandOutput> {
+  const reason = parseRevocationReason(args.reason ?? 'unspecified');
+  const selfRevoke = args.apiKey === undefined && args.cert !== undefined && args.key !== undefined;
+  if (!selfRevoke && args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, revoke with --api-key K, or revoke your own certificate with --cert F --key F');
+  if (!selfRevoke && (args.serial === undefined) === (args.cert === undefined)) throw new CaError('ERR_USAGE', 'cli: give either a SERIAL or --cert FILE');
+  const serial = args.serial ?? serialFromFile(args.cert!);
+  const credential = selfRevoke
+    ? { cert: readInputFile(args.cert!, 'certificate').toString('utf8'), key: readInputFile(args.key!, 'key').toString('utf8') }
+    : { bearer: args.apiKey! };
+  const r = await connect(args).call<{ serial: string; revokedAt: string; reason: string; alreadyRevoked: boolean }>('POST', `/v1/certificates/${encodeURIComponent(serial)}/revoke`, credential, { reason });
+  const human = r.alreadyRevoked ? `${r.serial} was already revoked at ${r.revokedAt} (${r.reason}); nothing changed` : `revoked ${r.serial} (reason ${r.reason})`;
+  return { data: r, human };
 }

@@ -1,0 +1,48 @@
+// The one map from CaError codes to HTTP statuses, and the JSON error body every 4xx carries.
+
+import { CaError, type CaErrorCode } from '../errors.js';
+
+const STATUS: Partial<Record<CaErrorCode, number>> = {
+  ERR_UNAUTHENTICATED: 401,
+  ERR_TOKEN_INVALID: 401,
+  ERR_TOKEN_EXPIRED: 401,
+  ERR_TOKEN_REPLAYED: 401,
+  ERR_APIKEY_INVALID: 401,
+  ERR_APIKEY_EXPIRED: 401,
+  ERR_APIKEY_REVOKED: 401,
+  ERR_CERTIFICATE_UNTRUSTED: 401,
+  ERR_CERTIFICATE_REVOKED: 401,
+  ERR_CERTIFICATE_EXPIRED: 401,
+  ERR_FORBIDDEN: 403,
+  ERR_IDENTITY_NOT_PERMITTED: 403,
+  ERR_CERTIFICATE_NOT_FOUND: 404,
+  ERR_NOT_FOUND: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_ALREADY_REVOKED: 409,
+  ERR_REVOKE_CA_CERTIFICATE: 409,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_RATE_LIMITED: 429,
+  ERR_STORE_BUSY: 503,
+};
+
+/** The HTTP status for an error: its mapped status, 400 for any other CaError (bad input), 500 otherwise. */
+export function httpStatusFor(e: unknown): number {
+  if (!(e instanceof CaError)) return 500;
+  return STATUS[e.code] ?? 400;
+}
+
+/** `{error: {code, message}}`; an unexpected error says nothing about its internals. */
+export function errorBody(e: unknown): { error: { code: string; message: string } } {
+  if (e instanceof CaError) return { error: { code: e.code, message: e.message } };
+  return { error: { code: 'ERR_INTERNAL', message: 'internal error; see the service log' } };
+}
+
+/** Translates body-parser failures into CaErrors with a clear message. */
+export function bodyParserError(e: unknown): CaError | undefined {
+  const type = (e as { type?: string }).type;
+  if (type === 'entity.too.large') return new CaError('ERR_BODY_TOO_LARGE', 'api: request body too large');
+  if (type === 'entity.parse.failed') return new CaError('ERR_BODY_INVALID', 'api: request body is not valid JSON');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new CaError('ERR_BODY_INVALID', 'api: unsupported body encoding (send UTF-8 JSON)');
+  if (type === 'request.aborted' || type === 'request.size.invalid' || type === 'stream.encoding.set') return new CaError('ERR_BODY_INVALID', 'api: the request body could not be read');
+  return undefined;
+}

@@ -1,0 +1,39 @@
+// What the HTTP API needs besides the authority: credential lookup, audit, metrics, readiness, and the token key.
+
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ApiKeyStore } from '../auth/ports.js';
+import type { Authority } from '../authority/authority.js';
+import type { AuditEvent, AuditRecord } from '../authority/ports.js';
+import type { Clock } from '../crypto/clock.js';
+
+/** Counters and histograms the API feeds; implemented with prom-client by the server. */
+export interface ApiMetrics {
+  issued(kind: 'issue' | 'renew'): void;
+  revoked(): void;
+  refused(code: string): void;
+  observeRequest(route: string, method: string, status: number, seconds: number): void;
+}
+
+/** The result of a readiness probe. */
+export interface Readiness {
+  readonly ok: boolean;
+  readonly checks: Readonly<Record<string, string>>;
+}
+
+/** Everything the API app is built from. */
+export interface ApiDeps {
+  readonly authority: Authority;
+  readonly apiKeys: ApiKeyStore;
+  readonly appendAudit: (event: AuditEvent) => void;
+  readonly readAuditLog: () => AuditRecord[];
+  readonly tokenKey: KeyObject;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: ApiMetrics;
+  readonly readiness: () => Readiness;
+  /** Prometheus text exposition of the service's metrics. */
+  readonly metricsText: () => Promise<string>;
+  /** Sign and renew requests allowed per caller per second. */
+  readonly rateLimitPerSecond: number;
+}

@@ -1,0 +1,53 @@
+// What is served without authentication on both listeners: trust bundle, health, readiness, metrics, OpenAPI document.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorBody } from './errors.js';
+import { OPENAPI } from './openapi.js';
+import type { ApiDeps } from './ports.js';
+
+type PublicDeps = Pick<ApiDeps, 'authority' | 'readiness' | 'metricsText'>;
+
+function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
+  res.end(body);
+}
+
+/**
+ * A plain node:http handler (no express: these are hot, cacheable, unauthenticated reads). Returns false for a
+ * path it does not serve, so the caller can answer 404 or hand the request on.
+ */
+export function createPublicHandler(deps: PublicDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const bundle = `${deps.authority.root.pem}${deps.authority.intermediate.pem}`;
+  const openapi = JSON.stringify(OPENAPI);
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const known = ['/v1/trust-bundle', '/healthz', '/readyz', '/metrics', '/v1/openapi.json'];
+    if (!known.includes(path!)) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'application/json', JSON.stringify({ error: { code: 'ERR_METHOD_NOT_ALLOWED', message: `api: ${path} answers GET only` } }), { allow: 'GET, HEAD' });
+      return true;
+    }
+    switch (path) {
+      case '/v1/trust-bundle':
+        send(res, 200, 'application/x-pem-file', bundle, { 'cache-control': 'public, max-age=300' });
+        break;
+      case '/healthz':
+        send(res, 200, 'application/json', '{"status":"ok"}');
+        break;
+      case '/readyz': {
+        const r = deps.readiness();
+        send(res, r.ok ? 200 : 503, 'application/json', JSON.stringify({ status: r.ok ? 'ready' : 'not ready', checks: r.checks }));
+        break;
+      }
+      case '/metrics':
+        deps.metricsText().then(
+          (text) => send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text),
+          (e: unknown) => send(res, 500, 'application/json', JSON.stringify(errorBody(e))),
+        );
+        break;
+      default:
+        send(res, 200, 'application/json', openapi);
+    }
+    return true;
+  };
+}

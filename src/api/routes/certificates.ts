@@ -1,0 +1,71 @@
+// /v1/certificates: the inventory (API key with list) and revocation (API key with revoke, or the certificate's holder).
+
+import type { Router } from 'express';
+import { authorizeRead, authorizeRevoke } from '../../auth/caller.js';
+import { parseDuration } from '../../config/duration.js';
+import { normalizeSerial } from '../../crypto/serial.js';
+import { CaError } from '../../errors.js';
+import { parseRevocationReason } from '../../revocation/reasons.js';
+import { objectBody, optionalString } from '../body.js';
+import type { ApiDeps } from '../ports.js';
+import { recordResponse } from '../responses.js';
+import { guarded } from './guard.js';
+
+const STATUSES = ['valid', 'revoked', 'expired'] as const;
+
+function serialParam(text: unknown): string {
+  const serial = typeof text === 'string' ? normalizeSerial(text) : null;
+  if (serial === null) throw new CaError('ERR_BODY_INVALID', 'api: the serial must be hexadecimal');
+  return serial;
+}
+
+function queryString(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new CaError('ERR_BODY_INVALID', `api: query parameter "${name}" must be given once`);
+  return value;
+}
+
+export function certificateRoutes(router: Router, deps: ApiDeps): void {
+  router.get(
+    '/v1/certificates',
+    guarded(deps, null, 'bearer', (caller, req, res) => {
+      authorizeRead(caller, 'list');
+      const status = queryString(req.query.status, 'status');
+      if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw new CaError('ERR_BODY_INVALID', `api: unknown status "${status}" (valid, revoked or expired)`);
+      const within = queryString(req.query.expiringWithin, 'expiringWithin');
+      const limitText = queryString(req.query.limit, 'limit');
+      const limit = limitText === undefined ? 1000 : Number(limitText);
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10000) throw new CaError('ERR_BODY_INVALID', 'api: "limit" must be 1-10000');
+      const records = deps.authority.list({ status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds: within === undefined ? undefined : parseDuration(within), limit });
+      deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'list', target: null, outcome: 'ok', detail: { count: records.length } });
+      const now = deps.clock.now();
+      res.json({ certificates: records.map((r) => recordResponse(r, now)) });
+    }),
+  );
+
+  router.get(
+    '/v1/certificates/:serial',
+    guarded(deps, null, 'bearer', (caller, req, res) => {
+      authorizeRead(caller, 'list');
+      const serial = serialParam(req.params.serial);
+      const record = deps.authority.find(serial);
+      if (!record || record.kind !== 'leaf') throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `api: no certificate with serial ${serial}`);
+      deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'get', target: serial, outcome: 'ok' });
+      res.json(recordResponse(record, deps.clock.now(), true));
+    }),
+  );
+
+  router.post(
+    '/v1/certificates/:serial/revoke',
+    guarded(deps, null, 'any', (caller, req, res) => {
+      const serial = serialParam(req.params.serial);
+      authorizeRevoke(caller, serial);
+      const body = objectBody(req.body, ['reason'], true);
+      const reason = parseRevocationReason(optionalString(body, 'reason', 64) ?? 'unspecified');
+      const outcome = deps.authority.revoke(serial, reason, caller);
+      if (outcome.result === 'revoked') deps.metrics.revoked();
+      const r = outcome.record;
+      res.json({ serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked' });
+    }),
+  );
+}

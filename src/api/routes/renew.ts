@@ -1,0 +1,22 @@
+// POST /v1/renew: the holder of a current certificate (proved by mTLS) gets a new one with exactly the same identities.
+
+import type { Router } from 'express';
+import { csrDer } from '../../pki/csr.js';
+import { objectBody, optionalString } from '../body.js';
+import type { ApiDeps } from '../ports.js';
+import { leafResponse } from '../responses.js';
+import { guarded, type RateLimiter } from './guard.js';
+
+export function renewRoutes(router: Router, deps: ApiDeps, limit: RateLimiter): void {
+  router.post(
+    '/v1/renew',
+    guarded(deps, limit, 'certificate', (caller, req, res) => {
+      if (caller.kind !== 'certificate') return;
+      const body = objectBody(req.body, ['csr'], true);
+      const csr = optionalString(body, 'csr', 64 * 1024);
+      const leaf = deps.authority.renew(caller.certificate.der, csr === undefined ? undefined : { csr: csrDer(Buffer.from(csr, 'latin1')) }, caller);
+      deps.metrics.issued('renew');
+      res.status(201).json({ ...leafResponse(leaf, deps.authority.chainPem), renewed: caller.certificate.serial });
+    }),
+  );
+}

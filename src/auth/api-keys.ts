@@ -1,0 +1,59 @@
+// API keys for automation and operators: minted random, shown once, stored as a hash, scoped, expiring, revocable.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
+import { CaError } from '../errors.js';
+import { parseScope, type Scope } from './scopes.js';
+import type { ApiKeyRecord, ApiKeyStore } from './ports.js';
+
+/** API keys live 90 days by default, and never longer. */
+export const API_KEY_MAX_SECONDS = 90 * 86400;
+
+const KEY_FORMAT = /^mca_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const NAME_FORMAT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+const hashSecret = (secret: string): Buffer => createHash('sha256').update(secret).digest();
+
+/** A verified API key: its record and parsed scopes. */
+export interface ApiKeyIdentity {
+  readonly record: ApiKeyRecord;
+  readonly scopes: readonly Scope[];
+}
+
+/**
+ * Mints an API key `mca_<id>_<secret>` (64-bit public id, 256-bit secret) and stores only the SHA-256 of the
+ * secret. A fast hash suffices: the secret is random, not a password. Returns the key, which is never stored.
+ */
+export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string; scopes: readonly string[]; expiresInSeconds?: number; actor: string }): { key: string; record: ApiKeyRecord } {
+  if (!NAME_FORMAT.test(p.name)) throw new CaError('ERR_USAGE', `auth: API key name "${p.name}" must be 1-64 letters, digits, ".", "_" or "-"`);
+  if (p.scopes.length === 0) throw new CaError('ERR_SCOPE_INVALID', 'auth: an API key needs at least one scope');
+  const scopes = [...new Set(p.scopes)];
+  scopes.forEach(parseScope);
+  const lifetime = p.expiresInSeconds ?? API_KEY_MAX_SECONDS;
+  if (lifetime > API_KEY_MAX_SECONDS) throw new CaError('ERR_TTL_TOO_LONG', 'auth: API keys expire within 90 days at most');
+  const id = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const now = wholeSeconds(clock.now());
+  const record: ApiKeyRecord = { id, name: p.name, secretHash: hashSecret(secret), scopes, createdAt: now, expiresAt: addSeconds(now, lifetime), revokedAt: null, lastUsedAt: null };
+  store.createApiKey(record, { at: now, actor: p.actor, action: 'apikey-create', target: `apikey:${p.name}`, outcome: 'ok', detail: { id, scopes, expiresAt: record.expiresAt.toISOString() } });
+  return { key: `mca_${id}_${secret}`, record };
+}
+
+/** True when `text` has the shape of a meshca API key (so a transport can tell it from a JWT). */
+export function looksLikeApiKey(text: string): boolean {
+  return text.startsWith('mca_');
+}
+
+/** Verifies a presented API key: known id, matching secret (constant time), not revoked, not expired. */
+export function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: string): ApiKeyIdentity {
+  const m = KEY_FORMAT.exec(presented);
+  if (!m) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is malformed');
+  const record = store.findApiKey(m[1]!);
+  const given = hashSecret(m[2]!);
+  if (!record || !timingSafeEqual(record.secretHash, given)) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is not valid');
+  if (record.revokedAt !== null) throw new CaError('ERR_APIKEY_REVOKED', `auth: API key "${record.name}" has been revoked`);
+  const now = clock.now();
+  if (record.expiresAt <= now) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${record.name}" expired at ${record.expiresAt.toISOString()}`);
+  store.touchApiKey(record.id, now);
+  return { record, scopes: record.scopes.map(parseScope) };
+}

@@ -1,0 +1,78 @@
+// Who is calling the CA and what they may do: one decision per operation, for every kind of credential.
+
+import type { LeafRequest } from '../authority/policy.js';
+import type { CertificateRecord } from '../authority/ports.js';
+import { CaError } from '../errors.js';
+import { parseIpAddress } from '../identity/names.js';
+import type { ApiKeyIdentity } from './api-keys.js';
+import type { VerifiedToken } from './enrollment-token.js';
+import { scopesAllow, scopesAllowIdentity } from './scopes.js';
+
+/** An authenticated caller. `actor` is how the audit log names it. */
+export type AuthenticatedCaller =
+  | { readonly kind: 'token'; readonly actor: string; readonly token: VerifiedToken }
+  | { readonly kind: 'apikey'; readonly actor: string; readonly apiKey: ApiKeyIdentity }
+  | { readonly kind: 'certificate'; readonly actor: string; readonly certificate: CertificateRecord };
+
+export const tokenCaller = (token: VerifiedToken): AuthenticatedCaller => ({ kind: 'token', actor: `token:${token.jti}`, token });
+export const apiKeyCaller = (apiKey: ApiKeyIdentity): AuthenticatedCaller => ({ kind: 'apikey', actor: `apikey:${apiKey.record.name}`, apiKey });
+export const certificateCaller = (certificate: CertificateRecord): AuthenticatedCaller => ({
+  kind: 'certificate',
+  actor: `cert:${certificate.spiffeId ?? certificate.dnsNames[0] ?? certificate.commonName}#${certificate.serial}`,
+  certificate,
+});
+
+function forbidden(message: string): CaError {
+  return new CaError('ERR_FORBIDDEN', `auth: ${message}`);
+}
+
+const sameIp = (a: string, b: string): boolean => {
+  try {
+    return parseIpAddress(a).bytes.equals(parseIpAddress(b).bytes);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Decides a sign request. A token grants exactly its identities (a request naming none gets them all; naming
+ * anything else is refused); an API key needs an `issue:` scope covering every requested identity.
+ * Returns the request to issue.
+ */
+export function authorizeSign(caller: AuthenticatedCaller, request: LeafRequest): LeafRequest {
+  if (caller.kind === 'token') {
+    const t = caller.token;
+    const asksNames = request.spiffeId !== undefined || (request.dnsNames?.length ?? 0) > 0 || (request.ipAddresses?.length ?? 0) > 0;
+    if (!asksNames) return { commonName: t.name, spiffeId: t.spiffeId, dnsNames: t.dnsNames, ipAddresses: t.ipAddresses, ttlSeconds: request.ttlSeconds ?? t.certTtlSeconds };
+    const denied = [
+      ...(request.spiffeId !== undefined && request.spiffeId !== t.spiffeId ? [request.spiffeId] : []),
+      ...(request.dnsNames ?? []).filter((d) => !t.dnsNames.includes(d.toLowerCase())),
+      ...(request.ipAddresses ?? []).filter((ip) => !t.ipAddresses.some((g) => sameIp(g, ip))),
+    ];
+    if (denied.length > 0) throw new CaError('ERR_IDENTITY_NOT_PERMITTED', `auth: the enrollment token does not grant ${denied.join(', ')}`);
+    if (request.commonName !== t.name) throw new CaError('ERR_IDENTITY_NOT_PERMITTED', `auth: the enrollment token is for "${t.name}", not "${request.commonName}"`);
+    return { ...request, ttlSeconds: request.ttlSeconds ?? t.certTtlSeconds };
+  }
+  if (caller.kind === 'apikey') {
+    const identities = [...(request.spiffeId === undefined ? [] : [request.spiffeId]), ...(request.dnsNames ?? []).map((d) => d.toLowerCase()), ...(request.ipAddresses ?? [])];
+    const denied = identities.filter((id) => !scopesAllowIdentity(caller.apiKey.scopes, id));
+    if (!caller.apiKey.scopes.some((s) => s.kind === 'issue')) throw forbidden(`API key "${caller.apiKey.record.name}" has no issue scope`);
+    if (denied.length > 0) throw new CaError('ERR_IDENTITY_NOT_PERMITTED', `auth: API key "${caller.apiKey.record.name}" may not request ${denied.join(', ')}`);
+    return request;
+  }
+  throw forbidden('a certificate holder renews at /v1/renew; signing new identities needs a token or an API key');
+}
+
+/** Decides a revocation: an API key with `revoke`, or the holder of the certificate itself. */
+export function authorizeRevoke(caller: AuthenticatedCaller, serial: string): void {
+  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, 'revoke')) return;
+  if (caller.kind === 'certificate' && caller.certificate.serial === serial) return;
+  if (caller.kind === 'certificate') throw forbidden('a certificate may revoke only itself');
+  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the revoke scope` : 'revoking needs an API key with the revoke scope');
+}
+
+/** Decides reading the inventory (`list`) or the audit log (`audit`): API keys with that scope only. */
+export function authorizeRead(caller: AuthenticatedCaller, scope: 'list' | 'audit'): void {
+  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, scope)) return;
+  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the ${scope} scope` : `this needs an API key with the ${scope} scope`);
+}

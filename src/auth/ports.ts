@@ -1,0 +1,27 @@
+// What caller authentication needs from storage: API keys by id, and their lifecycle.
+
+import type { AuditEvent } from '../authority/ports.js';
+
+/** An API key as stored: never the key itself, only the SHA-256 of its secret. */
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly secretHash: Buffer;
+  readonly scopes: readonly string[];
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly revokedAt: Date | null;
+  readonly lastUsedAt: Date | null;
+}
+
+/** Durable storage of API keys. */
+export interface ApiKeyStore {
+  /** Stores a new key with its audit row; refuses (`ERR_APIKEY_NAME_TAKEN`) a name an active key already has. */
+  createApiKey(record: ApiKeyRecord, audit: AuditEvent): void;
+  findApiKey(id: string): ApiKeyRecord | undefined;
+  listApiKeys(): ApiKeyRecord[];
+  /** Revokes the active key called `name`, with its audit row; undefined when there is none. */
+  revokeApiKey(name: string, at: Date, audit: AuditEvent): ApiKeyRecord | undefined;
+  /** Records a use of the key (last-used time). */
+  touchApiKey(id: string, at: Date): void;
+}

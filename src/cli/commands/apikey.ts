@@ -1,0 +1,42 @@
+// `ca apikey create|list|revoke`: scoped, expiring API keys for automation and operators.
+
+import { createApiKey } from '../../auth/api-keys.js';
+import { parseDuration } from '../../config/duration.js';
+import { systemClock } from '../../crypto/clock.js';
+import { CaError } from '../../errors.js';
+import { table, type CommandOutput } from '../output.js';
+import { localActor, withLocalCa } from './shared.js';
+
+export function apikeyCreate(args: { dir: string; name: string; scope: string[]; expires?: string }): CommandOutput {
+  const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
+  return withLocalCa(args.dir, (ca) => {
+    const { key, record } = createApiKey(ca.store, systemClock, { name: args.name, scopes: args.scope, expiresInSeconds, actor: localActor() });
+    return { data: { key, name: record.name, id: record.id, scopes: record.scopes, expiresAt: record.expiresAt.toISOString() }, human: key };
+  });
+}
+
+export function apikeyList(args: { dir: string }): CommandOutput {
+  return withLocalCa(args.dir, (ca) => {
+    const now = new Date();
+    const data = ca.store.listApiKeys().map((k) => ({
+      name: k.name,
+      id: k.id,
+      scopes: k.scopes,
+      createdAt: k.createdAt.toISOString(),
+      expiresAt: k.expiresAt.toISOString(),
+      lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+      status: k.revokedAt !== null ? 'revoked' : k.expiresAt <= now ? 'expired' : 'active',
+    }));
+    const human = data.length === 0 ? 'no API keys' : table(['NAME', 'ID', 'STATUS', 'EXPIRES', 'LAST USED', 'SCOPES'], data.map((k) => [k.name, k.id, k.status, k.expiresAt, k.lastUsedAt ?? '-', k.scopes.join(' ')]));
+    return { data, human };
+  });
+}
+
+export function apikeyRevoke(args: { dir: string; name: string }): CommandOutput {
+  return withLocalCa(args.dir, (ca) => {
+    const now = new Date();
+    const revoked = ca.store.revokeApiKey(args.name, now, { at: now, actor: localActor(), action: 'apikey-revoke', target: `apikey:${args.name}`, outcome: 'ok' });
+    if (!revoked) throw new CaError('ERR_APIKEY_NOT_FOUND', `cli: no active API key is named "${args.name}"`);
+    return { data: { name: revoked.name, id: revoked.id, revokedAt: revoked.revokedAt!.toISOString() }, human: `revoked API key ${revoked.name} (${revoked.id})` };
+  });
+}

@@ -1,0 +1,16 @@
+// What the verbs that talk to a running CA share: the client built from --ca-url, --ca-bundle and --insecure.
+
+import { CaClient } from '../../client/ca-client.js';
+import { readInputFile } from '../io.js';
+
+export interface RemoteArgs {
+  caUrl: string;
+  caBundle?: string;
+  insecure?: boolean;
+}
+
+/** A client for the CA at --ca-url, trusting --ca-bundle (e.g. DIR/root.pem). */
+export function connect(args: RemoteArgs): CaClient {
+  const caBundle = args.caBundle === undefined ? undefined : readInputFile(args.caBundle, 'CA bundle').toString('utf8');
+  return new CaClient({ caUrl: args.caUrl, caBundle, insecure: args.insecure ?? false });
+}

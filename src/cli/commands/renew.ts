@@ -1,0 +1,32 @@
+// `ca renew`: renew a certificate over mTLS once, or keep renewing it (`--daemon`).
+
+import { renewOnce, runRenewalDaemon } from '../../client/renewer.js';
+import type { CommandOutput } from '../output.js';
+import { connect, type RemoteArgs } from './remote.js';
+
+export interface RenewArgs extends RemoteArgs {
+  cert: string;
+  key: string;
+  rekey: boolean;
+  daemon: boolean;
+  exec?: string;
+}
+
+export async function renew(args: RenewArgs, log: (line: string) => void): Promise<CommandOutput> {
+  const client = connect(args);
+  const files = { certPath: args.cert, keyPath: args.key };
+  if (args.daemon) {
+    const stop = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => {
+      log(`${sig}: stopping`);
+      stop.abort();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    await runRenewalDaemon({ ...files, client, rekey: args.rekey, exec: args.exec, log, signal: stop.signal });
+    return { data: { stopped: true }, human: '' };
+  }
+  const issued = await renewOnce(client, files, args.rekey);
+  const data = { serial: issued.serial, renewed: issued.renewed, notBefore: issued.notBefore, notAfter: issued.notAfter, spiffeId: issued.spiffeId, dnsNames: issued.dnsNames, ipAddresses: issued.ipAddresses };
+  return { data, human: `renewed ${issued.renewed} → ${issued.serial}, valid until ${issued.notAfter}${args.rekey ? ' (new key)' : ''}` };
+}

@@ -1,0 +1,39 @@
+// `ca token`: mint a single-use enrollment token for a service's first certificate; prints only the token.
+
+import { createEnrollmentToken, TOKEN_DEFAULT_SECONDS } from '../../auth/enrollment-token.js';
+import { parseDuration } from '../../config/duration.js';
+import { systemClock } from '../../crypto/clock.js';
+import { parseDnsName, parseIpAddress } from '../../identity/names.js';
+import { parseSpiffeIdIn } from '../../identity/spiffe.js';
+import { CaError } from '../../errors.js';
+import type { CommandOutput } from '../output.js';
+import { localActor, withLocalCa } from './shared.js';
+
+export interface TokenArgs {
+  name: string;
+  dir: string;
+  spiffeId?: string;
+  dns: string[];
+  ip: string[];
+  ttl?: string;
+  certTtl?: string;
+  passphrase: string | undefined;
+}
+
+export async function token(args: TokenArgs): Promise<CommandOutput> {
+  const lifetime = args.ttl === undefined ? TOKEN_DEFAULT_SECONDS : parseDuration(args.ttl);
+  const certTtlSeconds = args.certTtl === undefined ? undefined : parseDuration(args.certTtl);
+  const ca = withLocalCa(args.dir, (ca) => ({ config: ca.directory.config, key: ca.directory.loadKey('token', args.passphrase) }));
+  const c = ca.config;
+  // Refuse now what the CA would refuse at enrollment, so a token is never minted for names it cannot get.
+  const spiffeId = args.spiffeId === undefined ? undefined : parseSpiffeIdIn(args.spiffeId, c.trustDomain).uri;
+  const dnsNames = args.dns.map((d) => parseDnsName(d, { allowWildcards: c.allowWildcards }));
+  const ipAddresses = args.ip.map((ip) => parseIpAddress(ip).text);
+  if (!spiffeId && dnsNames.length === 0 && ipAddresses.length === 0) throw new CaError('ERR_NAME_REQUIRED', 'cli: a token must grant at least one identity (--spiffe-id, --dns or --ip)');
+  if (certTtlSeconds !== undefined && certTtlSeconds > c.maxTtlSeconds) throw new CaError('ERR_TTL_TOO_LONG', "cli: --cert-ttl exceeds this CA's maximum TTL");
+  const minted = await createEnrollmentToken(ca.key, systemClock, c.trustDomain, { name: args.name, spiffeId, dnsNames, ipAddresses, certTtlSeconds }, lifetime);
+  withLocalCa(args.dir, (local) =>
+    local.store.appendAudit({ at: new Date(), actor: localActor(), action: 'token-create', target: `token:${minted.jti}`, outcome: 'ok', detail: { name: args.name, spiffeId, dnsNames, ipAddresses, expiresAt: minted.expiresAt.toISOString() } }),
+  );
+  return { data: { token: minted.token, jti: minted.jti, expiresAt: minted.expiresAt.toISOString() }, human: minted.token };
+}
