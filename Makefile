@@ -34,7 +34,8 @@ build: $(BUILT)
 
 # Foreign tools the interop tests run, from Debian's packages when missing.
 tools:
-	@command -v openssl >/dev/null && command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl curl; }
+	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin; }
 
 test: $(BUILT) tools
 	npx vitest run

@@ -1,6 +1,7 @@
 // The express app for the HTTPS listener (it does not listen): /v1 routes, request ids, logging, JSON errors.
 
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import { CaError } from '../errors.js';
@@ -17,7 +18,7 @@ import { signRoutes } from './routes/sign.js';
 export const MAX_BODY = '64kb';
 
 /** Builds the API app. */
-export function createApiApp(deps: ApiDeps): express.Express {
+export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMessage, res: ServerResponse) => boolean): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -47,7 +48,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
 
   const publicHandler = createPublicHandler(deps);
   app.use((req, res, next) => {
-    if (!publicHandler(req, res)) next();
+    if (!(revocationHandler?.(req, res) ?? false) && !publicHandler(req, res)) next();
   });
 
   app.use(express.json({ limit: MAX_BODY, strict: true }));

@@ -4,9 +4,10 @@ import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
 import { normalizeSerial } from '../crypto/serial.js';
 import { CaError } from '../errors.js';
 import type { TrustDomain } from '../identity/spiffe.js';
-import { readCertificate } from '../pki/certificate.js';
-import { LeafProfile, type PublicationUrls } from '../pki/profile.js';
-import { signCrl } from '../revocation/crl.js';
+import { randomSerial, serialToHex } from '../crypto/serial.js';
+import { readCertificate, signCertificate } from '../pki/certificate.js';
+import { LeafProfile, ocspSignerTemplate, type PublicationUrls } from '../pki/profile.js';
+import { revokedEntries, signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { issueLeaf, type Caller, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { Issuer } from './issuer.js';
@@ -29,6 +30,19 @@ export interface AuthorityOptions {
 
 /** Which CA level a CRL is for. */
 export type CrlLevel = 'root' | 'intermediate';
+
+/** A signed CRL and what it says about itself. */
+export interface SignedCrl {
+  readonly level: CrlLevel;
+  readonly der: Buffer;
+  readonly number: bigint;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  readonly entries: number;
+}
+
+/** Revoked entries read per page while building a CRL (~10 ms of work each). */
+const CRL_PAGE = 10_000;
 
 /**
  * The CA. Construct it through the store's composition root (`openCaDirectory`) or directly in tests.
@@ -120,6 +134,25 @@ export class Authority {
     );
   }
 
+  /**
+   * Issues the delegated OCSP signing certificate for `spki`, valid `lifetimeSeconds` (never past the
+   * intermediate). It is audited, not stored as a leaf: it has no identity to list or renew.
+   */
+  issueOcspSigner(spki: Buffer, lifetimeSeconds: number, caller: Caller): { der: Buffer; serial: string; notBefore: Date; notAfter: Date } {
+    const now = wholeSeconds(this.options.clock.now());
+    const notBefore = addSeconds(now, -this.options.policy.backdateSeconds);
+    const cap = this.options.intermediate.notAfter;
+    const notAfter = addSeconds(now, lifetimeSeconds) > cap ? cap : addSeconds(now, lifetimeSeconds);
+    const serial = randomSerial();
+    const der = signCertificate(
+      ocspSignerTemplate({ issuer: this.options.intermediate, commonName: `${this.options.policy.trustDomain} OCSP responder`, spki, serial, notBefore, notAfter }),
+      this.options.intermediate.signer,
+    );
+    const hex = serialToHex(serial);
+    this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'ocsp-signer', target: hex, outcome: 'ok', detail: { notAfter: notAfter.toISOString() } });
+    return { der, serial: hex, notBefore, notAfter };
+  }
+
   /** Looks a certificate up by serial in any accepted text form. */
   find(serial: string): CertificateRecord | undefined {
     const canonical = normalizeSerial(serial);
@@ -148,23 +181,28 @@ export class Authority {
     return outcome;
   }
 
-  /** Signs a fresh CRL for `level` with the next persisted CRL number. */
-  signCrl(level: CrlLevel): { der: Buffer; number: bigint; thisUpdate: Date; nextUpdate: Date; entries: number } {
+  /**
+   * Signs a fresh CRL for `level` with the next persisted CRL number. Entries are read in pages and encoded
+   * page by page, yielding to the event loop between pages so a large CRL never stalls other requests.
+   */
+  async signCrl(level: CrlLevel): Promise<SignedCrl> {
     const issuer = level === 'root' ? this.options.root : this.options.intermediate;
     const thisUpdate = wholeSeconds(this.options.clock.now());
     const nextUpdate = addSeconds(thisUpdate, this.options.crlValiditySeconds);
     const number = this.options.store.nextCrlNumber(issuer.keyIdHex);
+    const since = addSeconds(thisUpdate, -this.options.crlRetentionSeconds);
+    const pages: Buffer[] = [];
     let entries = 0;
-    const revoked = this.options.store.revokedBy(issuer.keyIdHex, addSeconds(thisUpdate, -this.options.crlRetentionSeconds));
-    const der = signCrl(
-      { issuer: issuer.subject, issuerKeyId: issuer.keyId, signer: issuer.signer, thisUpdate, nextUpdate, number },
-      (function* () {
-        for (const r of revoked) {
-          entries++;
-          yield { serial: r.serial, revokedAt: r.revokedAt!, reason: r.reason ?? 'unspecified' };
-        }
-      })(),
-    );
-    return { der, number, thisUpdate, nextUpdate, entries };
+    for (let after = ''; ; ) {
+      const page = this.options.store.revokedPage(issuer.keyIdHex, since, after, CRL_PAGE);
+      if (page.length === 0) break;
+      pages.push(revokedEntries(page));
+      entries += page.length;
+      after = page[page.length - 1]!.serial;
+      if (page.length < CRL_PAGE) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const der = signCrl({ issuer: issuer.subject, issuerKeyId: issuer.keyId, signer: issuer.signer, thisUpdate, nextUpdate, number }, Buffer.concat(pages));
+    return { level, der, number, thisUpdate, nextUpdate, entries };
   }
 }

@@ -48,6 +48,13 @@ export interface CertificateQuery {
   readonly limit?: number;
 }
 
+/** A revoked certificate as a CRL lists it. */
+export interface RevokedCertificate {
+  readonly serial: string;
+  readonly revokedAt: Date;
+  readonly reason: RevocationReason;
+}
+
 /** A single-use enrollment token, spent by the issuance it authorized. */
 export interface SpentToken {
   readonly jti: string;
@@ -72,8 +79,13 @@ export interface CertificateStore {
   list(query: CertificateQuery): CertificateRecord[];
   /** Marks a certificate revoked (and audits it) in one transaction; a second revocation changes nothing. */
   recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent): RevocationOutcome;
-  /** Revoked certificates issued by `issuerKeyId` whose notAfter is after `notAfterSince`, in serial order. */
-  revokedBy(issuerKeyId: string, notAfterSince: Date): Iterable<CertificateRecord>;
+  /**
+   * One page of the revoked certificates issued by `issuerKeyId` whose notAfter is after `notAfterSince`, in
+   * serial order, starting after `afterSerial` (keyset paging keeps each read short).
+   */
+  revokedPage(issuerKeyId: string, notAfterSince: Date, afterSerial: string, limit: number): RevokedCertificate[];
+  /** The newest revocation sequence number, and the serials revoked after `sinceSeq` (null when too many to list). */
+  revocationsSince(sinceSeq: number): { seq: number; serials: string[] | null };
   /** Persists and returns the next CRL number for an issuer; strictly increasing, never reused. */
   nextCrlNumber(issuerKeyId: string): bigint;
   appendAudit(event: AuditEvent): void;

@@ -6,6 +6,7 @@ import { CaError } from '../errors.js';
 import { apikeyCreate, apikeyList, apikeyRevoke } from './commands/apikey.js';
 import { audit } from './commands/audit.js';
 import { crl } from './commands/crl.js';
+import { ocsp } from './commands/ocsp.js';
 import { init } from './commands/init.js';
 import { inspect } from './commands/inspect.js';
 import { issue, issueRemote } from './commands/issue.js';
@@ -181,13 +182,24 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
 
   program
     .command('crl')
-    .description('sign and write the current CRLs')
-    .requiredOption('--dir <dir>', 'CA directory')
+    .description('sign the current CRLs of a local CA, or fetch and verify a running CA\'s (--ca-url), and write them')
+    .option('--dir <dir>', 'CA directory')
+    .option('--ca-url <url>', 'a running CA (its public http:// URL, or https:// with --ca-bundle)')
+    .option('--ca-bundle <file>', 'root certificate the fetched CRLs must chain to (with --ca-url)')
     .requiredOption('--out <file>', 'output file')
     .option('--pem', 'write every level (root and intermediate) as PEM `X509 CRL` blocks instead of the intermediate CRL as DER', false)
     .addOption(passphraseOption)
     .option('--json', 'print JSON')
-    .action((o) => run(() => crl({ ...o, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+    .action((o) => run(() => (localOrRemote(o), crl({ ...o, passphrase: o.caUrl === undefined ? readPassphrase(o.passphraseFile) : undefined })), !!o.json));
+
+  program
+    .command('ocsp')
+    .description('ask the OCSP responder named in a certificate for its status, and verify the answer')
+    .requiredOption('--cert <file>', 'the certificate followed by its issuer (as ca issue writes it)')
+    .option('--ca-bundle <file>', 'root the issuer must chain to')
+    .option('--url <url>', 'responder URL (default: the one in the certificate)')
+    .option('--json', 'print JSON')
+    .action((o) => run(() => ocsp(o), !!o.json));
 
   program
     .command('inspect')

@@ -190,3 +190,9 @@ export function readTime(el: DerElement): Date {
   }
   throw malformed('time is not a DER UTCTime or GeneralizedTime');
 }
+
+/** GeneralizedTime, whole seconds, UTC (OCSP always uses it, RFC 6960 §4.2.2.1). */
+export function generalizedTime(date: Date): Buffer {
+  const text = `${pad(date.getUTCFullYear(), 4)}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
+  return tlv(Tag.GENERALIZED_TIME, Buffer.from(text, 'ascii'));
+}

@@ -1,6 +1,6 @@
 // Key pairs meshca makes and accepts, and the signature algorithm each issuer key signs with.
 
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { CaError } from '../errors.js';
 import { Tag, bitString, children, expectTag, nullValue, oid, oidToString, readWhole, seq } from './der.js';
 
@@ -162,5 +162,32 @@ export function privateKeyFromPem(pem: string, passphrase: string | undefined, w
   } catch (e) {
     if (encrypted) throw new CaError('ERR_PASSPHRASE_WRONG', `crypto: wrong passphrase for the ${what}`);
     throw new CaError('ERR_KEY_INVALID', `crypto: the ${what} is not a readable PEM private key`, { cause: e });
+  }
+}
+
+/** Signature algorithms meshca verifies (CSRs, CRLs, OCSP responses), by OID: digest and the key type they need. */
+const VERIFIABLE: Record<string, { digest: string | null; key: PublicKeyInfo['algorithm'] }> = {
+  '1.2.840.10045.4.3.2': { digest: 'sha256', key: 'ec' },
+  '1.2.840.10045.4.3.3': { digest: 'sha384', key: 'ec' },
+  '1.2.840.10045.4.3.4': { digest: 'sha512', key: 'ec' },
+  '1.3.101.112': { digest: null, key: 'ed25519' },
+  '1.2.840.113549.1.1.11': { digest: 'sha256', key: 'rsa' },
+  '1.2.840.113549.1.1.12': { digest: 'sha384', key: 'rsa' },
+  '1.2.840.113549.1.1.13': { digest: 'sha512', key: 'rsa' },
+};
+
+/** True when `algorithmOid` is one meshca can verify. */
+export function isVerifiableAlgorithm(algorithmOid: string): boolean {
+  return algorithmOid in VERIFIABLE;
+}
+
+/** Verifies `signature` over `data` by the key in `spki`; false for a mismatched key type or a bad signature. */
+export function verifySignature(algorithmOid: string, data: Buffer, signature: Buffer, spki: Buffer, keyAlgorithm: PublicKeyInfo['algorithm']): boolean {
+  const scheme = VERIFIABLE[algorithmOid];
+  if (!scheme || scheme.key !== keyAlgorithm) return false;
+  try {
+    return verify(scheme.digest, data, createPublicKey({ key: spki, format: 'der', type: 'spki' }), signature);
+  } catch {
+    return false;
   }
 }

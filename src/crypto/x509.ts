@@ -8,3 +8,7 @@ import * as x509 from '@peculiar/x509';
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export { x509 };
+
+// OCSP is not in @peculiar/x509: its ASN.1 schemas, parsed with the same library family.
+export * as asn1Ocsp from '@peculiar/asn1-ocsp';
+export { AsnConvert } from '@peculiar/asn1-schema';

@@ -1,8 +1,8 @@
 // PKCS#10 certificate requests: verified for proof of possession (nothing else is taken from them), and written for our own clients.
 
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { Tag, children, expectTag, explicit, oidToString, readWhole, seq, smallInteger } from '../crypto/der.js';
-import { readPublicKeyInfo, signedEnvelope, signerFor, spkiOf, type PublicKeyInfo } from '../crypto/keys.js';
+import { isVerifiableAlgorithm, readPublicKeyInfo, signedEnvelope, signerFor, spkiOf, verifySignature, type PublicKeyInfo } from '../crypto/keys.js';
 import { distinguishedName } from './extensions.js';
 import { isPem, readPemLabelled } from '../crypto/pem.js';
 import { CaError, isCaError } from '../errors.js';
@@ -11,16 +11,6 @@ import { CaError, isCaError } from '../errors.js';
 export interface VerifiedCsr {
   readonly publicKey: PublicKeyInfo;
 }
-
-const CSR_SIGNATURES: Record<string, { digest: string | null; key: PublicKeyInfo['algorithm'] }> = {
-  '1.2.840.10045.4.3.2': { digest: 'sha256', key: 'ec' },
-  '1.2.840.10045.4.3.3': { digest: 'sha384', key: 'ec' },
-  '1.2.840.10045.4.3.4': { digest: 'sha512', key: 'ec' },
-  '1.3.101.112': { digest: null, key: 'ed25519' },
-  '1.2.840.113549.1.1.11': { digest: 'sha256', key: 'rsa' },
-  '1.2.840.113549.1.1.12': { digest: 'sha384', key: 'rsa' },
-  '1.2.840.113549.1.1.13': { digest: 'sha512', key: 'rsa' },
-};
 
 /** Reads a CSR given as PEM or DER. */
 export function csrDer(data: Buffer): Buffer {
@@ -48,8 +38,7 @@ export function verifyCsr(der: Buffer): VerifiedCsr {
   } catch (e) {
     throw new CaError('ERR_CSR_MALFORMED', 'pki: the CSR is not a well-formed PKCS#10 request', { cause: e });
   }
-  const scheme = CSR_SIGNATURES[sigOid];
-  if (!scheme) throw new CaError('ERR_SIGNATURE_ALGORITHM_UNSUPPORTED', `pki: CSR signature algorithm ${sigOid} is not supported`);
+  if (!isVerifiableAlgorithm(sigOid)) throw new CaError('ERR_SIGNATURE_ALGORITHM_UNSUPPORTED', `pki: CSR signature algorithm ${sigOid} is not supported`);
   let publicKey: PublicKeyInfo;
   try {
     publicKey = readPublicKeyInfo(spki);
@@ -57,15 +46,7 @@ export function verifyCsr(der: Buffer): VerifiedCsr {
     if (isCaError(e, 'ERR_KEY_WEAK') || isCaError(e, 'ERR_KEY_TYPE_UNSUPPORTED')) throw e;
     throw new CaError('ERR_CSR_MALFORMED', 'pki: the CSR public key is not valid', { cause: e });
   }
-  let ok = false;
-  if (scheme.key === publicKey.algorithm) {
-    try {
-      ok = verify(scheme.digest, cri, createPublicKey({ key: spki, format: 'der', type: 'spki' }), signature);
-    } catch {
-      ok = false;
-    }
-  }
-  if (!ok) throw new CaError('ERR_CSR_SIGNATURE', 'pki: CSR signature does not verify');
+  if (!verifySignature(sigOid, cri, signature, spki, publicKey.algorithm)) throw new CaError('ERR_CSR_SIGNATURE', 'pki: CSR signature does not verify');
   return { publicKey };
 }
 

@@ -18,5 +18,6 @@ export const OID = {
   clientAuth: '1.3.6.1.5.5.7.3.2',
   ocspSigning: '1.3.6.1.5.5.7.3.9',
   accessOcsp: '1.3.6.1.5.5.7.48.1',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
   accessCaIssuers: '1.3.6.1.5.5.7.48.2',
 } as const;

@@ -1,5 +1,6 @@
-// The three certificate profiles meshca issues: the self-signed root, the issuing intermediate, and the service leaf.
+// The certificate profiles meshca issues: the self-signed root, the issuing intermediate, the OCSP signer and the service leaf.
 
+import { nullValue } from '../crypto/der.js';
 import { keyIdentifier, type PublicKeyInfo, type Signer } from '../crypto/keys.js';
 import type { SpiffeId, TrustDomain } from '../identity/spiffe.js';
 import type { CertificateTemplate } from './certificate.js';
@@ -9,6 +10,7 @@ import {
   basicConstraints,
   crlDistributionPoint,
   distinguishedName,
+  extension,
   extKeyUsage,
   keyUsage,
   subjectAltName,
@@ -88,6 +90,29 @@ export function intermediateTemplate(p: {
       subjectKeyIdentifier(keyIdentifier(p.spki)),
       authorityKeyIdentifier(p.issuer.keyId),
       crlDistributionPoint(p.urls.rootCrl),
+    ],
+  };
+}
+
+/**
+ * The delegated OCSP signer (RFC 6960 §4.2.2.2): issued by the intermediate, EKU OCSPSigning only, and
+ * id-pkix-ocsp-nocheck so relying parties do not ask about the responder's own status.
+ */
+export function ocspSignerTemplate(p: { issuer: IssuerProfile; commonName: string; spki: Buffer; serial: Buffer; notBefore: Date; notAfter: Date }): CertificateTemplate {
+  return {
+    serial: p.serial,
+    issuer: p.issuer.subject,
+    subject: distinguishedName({ commonName: p.commonName }),
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    spki: p.spki,
+    extensions: [
+      basicConstraints(false),
+      keyUsage(['digitalSignature']),
+      extKeyUsage([OID.ocspSigning]),
+      extension(OID.ocspNoCheck, false, nullValue()),
+      subjectKeyIdentifier(keyIdentifier(p.spki)),
+      authorityKeyIdentifier(p.issuer.keyId),
     ],
   };
 }

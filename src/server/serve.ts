@@ -11,13 +11,20 @@ import { createApiApp } from '../api/app.js';
 import { createPublicHandler } from '../api/public.js';
 import type { Readiness } from '../api/ports.js';
 import { systemClock, type Clock } from '../crypto/clock.js';
-import { generateKeyPair, privateKeyToPem, spkiOf } from '../crypto/keys.js';
+import { createHash } from 'node:crypto';
+import { createRevocationHandler } from '../api/revocation-http.js';
+import { generateKeyPair, privateKeyToPem, readPublicKeyInfo, signerFor, spkiOf } from '../crypto/keys.js';
+import { CrlPublisher } from '../revocation/crl-publisher.js';
+import { OcspResponder } from '../revocation/ocsp-responder.js';
+import { storeSource } from '../revocation/ocsp-source.js';
 import { toPem } from '../crypto/pem.js';
 import { CaError } from '../errors.js';
 import { CA_FILES } from '../store/ca-directory.js';
 import { LocalCa } from './local-ca.js';
 import { acquireServeLock } from './lock.js';
 import { createMetrics } from './metrics.js';
+
+type Validity = { readonly notBefore: Date; readonly notAfter: Date };
 
 /** Where a listener binds. */
 export interface ListenAddress {
@@ -51,6 +58,12 @@ export interface RunningService {
   close(graceMs?: number): Promise<void>;
 }
 
+/** OCSP responses are valid an hour; the delegated signer a day (renewed at two thirds). */
+const OCSP_RESPONSE_SECONDS = 3600;
+const OCSP_SIGNER_SECONDS = 86400;
+/** How often the revocation log is read for changes made by other processes. */
+const REVOCATION_POLL_MS = 250;
+
 const LOOPBACK_NAMES = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
 
 /** The names the service's own TLS certificate carries for a listen host. */
@@ -83,6 +96,24 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     throw e;
   }
   const timers = new Set<NodeJS.Timeout>();
+  let stopWatching = (): void => {};
+  /** Replaces a credential of the service's own at two thirds of its life, retrying every minute on failure. */
+  const keepRenewed = (what: string, current: Validity, renew: () => Validity): void => {
+    const at = current.notBefore.getTime() + ((current.notAfter.getTime() - current.notBefore.getTime()) * 2) / 3;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      let next: Validity;
+      try {
+        next = renew();
+      } catch (e) {
+        logger.error({ err: e }, `could not renew ${what}; retrying in a minute`);
+        next = { notBefore: new Date(Date.now() - 120_000), notAfter: new Date(Date.now() + 60_000) };
+      }
+      keepRenewed(what, next, renew);
+    }, Math.max(1000, Math.min(at - Date.now(), 2 ** 31 - 1)));
+    timer.unref();
+    timers.add(timer);
+  };
   const servers: (HttpServer | HttpsServer)[] = [];
   try {
     const authority = ca.authority(options.passphrase);
@@ -113,6 +144,50 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       rateLimitPerSecond: options.rateLimitPerSecond ?? 100,
     };
 
+    // Revocation publishing: CRLs re-signed after every revocation and at half their validity; an OCSP
+    // responder with a delegated, short-lived signer; a 250 ms poll of the revocation log so a local
+    // `ca revoke` on the directory shows in both within a second.
+    const publisher = new CrlPublisher({
+      sign: (level) => authority.signCrl(level),
+      onError: (e) => logger.error({ err: e }, 'could not publish the CRLs; retrying at the next change or interval'),
+      onPublished: (crl) => logger.info({ level: crl.level, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate }, 'published CRL'),
+    });
+    const responder = new OcspResponder({
+      issuerSubject: authority.intermediate.subject,
+      issuerKeyBits: readPublicKeyInfo(authority.intermediate.certificate.spki).keyBytes,
+      source: storeSource(ca.store, authority.intermediate.keyIdHex),
+      clock,
+      validitySeconds: OCSP_RESPONSE_SECONDS,
+    });
+    const installOcspSigner = () => {
+      const key = generateKeyPair('ec-p256').privateKey;
+      const spki = spkiOf(key);
+      const cert = authority.issueOcspSigner(spki, OCSP_SIGNER_SECONDS, { actor: 'system:serve' });
+      responder.setSigner({ signer: signerFor(key), certificate: cert.der, keyHash: createHash('sha1').update(readPublicKeyInfo(spki).keyBytes).digest() });
+      logger.info({ serial: cert.serial, notAfter: cert.notAfter }, 'installed the OCSP signer');
+      return cert;
+    };
+    keepRenewed('the OCSP signer', installOcspSigner(), installOcspSigner);
+    await publisher.refresh();
+    let revocationSeq = ca.store.revocationsSince(0).seq;
+    const watch = setInterval(() => {
+      try {
+        const { seq, serials } = ca.store.revocationsSince(revocationSeq);
+        if (seq === revocationSeq) return;
+        revocationSeq = seq;
+        responder.invalidate(serials ?? undefined);
+        void publisher.refresh();
+      } catch (e) {
+        logger.error({ err: e }, 'could not read the revocation log');
+      }
+    }, REVOCATION_POLL_MS);
+    watch.unref();
+    stopWatching = () => {
+      clearInterval(watch);
+      publisher.stop();
+    };
+    const revocationHandler = createRevocationHandler({ publisher, responder });
+
     // The service's own certificate, issued by the CA it serves and renewed at two thirds of its life.
     const names = serverNames(options.listen.host);
     const issueServerCredentials = () => {
@@ -130,30 +205,18 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const first = tlsOptions();
     const https = createHttpsServer(
       { ...first.secure, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', maxHeaderSize: 16 * 1024, requestTimeout: 30_000, keepAliveTimeout: 5_000 },
-      createApiApp(deps),
+      createApiApp(deps, revocationHandler),
     );
-    const scheduleRenewal = (leaf: { notBefore: Date; notAfter: Date }) => {
-      const at = leaf.notBefore.getTime() + ((leaf.notAfter.getTime() - leaf.notBefore.getTime()) * 2) / 3;
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        try {
-          const next = tlsOptions();
-          https.setSecureContext(next.secure);
-          logger.info({ serial: next.c.leaf.serial, notAfter: next.c.leaf.notAfter }, 'renewed the service certificate');
-          scheduleRenewal(next.c.leaf);
-        } catch (e) {
-          logger.error({ err: e }, 'could not renew the service certificate; retrying in a minute');
-          scheduleRenewal({ notBefore: new Date(Date.now() - 120_000), notAfter: new Date(Date.now() + 60_000) });
-        }
-      }, Math.max(1000, Math.min(at - Date.now(), 2 ** 31 - 1)));
-      timer.unref();
-      timers.add(timer);
-    };
-    scheduleRenewal(first.c.leaf);
+    keepRenewed('the service certificate', first.c.leaf, () => {
+      const next = tlsOptions();
+      https.setSecureContext(next.secure);
+      logger.info({ serial: next.c.leaf.serial, notAfter: next.c.leaf.notAfter }, 'renewed the service certificate');
+      return next.c.leaf;
+    });
 
     const publicHandler = createPublicHandler(deps);
     const http = createHttpServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
-      if (publicHandler(req, res)) return;
+      if (revocationHandler(req, res) || publicHandler(req, res)) return;
       const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `api: ${req.url} is not served over plain HTTP (the API is on the HTTPS listener)` } });
       res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
@@ -170,6 +233,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       close(graceMs = 10_000) {
         closing ??= (async () => {
           for (const t of timers) clearTimeout(t);
+          stopWatching();
           const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
           for (const s of servers) s.closeIdleConnections();
           const grace = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), graceMs);
@@ -184,6 +248,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     };
   } catch (e) {
     for (const t of timers) clearTimeout(t);
+    stopWatching();
     for (const s of servers) s.close();
     ca.close();
     lock.release();

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/ports.js';
-import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome, SpentToken } from '../authority/ports.js';
+import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome, RevokedCertificate, SpentToken } from '../authority/ports.js';
 import { CaError } from '../errors.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 
@@ -103,6 +103,7 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   private readonly bumpCrlNumber;
   private readonly selectRevokedBy;
   private readonly spendToken;
+  private readonly logRevocation;
 
   constructor(
     private readonly db: Database.Database,
@@ -120,9 +121,10 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       `INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)
        ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
     );
-    this.selectRevokedBy = db.prepare<[string, number], CertificateRow>(
-      'SELECT * FROM certificates WHERE issuer_key_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY serial',
+    this.selectRevokedBy = db.prepare<[string, number, string, number], { serial: string; revoked_at: number; revocation_reason: RevocationReason }>(
+      'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_key_id = ? AND revoked_at IS NOT NULL AND not_after > ? AND serial > ? ORDER BY serial LIMIT ?',
     );
+    this.logRevocation = db.prepare('INSERT INTO revocation_log (serial, revoked_at) VALUES (?, ?)');
     this.spendToken = db.prepare('INSERT INTO used_tokens (jti, used_at, expires_at, serial) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING');
   }
 
@@ -220,15 +222,26 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
           return { result: 'already-revoked', record: toRecord(row) };
         }
         this.markRevoked.run(toSeconds(revokedAt), reason, serial);
+        this.logRevocation.run(serial, toSeconds(revokedAt));
         this.audit(audit);
         return { result: 'revoked', record: toRecord({ ...row, revoked_at: toSeconds(revokedAt), revocation_reason: reason }) };
       }).immediate(),
     );
   }
 
-  *revokedBy(issuerKeyId: string, notAfterSince: Date): Iterable<CertificateRecord> {
-    const rows = this.guard(() => this.selectRevokedBy.iterate(issuerKeyId, toSeconds(notAfterSince)));
-    for (const row of rows) yield toRecord(row);
+  revokedPage(issuerKeyId: string, notAfterSince: Date, afterSerial: string, limit: number): RevokedCertificate[] {
+    return this.guard(() =>
+      this.selectRevokedBy.all(issuerKeyId, toSeconds(notAfterSince), afterSerial, limit).map((r) => ({ serial: r.serial, revokedAt: fromSeconds(r.revoked_at), reason: r.revocation_reason })),
+    );
+  }
+
+  revocationsSince(sinceSeq: number): { seq: number; serials: string[] | null } {
+    return this.guard(() => {
+      const seq = (this.db.prepare('SELECT MAX(seq) AS seq FROM revocation_log').get() as { seq: number | null }).seq ?? 0;
+      if (seq <= sinceSeq) return { seq: sinceSeq, serials: [] };
+      const rows = this.db.prepare<[number, number], { serial: string }>('SELECT serial FROM revocation_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 10001').all(sinceSeq, seq);
+      return { seq, serials: rows.length > 10_000 ? null : rows.map((r) => r.serial) };
+    });
   }
 
   nextCrlNumber(issuerKeyId: string): bigint {
@@ -338,8 +351,8 @@ export function openSqliteStore(path: string, options: { create?: boolean } = {}
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db);
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens')").all();
-    if (tables.length !== 5) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log')").all();
+    if (tables.length !== 6) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
     return new SqliteCertificateStore(db, path);
   } catch (e) {
     db?.close();

@@ -35,7 +35,7 @@ export function caJson<T = Record<string, unknown>>(args: string[], options: Par
 
 /** Runs openssl. */
 export function openssl(args: string[], input?: string | Buffer): RunResult {
-  const r = spawnSync('openssl', args, { encoding: 'utf8', input, timeout: 60_000 });
+  const r = spawnSync('openssl', args, { encoding: 'utf8', input, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

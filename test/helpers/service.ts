@@ -18,10 +18,10 @@ export interface RunningCa {
 }
 
 /** Starts `ca serve --dir dir`; `httpsPort` 0 lets the OS choose (pass a port to restart on the same one). */
-export async function startCa(dir: string, options: { httpsPort?: number; env?: Record<string, string>; args?: string[] } = {}): Promise<RunningCa> {
+export async function startCa(dir: string, options: { httpsPort?: number; httpPort?: number; env?: Record<string, string>; args?: string[] } = {}): Promise<RunningCa> {
   const logPath = join(dir, '..', `serve-${Date.now()}-${Math.random().toString(16).slice(2)}.log`);
   const fd = openSync(logPath, 'w');
-  const child = spawn(process.execPath, [CA_BIN, 'serve', '--dir', dir, '--listen', `127.0.0.1:${options.httpsPort ?? 0}`, '--http-listen', '127.0.0.1:0', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [CA_BIN, 'serve', '--dir', dir, '--listen', `127.0.0.1:${options.httpsPort ?? 0}`, '--http-listen', `127.0.0.1:${options.httpPort ?? 0}`, ...(options.args ?? [])], {
     stdio: ['ignore', fd, fd],
     env: { ...process.env, ...options.env },
   });
@@ -68,4 +68,14 @@ export function httpsRequest(
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/** A port that was free a moment ago (for a --public-url that must be known before the service starts). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -34,7 +34,7 @@ export function revoke(args: RevokeArgs): CommandOutput {
     const data = { serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked' };
     const human = data.alreadyRevoked
       ? `${r.serial} was already revoked at ${data.revokedAt} (${r.reason}); nothing changed`
-      : `revoked ${r.serial} (${r.commonName}, reason ${r.reason}); publish with \`ca crl\``;
+      : `revoked ${r.serial} (${r.commonName}, reason ${r.reason}); a running \`ca serve\` publishes it (CRL and OCSP) within a second`;
     return { data, human };
   });
 }

@@ -1,0 +1,51 @@
+// `ca ocsp`: ask the responder named in a certificate for its status, and verify the answer.
+
+import { fetchBytes } from '../../client/fetch.js';
+import { Tag, children, oidToString, readWhole } from '../../crypto/der.js';
+import { readPemLabelled } from '../../crypto/pem.js';
+import { CaError } from '../../errors.js';
+import { readCertificate, type CertificateView } from '../../pki/certificate.js';
+import { OID } from '../../pki/oids.js';
+import { ocspRequestFor, signedBy, verifyOcspResponse } from '../../revocation/ocsp-verify.js';
+import { readInputFile } from '../io.js';
+import type { CommandOutput } from '../output.js';
+
+/** The OCSP URL in a certificate's authorityInfoAccess. */
+function ocspUrl(cert: CertificateView): string {
+  const aia = cert.extensions.get(OID.authorityInfoAccess);
+  if (aia) {
+    for (const ad of children(readWhole(aia.value, Tag.SEQUENCE, 'AIA').value)) {
+      const [method, location] = children(ad.value);
+      if (method && location && oidToString(method.value) === OID.accessOcsp && location.tag === 0x86) return location.value.toString('latin1');
+    }
+  }
+  throw new CaError('ERR_USAGE', 'cli: the certificate names no OCSP responder (no authorityInfoAccess OCSP URL); pass --url');
+}
+
+export async function ocsp(args: { cert: string; caBundle?: string; url?: string }): Promise<CommandOutput> {
+  const chain = readPemLabelled(readInputFile(args.cert, 'certificate').toString('utf8'), ['CERTIFICATE'], 'certificate file').map(readCertificate);
+  const [leaf, issuer] = chain;
+  if (!leaf || !issuer) throw new CaError('ERR_USAGE', `cli: ${args.cert} must hold the certificate followed by its issuer (as ca issue writes it)`);
+  if (!signedBy(leaf, issuer)) throw new CaError('ERR_TLS_TRUST', `cli: the second certificate in ${args.cert} did not issue the first`);
+  if (args.caBundle !== undefined) {
+    const roots = readPemLabelled(readInputFile(args.caBundle, 'CA bundle').toString('utf8'), ['CERTIFICATE'], 'CA bundle').map(readCertificate);
+    if (!roots.some((r) => signedBy(issuer, r))) throw new CaError('ERR_TLS_TRUST', `cli: the issuer in ${args.cert} does not chain to --ca-bundle`);
+  }
+  const url = args.url ?? ocspUrl(leaf);
+  const request = ocspRequestFor(leaf, issuer);
+  const der = await fetchBytes(url, { method: 'POST', body: request.der, contentType: 'application/ocsp-request' });
+  const v = verifyOcspResponse(der, { leaf, issuer, nonce: request.nonce, now: new Date() });
+  const data = {
+    serial: leaf.serial,
+    status: v.status,
+    revokedAt: v.revokedAt?.toISOString() ?? null,
+    reason: v.reason,
+    thisUpdate: v.thisUpdate.toISOString(),
+    nextUpdate: v.nextUpdate?.toISOString() ?? null,
+    producedAt: v.producedAt.toISOString(),
+    signedBy: v.signedBy,
+    responder: url,
+  };
+  const human = `${leaf.serial}: ${v.status}${v.status === 'revoked' ? ` at ${data.revokedAt} (${v.reason})` : ''} (response verified, signed by the ${v.signedBy}; next update ${data.nextUpdate ?? 'none'})`;
+  return { data, human };
+}

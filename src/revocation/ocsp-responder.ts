@@ -1,0 +1,96 @@
+// The OCSP responder: answers requests from a Source, signs with the delegated signer, and serves nonce-less
+// requests from a cache of pre-signed responses so the hot path is a lookup.
+
+import { createHash } from 'node:crypto';
+import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
+import { ocspErrorResponse, parseOcspRequest, signOcspResponse, issuerHashes, type OcspRequest, type OcspSigner, type SingleAnswer } from './ocsp.js';
+import type { OcspSource } from './ocsp-source.js';
+
+/** An answer ready to send: the DER and what HTTP caching needs. */
+export interface OcspAnswer {
+  readonly body: Buffer;
+  /** Set for successful responses without a nonce: identical requests get identical bytes until `nextUpdate`. */
+  readonly cache?: { readonly thisUpdate: Date; readonly nextUpdate: Date; readonly etag: string };
+}
+
+export interface OcspResponderOptions {
+  readonly issuerSubject: Buffer;
+  readonly issuerKeyBits: Buffer;
+  readonly source: OcspSource;
+  readonly clock: Clock;
+  /** nextUpdate - thisUpdate of every response. */
+  readonly validitySeconds: number;
+  /** Most pre-signed responses kept. */
+  readonly cacheSize?: number;
+}
+
+interface Cached {
+  readonly answer: OcspAnswer & { cache: NonNullable<OcspAnswer['cache']> };
+  readonly serial: string;
+  readonly refreshAt: number;
+}
+
+/**
+ * Answers OCSP requests for one issuer. Malformed input gets `malformedRequest` and a CertID for another issuer
+ * `unauthorized`: a request never raises.
+ */
+export class OcspResponder {
+  private signer: OcspSigner | undefined;
+  private readonly cache = new Map<string, Cached>();
+  private readonly hashes;
+  private readonly cacheSize: number;
+
+  constructor(private readonly options: OcspResponderOptions) {
+    this.hashes = issuerHashes(options.issuerSubject, options.issuerKeyBits);
+    this.cacheSize = options.cacheSize ?? 200_000;
+  }
+
+  /** Installs a (new) delegated signer; every cached response is dropped, as it names the old one. */
+  setSigner(signer: OcspSigner): void {
+    this.signer = signer;
+    this.cache.clear();
+  }
+
+  /** Drops cached responses for `serials` (after their revocation), or all of them. */
+  invalidate(serials?: readonly string[]): void {
+    if (!serials) return this.cache.clear();
+    const gone = new Set(serials);
+    for (const [key, entry] of this.cache) if (gone.has(entry.serial)) this.cache.delete(key);
+  }
+
+  /** The DER response for a DER request. */
+  respond(der: Buffer): OcspAnswer {
+    let request: OcspRequest;
+    try {
+      request = parseOcspRequest(der);
+    } catch {
+      return { body: ocspErrorResponse('malformedRequest') };
+    }
+    for (const c of request.certs) {
+      const h = this.hashes[c.hash];
+      if (!h.name.equals(c.issuerNameHash) || !h.key.equals(c.issuerKeyHash)) return { body: ocspErrorResponse('unauthorized') };
+    }
+    const signer = this.signer;
+    if (!signer) return { body: ocspErrorResponse('tryLater') };
+    const now = this.options.clock.now().getTime();
+    const single = request.nonce === undefined && request.certs.length === 1 ? request.certs[0]! : undefined;
+    const key = single?.certId.toString('latin1');
+    if (key !== undefined) {
+      const hit = this.cache.get(key);
+      if (hit && now < hit.refreshAt) return hit.answer;
+    }
+    const answers: SingleAnswer[] = request.certs.map((c) => ({ certId: c.certId, status: this.options.source.status(c.serial) }));
+    const thisUpdate = wholeSeconds(new Date(now));
+    const nextUpdate = addSeconds(thisUpdate, this.options.validitySeconds);
+    const body = signOcspResponse({ responder: signer, producedAt: thisUpdate, thisUpdate, nextUpdate, answers, nonce: request.nonce });
+    // Unknown serials are cached nowhere (here or by HTTP caches): the certificate may be issued a moment later
+    // and must be answerable at once.
+    if (request.nonce !== undefined || answers.some((a) => a.status.status === 'unknown')) return { body };
+    const answer = { body, cache: { thisUpdate, nextUpdate, etag: `"${createHash('sha1').update(body).digest('hex')}"` } };
+    if (key !== undefined) {
+      if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(key, { answer, serial: single!.serial, refreshAt: now + (this.options.validitySeconds * 1000) / 2 });
+    }
+    return answer;
+  }
+}
