@@ -8,7 +8,7 @@ SOURCES := $(shell find cmd src -type f \( -name '*.ts' -o -name '*.sql' \) 2>/d
 CA_DIR ?= ca-data
 CA := node dist/cmd/ca.js
 
-.PHONY: all install build test run certs-example clean tools
+.PHONY: all install build test run certs-example example clean tools
 
 all: build
 
@@ -56,6 +56,10 @@ run: $(BUILT)
 
 certs-example: $(BUILT)
 	bash certs-example/make.sh
+
+# Two services calling each other through meshca/tls with the example PKI.
+example: $(BUILT)
+	node examples/two-services.mjs
 
 clean:
 	rm -rf dist
