@@ -8,7 +8,7 @@ SOURCES := $(shell find cmd src -type f \( -name '*.ts' -o -name '*.sql' \) 2>/d
 CA_DIR ?= ca-data
 CA := node dist/cmd/ca.js
 
-.PHONY: all install build test run certs-example example clean tools
+.PHONY: all install build test run certs-example example bench clean tools bench-tools
 
 all: build
 
@@ -56,6 +56,13 @@ run: $(BUILT)
 
 certs-example: $(BUILT)
 	bash certs-example/make.sh
+
+# Benchmarks (never part of make test): each scenario bounded in time, peers measured in the same run.
+bench-tools:
+	@command -v openssl >/dev/null && command -v cfssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl golang-cfssl; }
+
+bench: $(BUILT) bench-tools
+	node bench/run.mjs
 
 # Two services calling each other through meshca/tls with the example PKI.
 example: $(BUILT)

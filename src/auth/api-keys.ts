@@ -54,6 +54,7 @@ export function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: string
   if (record.revokedAt !== null) throw new CaError('ERR_APIKEY_REVOKED', `auth: API key "${record.name}" has been revoked`);
   const now = clock.now();
   if (record.expiresAt <= now) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${record.name}" expired at ${record.expiresAt.toISOString()}`);
-  store.touchApiKey(record.id, now);
+  // Last-used is kept to the minute: a write (and its fsync) per request would double the cost of a signature.
+  if (record.lastUsedAt === null || now.getTime() - record.lastUsedAt.getTime() >= 60_000) store.touchApiKey(record.id, now);
   return { record, scopes: record.scopes.map(parseScope) };
 }

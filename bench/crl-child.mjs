@@ -1,0 +1,37 @@
+// Benchmark child: signs the intermediate CRL of a CA directory holding N revoked certificates; prints time and peak RSS.
+
+import 'reflect-metadata';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+
+const [dir, count] = process.argv.slice(2);
+const n = Number(count);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { LocalCa } = await import(join(ROOT, 'dist/src/server/local-ca.js'));
+
+const local = LocalCa.open(dir);
+const authority = local.authority(undefined);
+const keyId = authority.intermediate.keyIdHex;
+local.close();
+// The fixture: N revoked leaves in the real database, inserted directly (not timed).
+const db = new Database(join(dir, 'ca.db'));
+const insert = db.prepare("INSERT INTO certificates (serial, kind, issuer_key_id, common_name, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason) VALUES (?, 'leaf', ?, 'bulk', '[]', '[]', ?, ?, x'00', ?, ?)");
+const now = Math.floor(Date.now() / 1000);
+const reasons = ['unspecified', 'keyCompromise', 'superseded', 'cessationOfOperation'];
+db.transaction(() => {
+  for (let i = 0; i < n; i++) insert.run(`4${i.toString(16).padStart(31, '0')}`, keyId, now - 60, now + 86400, now - (i % 3600), reasons[i % 4]);
+})();
+db.close();
+
+const ca = LocalCa.open(dir);
+const a = ca.authority(undefined);
+const start = process.hrtime.bigint();
+const crl = await a.signCrl('intermediate');
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+const out = join(dir, '..', `crl-${n}.der`);
+writeFileSync(out, crl.der);
+ca.close();
+if (crl.entries !== n) throw new Error(`expected ${n} entries, got ${crl.entries}`);
+process.stdout.write(JSON.stringify({ seconds, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024), out }));
