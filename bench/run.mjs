@@ -25,6 +25,7 @@ const { readPemLabelled } = await dist('crypto/pem.js');
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const work = mkdtempSync(join(tmpdir(), 'meshca-bench-'));
 const scenarios = [];
+let current = '';
 const children = new Set();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
@@ -42,7 +43,7 @@ function record({ name, metric, unit, value, peer = null, target, note }) {
   else if (target.kind === 'max') met = value <= target.value;
   else if (target.kind === 'ratioMin') met = ratio !== null && ratio >= target.value;
   else if (target.kind === 'ratioMax') met = ratio !== null && ratio <= target.value;
-  const entry = { name, metric, unit, value: round(value, 2), peer, ratio, target, met, ...(note ? { note } : {}) };
+  const entry = { scenario: current, name, metric, unit, value: round(value, 2), peer, ratio, target, met, ...(note ? { note } : {}) };
   scenarios.push(entry);
   log(`${met ? 'MET ' : 'MISS'} ${name}: ${metric} = ${entry.value} ${unit}${peer ? ` (${peer.name}: ${round(peer.value, 2)}, ratio ${ratio})` : ''}`);
   return entry;
@@ -223,9 +224,12 @@ async function ocsp() {
     const rows = leaves.map((s, k) => (k < 20 ? `R\t301231235959Z\t261101000000Z,keyCompromise\t${s.toUpperCase()}\tunknown\t/CN=o${k}` : `V\t301231235959Z\t\t${s.toUpperCase()}\tunknown\t/CN=o${k}`));
     writeFileSync(join(work, 'index.txt'), `${rows.join('\n')}\n`);
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn('openssl', ['ocsp', '-index', join(work, 'index.txt'), '-port', String(port), '-rsigner', join(dir, 'intermediate.pem'), '-rkey', join(dir, 'private/intermediate.key'), '-CA', join(dir, 'intermediate.pem'), '-multi', String(cpus().length), '-ignore_err'], { stdio: 'ignore', detached: true });
-    // -multi forks workers: the whole process group must go, or they keep spinning and skew later scenarios.
-    const stop = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} };
+    const child = spawn('openssl', ['ocsp', '-index', join(work, 'index.txt'), '-port', String(port), '-rsigner', join(dir, 'intermediate.pem'), '-rkey', join(dir, 'private/intermediate.key'), '-CA', join(dir, 'intermediate.pem'), '-multi', String(cpus().length), '-ignore_err'], { stdio: 'ignore' });
+    // -multi forks workers: they must go with their parent, or they keep spinning and skew later scenarios.
+    const stop = () => {
+      spawnSync('pkill', ['-KILL', '-P', String(child.pid)]);
+      child.kill('SIGKILL');
+    };
     process.on('exit', stop);
     await waitForPort(port);
     peer = await cannon({ url: `http://127.0.0.1:${port}/`, connections: 32, requests: [{ method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, setupRequest: (r) => ({ ...r, body: reqs[i++ % reqs.length] }) }] });
@@ -326,8 +330,13 @@ async function renewalFleet() {
 
 const only = process.argv[2];
 const all = { issuanceOverApi, issuanceInProcess, ocsp, crl, handshakes, renewalFleet };
+if (only && !(only in all)) {
+  console.error(`bench: unknown scenario ${only} (one of ${Object.keys(all).join(', ')})`);
+  process.exit(2);
+}
 for (const [name, fn] of Object.entries(all)) {
   if (only && only !== name) continue;
+  current = name;
   try {
     await fn();
   } catch (e) {
@@ -335,6 +344,20 @@ for (const [name, fn] of Object.entries(all)) {
   }
 }
 
+// Running one scenario replaces its entries in the last results and keeps the others (each entry has its date).
+for (const e of scenarios) e.date = new Date().toISOString();
+let kept = [];
+if (only) {
+  try {
+    kept = JSON.parse(readFileSync(join(ROOT, 'bench/results.json'), 'utf8')).scenarios.filter((e) => e.scenario !== only);
+  } catch {
+    kept = [];
+  }
+}
+const order = Object.keys(all);
+const merged = [...kept, ...scenarios].sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario));
+scenarios.length = 0;
+scenarios.push(...merged);
 const results = { date: new Date().toISOString(), cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, seconds_per_run: DURATION, scenarios };
 writeFileSync(join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
 const pad = (s, n) => String(s).padEnd(n);
