@@ -8,7 +8,7 @@ import { readPemLabelled } from '../crypto/pem.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
 import { createCsr } from '../pki/csr.js';
-import { writeFileAtomic } from '../store/ca-directory.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
 import type { CaClient, IssuedCertificate } from './ca-client.js';
 
 /** The certificate and key files being kept current. */

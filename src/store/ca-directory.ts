@@ -1,8 +1,9 @@
 // The CA directory on disk: config.json, public certificates, private keys (0600 in a 0700 folder) and the database.
 
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../files/atomic-write.js';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseCaConfig, type CaConfig, type CaConfigFile } from '../config/ca-config.js';
 import { privateKeyFromPem, privateKeyToPem } from '../crypto/keys.js';
 import { readPemLabelled, toPem } from '../crypto/pem.js';
@@ -20,28 +21,6 @@ export const CA_FILES = {
   tokenKey: join('private', 'token.key'),
   serveLock: 'serve.lock',
 } as const;
-
-/**
- * Writes `data` to `path` atomically (temp file in the same folder, fsync, rename) with `mode`, so a reader
- * sees the old file or the new one, never half of either.
- */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fd = openSync(tmp, 'wx', mode);
-    try {
-      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(tmp, mode);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new CaError('ERR_FILE_WRITE', `store: could not write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
-  }
-}
 
 /** The contents of a new CA directory. */
 export interface NewCaDirectory {

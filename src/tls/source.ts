@@ -14,7 +14,7 @@ import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
 import { createCsr } from '../pki/csr.js';
 import { readCrl } from '../revocation/crl.js';
-import { writeFileAtomic } from '../store/ca-directory.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
 import { identityOf, type PeerIdentity } from './identity.js';
 
 /** What to do when the CRLs are past their nextUpdate: refuse every peer (default) or stop checking revocation. */

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { addSeconds } from '../../src/crypto/clock.js';
 import { generateKeyPair, privateKeyToPem, spkiOf } from '../../src/crypto/keys.js';
 import { toPem } from '../../src/crypto/pem.js';
-import { writeFileAtomic } from '../../src/store/ca-directory.js';
+import { writeFileAtomic } from '../../src/files/atomic-write.js';
 import { authorize, CertificateSource, createMtlsAgent, createMtlsServer, createMtlsTlsServer, peerIdentity, type Refusal } from '../../src/tls/index.js';
 import { ca, runAsync } from '../helpers/run.js';
 import { freePort, startCa } from '../helpers/service.js';

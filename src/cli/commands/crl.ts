@@ -7,7 +7,7 @@ import { CaError } from '../../errors.js';
 import { readCertificate, type CertificateView } from '../../pki/certificate.js';
 import { crlSignedBy, readCrl } from '../../revocation/crl.js';
 import { signedBy } from '../../revocation/ocsp-verify.js';
-import { writeFileAtomic } from '../../store/ca-directory.js';
+import { writeFileAtomic } from '../../files/atomic-write.js';
 import { readPemLabelled } from '../../crypto/pem.js';
 import { checkOutputPath, readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';

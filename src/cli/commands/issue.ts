@@ -6,7 +6,7 @@ import { toPem } from '../../crypto/pem.js';
 import { CaError } from '../../errors.js';
 import type { IssuedCertificate } from '../../client/ca-client.js';
 import { createCsr, csrDer } from '../../pki/csr.js';
-import { writeFileAtomic } from '../../store/ca-directory.js';
+import { writeFileAtomic } from '../../files/atomic-write.js';
 import { checkOutputPath, readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
