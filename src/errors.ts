@@ -39,6 +39,7 @@ export type CaErrorCode =
   | 'ERR_STORE_MISSING'
   | 'ERR_STORE_CORRUPT'
   | 'ERR_STORE_BUSY'
+  | 'ERR_SIGNER_UNAVAILABLE'
   // files
   | 'ERR_FILE_NOT_FOUND'
   | 'ERR_FILE_UNREADABLE'

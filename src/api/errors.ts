@@ -23,6 +23,7 @@ const STATUS: Partial<Record<CaErrorCode, number>> = {
   ERR_BODY_TOO_LARGE: 413,
   ERR_RATE_LIMITED: 429,
   ERR_STORE_BUSY: 503,
+  ERR_SIGNER_UNAVAILABLE: 503,
 };
 
 /** The HTTP status for an error: its mapped status, 400 for any other CaError (bad input), 500 otherwise. */

@@ -6,10 +6,12 @@ import { CaError } from '../errors.js';
 import type { TrustDomain } from '../identity/spiffe.js';
 import { randomSerial, serialToHex } from '../crypto/serial.js';
 import { readCertificate, signCertificate } from '../pki/certificate.js';
-import { LeafProfile, ocspSignerTemplate, type PublicationUrls } from '../pki/profile.js';
+import { ocspSignerTemplate, type PublicationUrls } from '../pki/profile.js';
 import { revokedEntries, signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
-import { issueLeaf, type Caller, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
+import { GroupCommit } from './group-commit.js';
+import { SigningPool } from './signing-pool.js';
+import { issueLeaf, issueLeafGrouped, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { Issuer } from './issuer.js';
 import type { LeafPolicy } from './policy.js';
 import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './ports.js';
@@ -52,22 +54,40 @@ const CRL_PAGE = 10_000;
  */
 export class Authority {
   private readonly issuance: IssuanceContext;
+  /** Shared transactions for the issuances of a long-running service (`issueGrouped`, `renewGrouped`). */
+  readonly groupCommit: GroupCommit;
+  private signing: SigningPool | null = null;
+  /** Stages 1-5 for grouped issuance: on the signing workers once started, else in this thread. */
+  private readonly signGrouped: SignIssuance = (request, caller, options) => {
+    if (this.signing) return this.signing.sign(request, caller, options);
+    try {
+      return Promise.resolve(signedIssuance(this.issuance, request, caller, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
 
   constructor(private readonly options: AuthorityOptions) {
-    this.issuance = {
-      issuer: options.intermediate,
-      profile: new LeafProfile(options.intermediate, options.urls),
-      policy: options.policy,
-      store: options.store,
-      clock: options.clock,
-      lint: {
-        issuer: options.intermediate.subject,
-        issuerKeyId: options.intermediate.keyId,
-        issuerNotAfter: options.intermediate.notAfter,
-        trustDomain: options.policy.trustDomain,
-        allowWildcards: options.policy.allowWildcards,
-      },
-    };
+    this.groupCommit = new GroupCommit(options.store);
+    this.issuance = { ...signingContext(options.intermediate, options.policy, options.urls, options.clock), store: options.store };
+  }
+
+  /**
+   * Moves CSR verification and signing for `issueGrouped`/`renewGrouped` onto `workers` threads. A no-op when the
+   * compiled worker is absent (sources run untranspiled); returns how many workers run.
+   */
+  async startSigningWorkers(workers: number): Promise<number> {
+    if (this.signing || workers < 1 || !SigningPool.available()) return this.signing?.size ?? 0;
+    const { intermediate, policy, urls, clock } = this.options;
+    this.signing = await SigningPool.start(workers, { issuerDer: intermediate.certificate.der, issuerKey: intermediate.key, policy, urls }, () => clock.now());
+    return this.signing.size;
+  }
+
+  /** Stops the signing workers (grouped issuance falls back to this thread). */
+  async stopSigningWorkers(): Promise<void> {
+    const pool = this.signing;
+    this.signing = null;
+    await pool?.close();
   }
 
   get trustDomain(): TrustDomain {
@@ -113,25 +133,42 @@ export class Authority {
   }
 
   /**
+   * As `issue`, for a service answering many callers at once: issuances that arrive together share one
+   * durable transaction. Resolves only after the leaf's row (and audit row, and spent token) has committed.
+   */
+  issueGrouped(request: IssueRequest, caller: Caller, options: Pick<IssueOptions, 'spendToken'> = {}): Promise<IssuedLeaf> {
+    return issueLeafGrouped(this.signGrouped, this.groupCommit, request, caller, options);
+  }
+
+  /**
    * Renews the leaf `der` with exactly its identities and its lifetime (capped at the CA's maximum), for the same
    * key or for `newKey` (whose CSR proves possession). The caller must have proved it holds the current key.
    */
   renew(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): IssuedLeaf {
+    return issueLeaf(this.issuance, this.renewalOf(der, newKey), caller, { action: 'renew' });
+  }
+
+  /** As `renew`, recorded through group commit like `issueGrouped`. */
+  renewGrouped(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): Promise<IssuedLeaf> {
+    try {
+      return issueLeafGrouped(this.signGrouped, this.groupCommit, this.renewalOf(der, newKey), caller, { action: 'renew' });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The request that renews `der`: its identities and lifetime, for its own key or `newKey`. */
+  private renewalOf(der: Buffer, newKey: SubjectKey | undefined): IssueRequest {
     const current = this.currentLeaf(der);
     const lifetime = Math.round((current.notAfter.getTime() - current.notBefore.getTime()) / 1000) - this.options.policy.backdateSeconds;
-    return issueLeaf(
-      this.issuance,
-      {
-        commonName: current.commonName,
-        spiffeId: current.spiffeId ?? undefined,
-        dnsNames: current.dnsNames,
-        ipAddresses: current.ipAddresses,
-        ttlSeconds: Math.min(Math.max(lifetime, 1), this.options.policy.maxTtlSeconds),
-        key: newKey ?? { spki: readCertificate(current.der).spki },
-      },
-      caller,
-      { action: 'renew' },
-    );
+    return {
+      commonName: current.commonName,
+      spiffeId: current.spiffeId ?? undefined,
+      dnsNames: current.dnsNames,
+      ipAddresses: current.ipAddresses,
+      ttlSeconds: Math.min(Math.max(lifetime, 1), this.options.policy.maxTtlSeconds),
+      key: newKey ?? { spki: readCertificate(current.der).spki },
+    };
   }
 
   /**
@@ -202,7 +239,7 @@ export class Authority {
       if (page.length < CRL_PAGE) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    const der = signCrl({ issuer: issuer.subject, issuerKeyId: issuer.keyId, signer: issuer.signer, thisUpdate, nextUpdate, number }, Buffer.concat(pages));
+    const der = signCrl({ issuer: issuer.subject, issuerKeyId: issuer.keyId, signer: issuer.signer, thisUpdate, nextUpdate, number }, pages);
     return { level, der, number, thisUpdate, nextUpdate, entries };
   }
 }

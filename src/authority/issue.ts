@@ -7,10 +7,11 @@ import { CaError } from '../errors.js';
 import { signCertificate } from '../pki/certificate.js';
 import { verifyCsr } from '../pki/csr.js';
 import { lintLeaf, type LeafExpectations } from '../pki/lint.js';
-import type { LeafProfile } from '../pki/profile.js';
+import { LeafProfile, type PublicationUrls } from '../pki/profile.js';
 import type { Issuer } from './issuer.js';
 import { applyLeafPolicy, type AcceptedLeaf, type LeafPolicy, type LeafRequest } from './policy.js';
-import type { CertificateRecord, CertificateStore, SpentToken } from './ports.js';
+import type { GroupCommit } from './group-commit.js';
+import type { CertificateRecord, CertificateStore, IssuedEntry, IssuedOutcome, SpentToken } from './ports.js';
 
 /** Who is asking, as the audit log will name them (`local:alice`, `apikey:deploy-bot`, `token:<jti>`). */
 export interface Caller {
@@ -36,14 +37,29 @@ export interface IssuedLeaf {
   readonly ipAddresses: readonly string[];
 }
 
-/** What the pipeline runs on. */
-export interface IssuanceContext {
+/** What stages 1-5 run on (everything but the store), in the main thread or a signing worker. */
+export interface SigningContext {
   readonly issuer: Issuer;
   readonly profile: LeafProfile;
   readonly policy: LeafPolicy;
-  readonly store: CertificateStore;
   readonly clock: Clock;
   readonly lint: LeafExpectations;
+}
+
+/** What the whole pipeline runs on. */
+export interface IssuanceContext extends SigningContext {
+  readonly store: CertificateStore;
+}
+
+/** The signing context for leaves of `issuer` under `policy`, published at `urls`. */
+export function signingContext(issuer: Issuer, policy: LeafPolicy, urls: PublicationUrls, clock: Clock): SigningContext {
+  return {
+    issuer,
+    profile: new LeafProfile(issuer, urls),
+    policy,
+    clock,
+    lint: { issuer: issuer.subject, issuerKeyId: issuer.keyId, issuerNotAfter: issuer.notAfter, trustDomain: policy.trustDomain, allowWildcards: policy.allowWildcards },
+  };
 }
 
 /** Stage 1: the subject's public key, from a CSR whose signature verifies or from a trusted SPKI. */
@@ -52,46 +68,71 @@ export function subjectPublicKey(key: SubjectKey): PublicKeyInfo {
 }
 
 /** Stages 3-5: build from the profile, sign, and lint what was signed. */
-export function signLeaf(ctx: IssuanceContext, accepted: AcceptedLeaf, serial: Buffer): Buffer {
+export function signLeaf(ctx: SigningContext, accepted: AcceptedLeaf, serial: Buffer): Buffer {
   const der = signCertificate(ctx.profile.template(accepted.subject, serial, accepted.notBefore, accepted.notAfter), ctx.issuer.signer);
   lintLeaf(der, ctx.lint);
   return der;
 }
 
-/** Stage 6: persist with its audit row; a serial collision (never expected at 126 bits) mints a new one. */
-function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, action: string, spendToken: SpentToken | undefined): CertificateRecord {
+/** Stage 6's input: the signed leaf under a fresh serial, with its audit row and the token it spends. */
+function signedEntry(ctx: SigningContext, accepted: AcceptedLeaf, caller: Caller, action: string, spendToken: SpentToken | undefined): IssuedEntry {
   const s = accepted.subject;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const serial = randomSerial();
-    const der = signLeaf(ctx, accepted, serial);
-    const record: CertificateRecord = {
-      serial: serialToHex(serial),
-      kind: 'leaf',
-      issuerKeyId: ctx.issuer.keyIdHex,
-      commonName: s.commonName,
-      spiffeId: s.spiffeId?.uri ?? null,
-      dnsNames: s.dnsNames,
-      ipAddresses: s.ipAddresses.map((ip) => ip.text),
-      notBefore: accepted.notBefore,
-      notAfter: accepted.notAfter,
-      der,
-      revokedAt: null,
-      reason: null,
-    };
-    const audit = {
-      at: ctx.clock.now(),
-      actor: caller.actor,
-      action,
-      target: record.serial,
-      outcome: 'ok' as const,
-      detail: { commonName: s.commonName, spiffeId: record.spiffeId, dnsNames: record.dnsNames, ipAddresses: record.ipAddresses, notAfter: record.notAfter.toISOString() },
-    };
-    const outcome = ctx.store.recordIssued(record, audit, spendToken);
-    if (outcome === 'recorded') return record;
-    if (outcome === 'token-spent') throw new CaError('ERR_TOKEN_REPLAYED', 'auth: this enrollment token was already used');
-  }
-  throw new CaError('ERR_STORE_BUSY', 'authority: could not allocate a unique serial');
+  const serial = randomSerial();
+  const der = signLeaf(ctx, accepted, serial);
+  const record: CertificateRecord = {
+    serial: serialToHex(serial),
+    kind: 'leaf',
+    issuerKeyId: ctx.issuer.keyIdHex,
+    commonName: s.commonName,
+    spiffeId: s.spiffeId?.uri ?? null,
+    dnsNames: s.dnsNames,
+    ipAddresses: s.ipAddresses.map((ip) => ip.text),
+    notBefore: accepted.notBefore,
+    notAfter: accepted.notAfter,
+    der,
+    revokedAt: null,
+    reason: null,
+  };
+  const audit = {
+    at: ctx.clock.now(),
+    actor: caller.actor,
+    action,
+    target: record.serial,
+    outcome: 'ok' as const,
+    detail: { commonName: s.commonName, spiffeId: record.spiffeId, dnsNames: record.dnsNames, ipAddresses: record.ipAddresses, notAfter: record.notAfter.toISOString() },
+  };
+  return { record, audit, spendToken };
 }
+
+/** Serial collisions (never expected at 126 bits) get a new serial this many times. */
+const SERIAL_ATTEMPTS = 3;
+
+/** The record when it was stored; otherwise throws for a spent token, or returns null to retry with a new serial. */
+function settled(entry: IssuedEntry, outcome: IssuedOutcome): CertificateRecord | null {
+  if (outcome === 'recorded') return entry.record;
+  if (outcome === 'token-spent') throw new CaError('ERR_TOKEN_REPLAYED', 'auth: this enrollment token was already used');
+  return null;
+}
+
+const serialExhausted = (): CaError => new CaError('ERR_STORE_BUSY', 'authority: could not allocate a unique serial');
+
+/** Stage 6: persist with its audit row, committing now. */
+function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, action: string, spendToken: SpentToken | undefined): CertificateRecord {
+  for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
+    const entry = signedEntry(ctx, accepted, caller, action, spendToken);
+    const record = settled(entry, ctx.store.recordIssued(entry.record, entry.audit, entry.spendToken));
+    if (record) return record;
+  }
+  throw serialExhausted();
+}
+
+/** Stages 1-5 in one call: the signed leaf for `request` under a fresh serial, ready to record. */
+export function signedIssuance(ctx: SigningContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): IssuedEntry {
+  return signedEntry(ctx, accept(ctx, request), caller, options.action ?? 'issue', options.spendToken);
+}
+
+/** Runs stages 1-5 somewhere (here, or on a signing worker) and returns the signed entry. */
+export type SignIssuance = (request: IssueRequest, caller: Caller, options: IssueOptions) => Promise<IssuedEntry>;
 
 /** How an issuance is recorded: its audit action and, for enrollment, the token it spends. */
 export interface IssueOptions {
@@ -99,12 +140,13 @@ export interface IssueOptions {
   readonly spendToken?: SpentToken;
 }
 
-/** Runs the whole pipeline and returns the recorded leaf. */
-export function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): IssuedLeaf {
+/** Stages 1-2: the verified subject key and what policy accepts for it. */
+function accept(ctx: SigningContext, request: IssueRequest): AcceptedLeaf {
   const publicKey = subjectPublicKey(request.key);
-  const now = wholeSeconds(ctx.clock.now());
-  const accepted = applyLeafPolicy(ctx.policy, request, publicKey, now, ctx.issuer.notAfter);
-  const record = persist(ctx, accepted, caller, options.action ?? 'issue', options.spendToken);
+  return applyLeafPolicy(ctx.policy, request, publicKey, wholeSeconds(ctx.clock.now()), ctx.issuer.notAfter);
+}
+
+function issued(record: CertificateRecord): IssuedLeaf {
   return {
     serial: record.serial,
     der: record.der,
@@ -114,4 +156,22 @@ export function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: C
     dnsNames: record.dnsNames,
     ipAddresses: record.ipAddresses,
   };
+}
+
+/** Runs the whole pipeline and returns the recorded leaf. */
+export function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): IssuedLeaf {
+  return issued(persist(ctx, accept(ctx, request), caller, options.action ?? 'issue', options.spendToken));
+}
+
+/**
+ * Runs the whole pipeline with stages 1-5 done by `sign` and stage 6 through `commit`; resolves once the leaf
+ * is durably recorded. A serial collision signs afresh.
+ */
+export async function issueLeafGrouped(sign: SignIssuance, commit: GroupCommit, request: IssueRequest, caller: Caller, options: IssueOptions = {}): Promise<IssuedLeaf> {
+  for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
+    const entry = await sign(request, caller, options);
+    const record = settled(entry, await commit.record(entry));
+    if (record) return issued(record);
+  }
+  throw serialExhausted();
 }

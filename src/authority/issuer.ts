@@ -12,6 +12,8 @@ export interface Issuer extends IssuerProfile {
   readonly certificate: CertificateView;
   readonly pem: string;
   readonly keyIdHex: string;
+  /** The private key behind `signer`; it leaves the process never, and this thread only for the signing workers. */
+  readonly key: KeyObject;
 }
 
 /** Pairs a CA certificate with its private key, refusing a key that is not the certificate's. */
@@ -31,5 +33,6 @@ export function loadIssuer(certificateDer: Buffer, privateKey: KeyObject, what: 
     keyIdHex: keyId.toString('hex'),
     notAfter: certificate.notAfter,
     signer,
+    key: privateKey,
   };
 }

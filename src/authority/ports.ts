@@ -67,6 +67,16 @@ export type RevocationOutcome =
   | { readonly result: 'already-revoked'; readonly record: CertificateRecord }
   | { readonly result: 'not-found' };
 
+/** A newly signed certificate with its audit row and, for enrollment, the token it spends. */
+export interface IssuedEntry {
+  readonly record: CertificateRecord;
+  readonly audit: AuditEvent;
+  readonly spendToken?: SpentToken | undefined;
+}
+
+/** What recording an issuance did: stored it, or stored nothing because the serial or the token was taken. */
+export type IssuedOutcome = 'recorded' | 'serial-taken' | 'token-spent';
+
 /** Durable storage of certificates, revocations, CRL numbers and the audit log. */
 export interface CertificateStore {
   /**
@@ -74,7 +84,9 @@ export interface CertificateStore {
    * `spendToken` is given, marks that enrollment token used in the same transaction. Stores nothing when
    * the serial is already taken or the token was already spent.
    */
-  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): 'recorded' | 'serial-taken' | 'token-spent';
+  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): IssuedOutcome;
+  /** Records many issuances in one durable transaction; each entry's outcome is as `recordIssued`'s. */
+  recordIssuedBatch(entries: readonly IssuedEntry[]): IssuedOutcome[];
   findBySerial(serial: string): CertificateRecord | undefined;
   list(query: CertificateQuery): CertificateRecord[];
   /** Marks a certificate revoked (and audits it) in one transaction; a second revocation changes nothing. */

@@ -139,6 +139,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--listen <host:port>', 'HTTPS API listener', '127.0.0.1:8443')
     .option('--http-listen <host:port>', 'plain-HTTP listener (trust bundle, health, metrics; the --public-url of ca init)', '127.0.0.1:8080')
     .option('--rate-limit <n>', 'sign and renew requests per second allowed per caller', '100')
+    .option('--signing-workers <n>', 'threads that verify CSRs and sign leaves (0: the main thread; default: one per core but one, at least one)')
     .addOption(passphraseOption)
     .action((o) => run(() => serve({ ...o, passphrase: readPassphrase(o.passphraseFile) }), false));
 

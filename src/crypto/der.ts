@@ -29,8 +29,11 @@ function lengthBytes(n: number): Buffer {
 
 /** One TLV: `tag` followed by the DER length of `content` and `content`. */
 export function tlv(tag: number, ...content: Buffer[]): Buffer {
-  const body = content.length === 1 ? content[0]! : Buffer.concat(content);
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(body.length), body]);
+  let length = 0;
+  for (const c of content) length += c.length;
+  const header = lengthBytes(length);
+  // One copy per level, whatever the number of parts (a CRL's entries are megabytes).
+  return Buffer.concat([Buffer.from([tag]), header, ...content], 1 + header.length + length);
 }
 
 export const seq = (...items: Buffer[]): Buffer => tlv(Tag.SEQUENCE, ...items);

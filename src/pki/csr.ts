@@ -46,7 +46,7 @@ export function verifyCsr(der: Buffer): VerifiedCsr {
     if (isCaError(e, 'ERR_KEY_WEAK') || isCaError(e, 'ERR_KEY_TYPE_UNSUPPORTED')) throw e;
     throw new CaError('ERR_CSR_MALFORMED', 'pki: the CSR public key is not valid', { cause: e });
   }
-  if (!verifySignature(sigOid, cri, signature, spki, publicKey.algorithm)) throw new CaError('ERR_CSR_SIGNATURE', 'pki: CSR signature does not verify');
+  if (!verifySignature(sigOid, cri, signature, publicKey)) throw new CaError('ERR_CSR_SIGNATURE', 'pki: CSR signature does not verify');
   return { publicKey };
 }
 

@@ -35,15 +35,53 @@ export function revokedEntry(entry: RevokedEntry): Buffer {
   return seq(...parts);
 }
 
-/** Encodes a run of entries into one buffer (the CRL is assembled from such runs, never from an object per entry). */
+/** The `crlEntryExtensions` of each reason code, encoded once. */
+const REASON_EXTENSIONS = new Map<number, Buffer>(Object.values(REVOCATION_REASONS).filter((c) => c !== 0).map((c) => [c, seq(crlReason(c))]));
+
+/** Revocation times already encoded, shared by the pages of a CRL (revocations cluster in time). */
+const encodedTimes = new Map<number, Buffer>();
+
+/** Largest entry: SEQUENCE header (2) + INTEGER of up to 20 octets and a sign octet (23) + time (17) + reason (15). */
+const MAX_ENTRY = 64;
+
+/**
+ * Encodes a run of entries into one buffer, byte-identical to concatenating `revokedEntry` (tested), but written
+ * in place: a million entries would otherwise be some five million small buffers. Times are encoded once per second.
+ */
 export function revokedEntries(entries: readonly RevokedEntry[]): Buffer {
-  return Buffer.concat(entries.map(revokedEntry));
+  const out = Buffer.allocUnsafe(entries.length * MAX_ENTRY);
+  if (encodedTimes.size > 100_000) encodedTimes.clear();
+  const times = encodedTimes;
+  let at = 0;
+  for (const entry of entries) {
+    const hex = entry.serial;
+    let skip = 0;
+    while (skip < hex.length - 2 && hex.charCodeAt(skip) === 0x30 && hex.charCodeAt(skip + 1) === 0x30) skip += 2;
+    const serialLength = (hex.length - skip) >> 1;
+    if ((hex.length & 1) !== 0 || serialLength < 1 || serialLength > 20) return Buffer.concat(entries.map(revokedEntry));
+    const pad = parseInt(hex.slice(skip, skip + 2), 16) >= 0x80 ? 1 : 0;
+    const ms = entry.revokedAt.getTime();
+    let when = times.get(ms);
+    if (!when) times.set(ms, (when = time(entry.revokedAt)));
+    const reason = REASON_EXTENSIONS.get(REVOCATION_REASONS[entry.reason]);
+    const body = 2 + pad + serialLength + when.length + (reason?.length ?? 0);
+    out[at++] = Tag.SEQUENCE;
+    out[at++] = body;
+    out[at++] = Tag.INTEGER;
+    out[at++] = pad + serialLength;
+    if (pad) out[at++] = 0;
+    at += out.write(hex.slice(skip), at, 'hex');
+    at += when.copy(out, at);
+    if (reason) at += reason.copy(out, at);
+  }
+  return out.subarray(0, at);
 }
 
-/** Builds and signs a v2 CRL with AKI and CRL number around already-encoded `revokedCertificates` content. */
-export function signCrl(params: CrlParams, encodedEntries: Buffer): Buffer {
+/** Builds and signs a v2 CRL with AKI and CRL number around already-encoded `revokedCertificates` content (one run or many). */
+export function signCrl(params: CrlParams, encodedEntries: Buffer | readonly Buffer[]): Buffer {
+  const runs = Buffer.isBuffer(encodedEntries) ? [encodedEntries] : encodedEntries;
   const fields = [VERSION_2, params.signer.algorithm.identifier, params.issuer, time(params.thisUpdate), time(params.nextUpdate)];
-  if (encodedEntries.length > 0) fields.push(tlv(Tag.SEQUENCE, encodedEntries));
+  if (runs.some((r) => r.length > 0)) fields.push(tlv(Tag.SEQUENCE, ...runs));
   fields.push(extensionsBlock(0, [authorityKeyIdentifier(params.issuerKeyId), crlNumberExtension(params.number)]));
   return signedEnvelope(seq(...fields), params.signer);
 }
@@ -94,5 +132,5 @@ export function readCrl(der: Buffer): CrlView {
 
 /** Verifies that `crl` was signed by the certificate `issuer` and names it as issuer. */
 export function crlSignedBy(crl: CrlView, issuer: CertificateView): boolean {
-  return crl.issuer.equals(issuer.subject) && verifySignature(crl.signatureAlgorithm, crl.tbs, crl.signature, issuer.spki, readPublicKeyInfo(issuer.spki).algorithm);
+  return crl.issuer.equals(issuer.subject) && verifySignature(crl.signatureAlgorithm, crl.tbs, crl.signature, readPublicKeyInfo(issuer.spki));
 }

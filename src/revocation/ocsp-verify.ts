@@ -29,7 +29,7 @@ const fail = (why: string): never => {
 /** True when `cert` was signed by `issuer`'s key and names it as issuer. */
 export function signedBy(cert: CertificateView, issuer: CertificateView): boolean {
   const algorithm = oidToString(children(readElement(cert.signatureAlgorithm).value)[0]!.value);
-  return cert.issuer.equals(issuer.subject) && verifySignature(algorithm, cert.tbs, cert.signature, issuer.spki, readPublicKeyInfo(issuer.spki).algorithm);
+  return cert.issuer.equals(issuer.subject) && verifySignature(algorithm, cert.tbs, cert.signature, readPublicKeyInfo(issuer.spki));
 }
 
 /** A request for `leaf` (issued by `issuer`) with a fresh 16-byte nonce. */
@@ -58,9 +58,9 @@ export function verifyOcspResponse(der: Buffer, p: { leaf: CertificateView; issu
   const sigAlg = basic.signatureAlgorithm.algorithm;
   const signature = Buffer.from(basic.signature);
   let signedByWhom: VerifiedOcspStatus['signedBy'] = 'issuer';
-  if (!verifySignature(sigAlg, tbs, signature, p.issuer.spki, readPublicKeyInfo(p.issuer.spki).algorithm)) {
+  if (!verifySignature(sigAlg, tbs, signature, readPublicKeyInfo(p.issuer.spki))) {
     const delegated = (basic.certs ?? []).map((c) => readCertificate(Buffer.from(AsnConvert.serialize(c))));
-    const found = delegated.find((d) => verifySignature(sigAlg, tbs, signature, d.spki, readPublicKeyInfo(d.spki).algorithm));
+    const found = delegated.find((d) => verifySignature(sigAlg, tbs, signature, readPublicKeyInfo(d.spki)));
     if (!found) return fail('the response signature does not verify');
     if (!signedBy(found, p.issuer)) fail('the responder certificate was not issued by the certificate\'s issuer');
     const eku = found.extensions.get(OID.extKeyUsage);

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { isIP, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -46,6 +46,8 @@ export interface ServeOptions {
   readonly httpListen: ListenAddress;
   readonly passphrase: string | undefined;
   readonly rateLimitPerSecond?: number;
+  /** Threads that verify CSRs and sign leaves for the API (0: the main thread does it). Default: one per core but one. */
+  readonly signingWorkers?: number;
   readonly logger?: Logger;
   readonly clock?: Clock;
 }
@@ -97,6 +99,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
   }
   const timers = new Set<NodeJS.Timeout>();
   let stopWatching = (): void => {};
+  let stopSigning = (): Promise<void> => Promise.resolve();
   /** Replaces a credential of the service's own at two thirds of its life, retrying every minute on failure. */
   const keepRenewed = (what: string, current: Validity, renew: () => Validity): void => {
     const at = current.notBefore.getTime() + ((current.notAfter.getTime() - current.notBefore.getTime()) * 2) / 3;
@@ -117,6 +120,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
   const servers: (HttpServer | HttpsServer)[] = [];
   try {
     const authority = ca.authority(options.passphrase);
+    stopSigning = () => authority.stopSigningWorkers();
+    const signingWorkers = await authority.startSigningWorkers(options.signingWorkers ?? Math.max(1, availableParallelism() - 1));
     const tokenKey = ca.directory.loadKey('token', options.passphrase);
     const metrics = createMetrics({ root: authority.root.notAfter, intermediate: authority.intermediate.notAfter });
     const readiness = (): Readiness => {
@@ -224,7 +229,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     servers.push(https, http);
     const httpsAddress = await listen(https, options.listen, 'the HTTPS API');
     const httpAddress = await listen(http, options.httpListen, 'plain HTTP');
-    logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, serverCertificate: first.c.leaf.serial }, 'listening');
+    logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, serverCertificate: first.c.leaf.serial, signingWorkers }, 'listening');
 
     let closing: Promise<void> | undefined;
     return {
@@ -239,6 +244,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
           const grace = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), graceMs);
           await Promise.all(closed);
           clearTimeout(grace);
+          await authority.stopSigningWorkers();
           ca.close();
           lock.release();
           logger.info('stopped');
@@ -250,6 +256,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     for (const t of timers) clearTimeout(t);
     stopWatching();
     for (const s of servers) s.close();
+    await stopSigning();
     ca.close();
     lock.release();
     throw e;

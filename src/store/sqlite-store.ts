@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/ports.js';
-import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome, RevokedCertificate, SpentToken } from '../authority/ports.js';
+import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, IssuedEntry, IssuedOutcome, RevocationOutcome, RevokedCertificate, SpentToken } from '../authority/ports.js';
 import { CaError } from '../errors.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 
@@ -121,11 +121,25 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       `INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)
        ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
     );
-    this.selectRevokedBy = db.prepare<[string, number, string, number], { serial: string; revoked_at: number; revocation_reason: RevocationReason }>(
-      'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_key_id = ? AND revoked_at IS NOT NULL AND not_after > ? AND serial > ? ORDER BY serial LIMIT ?',
-    );
+    this.selectRevokedBy = db
+      .prepare<[string, number, string, number], [string, number, RevocationReason]>(
+        'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_key_id = ? AND revoked_at IS NOT NULL AND not_after > ? AND serial > ? ORDER BY serial LIMIT ?',
+      )
+      .raw(true);
     this.logRevocation = db.prepare('INSERT INTO revocation_log (serial, revoked_at) VALUES (?, ?)');
     this.spendToken = db.prepare('INSERT INTO used_tokens (jti, used_at, expires_at, serial) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING');
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement for `text`, prepared once per store (preparing costs more than running a lookup). */
+  private sql<P extends unknown[] = unknown[], R = unknown>(text: string): Database.Statement<P, R> {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
   }
 
   private guard<T>(fn: () => T): T {
@@ -141,44 +155,55 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     this.insertAudit.run(toSeconds(event.at), event.actor, event.action, event.target, event.outcome, event.detail === undefined ? null : JSON.stringify(event.detail));
   }
 
-  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): 'recorded' | 'serial-taken' | 'token-spent' {
-    try {
-      return this.recordIssuedOnce(record, audit, spendToken);
-    } catch (e) {
-      if (e instanceof SerialTaken) return 'serial-taken';
-      throw e;
-    }
+  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): IssuedOutcome {
+    return this.recordIssuedBatch([{ record, audit, spendToken }])[0]!;
   }
 
-  private recordIssuedOnce(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): 'recorded' | 'token-spent' {
+  /**
+   * One durable transaction (one fsync) for many issuances. Each entry runs in its own savepoint, so a taken
+   * serial or a spent token undoes only that entry; the others commit together.
+   */
+  recordIssuedBatch(entries: readonly IssuedEntry[]): IssuedOutcome[] {
     return this.guard(() =>
-      this.db.transaction(() => {
-        if (spendToken && this.spendToken.run(spendToken.jti, toSeconds(audit.at), toSeconds(spendToken.expiresAt), record.serial).changes === 0) {
-          return 'token-spent' as const;
+      this.db.transaction(() => entries.map((entry) => {
+        try {
+          return this.recordOne(entry);
+        } catch (e) {
+          if (e instanceof SerialTaken) return 'serial-taken' as const;
+          throw e;
         }
-        const inserted = this.insertCertificate.run({
-          serial: record.serial,
-          kind: record.kind,
-          issuer_key_id: record.issuerKeyId,
-          common_name: record.commonName,
-          spiffe_id: record.spiffeId,
-          dns_names: JSON.stringify(record.dnsNames),
-          ip_addresses: JSON.stringify(record.ipAddresses),
-          not_before: toSeconds(record.notBefore),
-          not_after: toSeconds(record.notAfter),
-          der: record.der,
-          revoked_at: record.revokedAt === null ? null : toSeconds(record.revokedAt),
-          revocation_reason: record.reason,
-        });
-        if (inserted.changes === 0) {
-          // Undo the token spend too: the caller retries with a fresh serial.
-          throw new SerialTaken();
-        }
-        this.audit(audit);
-        return 'recorded' as const;
-      }).immediate(),
+      })).immediate(),
     );
   }
+
+  /** Records one issuance inside the caller's transaction (a savepoint of its own). */
+  private recordOne(entry: IssuedEntry): 'recorded' | 'token-spent' {
+    this.recordOneTx ??= this.db.transaction(({ record, audit, spendToken }: IssuedEntry) => {
+      if (spendToken && this.spendToken.run(spendToken.jti, toSeconds(audit.at), toSeconds(spendToken.expiresAt), record.serial).changes === 0) {
+        return 'token-spent' as const;
+      }
+      const inserted = this.insertCertificate.run({
+        serial: record.serial,
+        kind: record.kind,
+        issuer_key_id: record.issuerKeyId,
+        common_name: record.commonName,
+        spiffe_id: record.spiffeId,
+        dns_names: JSON.stringify(record.dnsNames),
+        ip_addresses: JSON.stringify(record.ipAddresses),
+        not_before: toSeconds(record.notBefore),
+        not_after: toSeconds(record.notAfter),
+        der: record.der,
+        revoked_at: record.revokedAt === null ? null : toSeconds(record.revokedAt),
+        revocation_reason: record.reason,
+      });
+      // Undo the token spend too (the savepoint rolls back): the caller retries with a fresh serial.
+      if (inserted.changes === 0) throw new SerialTaken();
+      this.audit(audit);
+      return 'recorded' as const;
+    });
+    return this.recordOneTx(entry);
+  }
+  private recordOneTx: Database.Transaction<(entry: IssuedEntry) => 'recorded' | 'token-spent'> | undefined;
 
   findBySerial(serial: string): CertificateRecord | undefined {
     return this.guard(() => {
@@ -231,13 +256,14 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
 
   revokedPage(issuerKeyId: string, notAfterSince: Date, afterSerial: string, limit: number): RevokedCertificate[] {
     return this.guard(() =>
-      this.selectRevokedBy.all(issuerKeyId, toSeconds(notAfterSince), afterSerial, limit).map((r) => ({ serial: r.serial, revokedAt: fromSeconds(r.revoked_at), reason: r.revocation_reason })),
+      // Rows as arrays (raw) read about twice as fast as rows as objects; this read runs once per CRL entry.
+      this.selectRevokedBy.all(issuerKeyId, toSeconds(notAfterSince), afterSerial, limit).map(([serial, revokedAt, reason]) => ({ serial, revokedAt: fromSeconds(revokedAt), reason })),
     );
   }
 
   revocationsSince(sinceSeq: number): { seq: number; serials: string[] | null } {
     return this.guard(() => {
-      const seq = (this.db.prepare('SELECT MAX(seq) AS seq FROM revocation_log').get() as { seq: number | null }).seq ?? 0;
+      const seq = (this.sql('SELECT MAX(seq) AS seq FROM revocation_log').get() as { seq: number | null }).seq ?? 0;
       if (seq <= sinceSeq) return { seq: sinceSeq, serials: [] };
       const rows = this.db.prepare<[number, number], { serial: string }>('SELECT serial FROM revocation_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 10001').all(sinceSeq, seq);
       return { seq, serials: rows.length > 10_000 ? null : rows.map((r) => r.serial) };
@@ -270,10 +296,9 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   createApiKey(record: ApiKeyRecord, audit: AuditEvent): void {
     this.guard(() =>
       this.db.transaction(() => {
-        const taken = this.db.prepare('SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(record.name);
+        const taken = this.sql('SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(record.name);
         if (taken) throw new CaError('ERR_APIKEY_NAME_TAKEN', `auth: an active API key is already named "${record.name}" (revoke it first)`);
-        this.db
-          .prepare('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+        this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
           .run(record.id, record.name, record.secretHash, JSON.stringify(record.scopes), toSeconds(record.createdAt), toSeconds(record.expiresAt));
         this.audit(audit);
       }).immediate(),
@@ -296,7 +321,7 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       this.db.transaction(() => {
         const row = this.db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
         if (!row) return undefined;
-        this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(toSeconds(at), row.id);
+        this.sql('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(toSeconds(at), row.id);
         this.audit(audit);
         return toApiKey({ ...row, revoked_at: toSeconds(at) });
       }).immediate(),
@@ -304,7 +329,7 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   }
 
   touchApiKey(id: string, at: Date): void {
-    this.guard(() => this.db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(toSeconds(at), id));
+    this.guard(() => this.sql('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(toSeconds(at), id));
   }
 
   /** Closes the database, checkpointing the WAL. */
@@ -350,6 +375,9 @@ export function openSqliteStore(path: string, options: { create?: boolean } = {}
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    // Reads through a memory map (no read() call per page) for the first 128 MiB: cold CRL builds read every
+    // revoked entry once. Mapped pages count in RSS, so the map stays small.
+    db.pragma('mmap_size = 134217728');
     migrate(db);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log')").all();
     if (tables.length !== 6) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);

@@ -37,7 +37,7 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
   class MtlsAgent extends Agent {
     override createConnection(opts: ConnectionOptions, callback?: (err: Error | null, socket: Socket) => void): Socket {
       const min = opts.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2';
-      const secure: ConnectionOptions = { ...opts, ...source.secureContext(), rejectUnauthorized: true, minVersion: min, checkServerIdentity: serverIdentity };
+      const secure: ConnectionOptions = { ...opts, secureContext: source.tlsContext(min), rejectUnauthorized: true, minVersion: min, checkServerIdentity: serverIdentity };
       // A stale CRL stays in the context under failClosed: OpenSSL then refuses the server (CRL_HAS_EXPIRED).
       const socket = (Agent.prototype as unknown as { createConnection: (o: ConnectionOptions, cb?: unknown) => TLSSocket }).createConnection.call(this, secure, callback);
       socket.once('secureConnect', () => {

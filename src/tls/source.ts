@@ -4,7 +4,7 @@ import { createPublicKey } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { CaClient, type IssuedCertificate } from '../client/ca-client.js';
 import { fetchBytes } from '../client/fetch.js';
 import { renewOnce, renewalTime, retryDelayMs } from '../client/renewer.js';
@@ -97,6 +97,23 @@ export class CertificateSource extends EventEmitter {
     const { key, cert, ca, crl } = this.current;
     if (crl === undefined || (this.revocation === 'failOpen' && this.crlStale())) return { key, cert, ca };
     return { key, cert, ca, crl: readPemBlocks(crl).map((b) => toPem('X509 CRL', b.der)) };
+  }
+
+  private readonly contexts = new Map<string, { for: Loaded; withCrl: boolean; value: SecureContext }>();
+
+  /**
+   * The current credentials as a ready OpenSSL context, built once per credential change (building one parses the
+   * key, chain, trust bundle and CRLs: most of a client handshake's CPU when done per connection).
+   */
+  tlsContext(minVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.2'): SecureContext {
+    const options = this.secureContext();
+    const withCrl = options.crl !== undefined;
+    let cached = this.contexts.get(minVersion);
+    if (cached?.for !== this.current || cached.withCrl !== withCrl) {
+      cached = { for: this.current, withCrl, value: createSecureContext({ ...options, minVersion }) };
+      this.contexts.set(minVersion, cached);
+    }
+    return cached.value;
   }
 
   /** Swaps in new credentials after validating them; invalid ones are reported and never replace good ones. */

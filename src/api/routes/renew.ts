@@ -10,11 +10,11 @@ import { guarded, type RateLimiter } from './guard.js';
 export function renewRoutes(router: Router, deps: ApiDeps, limit: RateLimiter): void {
   router.post(
     '/v1/renew',
-    guarded(deps, limit, 'certificate', (caller, req, res) => {
+    guarded(deps, limit, 'certificate', async (caller, req, res) => {
       if (caller.kind !== 'certificate') return;
       const body = objectBody(req.body, ['csr'], true);
       const csr = optionalString(body, 'csr', 64 * 1024);
-      const leaf = deps.authority.renew(caller.certificate.der, csr === undefined ? undefined : { csr: csrDer(Buffer.from(csr, 'latin1')) }, caller);
+      const leaf = await deps.authority.renewGrouped(caller.certificate.der, csr === undefined ? undefined : { csr: csrDer(Buffer.from(csr, 'latin1')) }, caller);
       deps.metrics.issued('renew');
       res.status(201).json({ ...leafResponse(leaf, deps.authority.chainPem), renewed: caller.certificate.serial });
     }),

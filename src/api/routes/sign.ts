@@ -13,7 +13,7 @@ import { guarded, type RateLimiter } from './guard.js';
 export function signRoutes(router: Router, deps: ApiDeps, limit: RateLimiter): void {
   router.post(
     '/v1/sign',
-    guarded(deps, limit, 'bearer', (caller, req, res) => {
+    guarded(deps, limit, 'bearer', async (caller, req, res) => {
       const body = objectBody(req.body, ['csr', 'name', 'spiffeId', 'dnsNames', 'ipAddresses', 'ttl']);
       const csr = csrDer(Buffer.from(requiredString(body, 'csr', 64 * 1024), 'latin1'));
       const ttl = optionalString(body, 'ttl', 32);
@@ -25,7 +25,7 @@ export function signRoutes(router: Router, deps: ApiDeps, limit: RateLimiter): v
         ttlSeconds: ttl === undefined ? undefined : parseDuration(ttl),
       };
       const request = authorizeSign(caller, asked);
-      const leaf = deps.authority.issue(
+      const leaf = await deps.authority.issueGrouped(
         { ...request, key: { csr } },
         caller,
         caller.kind === 'token' ? { spendToken: { jti: caller.token.jti, expiresAt: caller.token.expiresAt } } : {},
