@@ -8,7 +8,7 @@ SOURCES := $(shell find cmd src -type f \( -name '*.ts' -o -name '*.sql' \) 2>/d
 CA_DIR ?= ca-data
 CA := node dist/cmd/ca.js
 
-.PHONY: all install build test run certs-example example bench clean tools bench-tools
+.PHONY: all install build test run certs-example example bench soak clean tools bench-tools
 
 all: build
 
@@ -63,6 +63,16 @@ bench-tools:
 
 bench: $(BUILT) bench-tools
 	node bench/run.mjs
+
+# The full reliability run (never part of make test): 25 SIGKILLs under load, 1,000 fuzz cases per parser, the
+# authorization matrix, then SOAK_SECONDS (default 600) of fixed-rate load; writes RELIABILITY.md.
+SOAK_FIGURES := $(CURDIR)/.soak-figures.jsonl
+soak: $(BUILT) tools
+	rm -f $(SOAK_FIGURES)
+	MESHCA_CRASH_KILLS=25 MESHCA_FUZZ_RUNS=1000 MESHCA_FIGURES=$(SOAK_FIGURES) npx vitest run test/reliability
+	MESHCA_FIGURES=$(SOAK_FIGURES) node test/soak/soak.mjs
+	node test/soak/report.mjs $(SOAK_FIGURES) > RELIABILITY.md
+	@echo "wrote RELIABILITY.md"
 
 # Two services calling each other through meshca/tls with the example PKI.
 example: $(BUILT)

@@ -38,6 +38,7 @@ export type CaErrorCode =
   | 'ERR_PASSPHRASE_WRONG'
   | 'ERR_STORE_MISSING'
   | 'ERR_STORE_CORRUPT'
+  | 'ERR_AUDIT_TAMPERED'
   | 'ERR_STORE_BUSY'
   | 'ERR_SIGNER_UNAVAILABLE'
   // files

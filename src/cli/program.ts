@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CaError } from '../errors.js';
 import { apikeyCreate, apikeyList, apikeyRevoke } from './commands/apikey.js';
-import { audit } from './commands/audit.js';
+import { audit, auditVerify } from './commands/audit.js';
 import { crl } from './commands/crl.js';
 import { ocsp } from './commands/ocsp.js';
 import { init } from './commands/init.js';
@@ -163,7 +163,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .description('create an API key and print it (shown once; only its hash is stored)')
     .requiredOption('--dir <dir>', 'CA directory')
     .requiredOption('--name <name>', 'name of the key (shown in the audit log)')
-    .requiredOption('--scope <scope>', 'issue:<glob>, revoke, list or audit (repeatable)', collect, [])
+    .requiredOption('--scope <scope>', 'issue:<glob>, revoke, list or audit (repeatable, or comma-separated)', collect, [])
     .option('--expires <dur>', 'lifetime (default and maximum 90d)')
     .option('--json', 'print JSON')
     .action((o) => run(() => apikeyCreate(o), !!o.json));
@@ -211,10 +211,14 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
 
   program
     .command('audit')
-    .description('show the audit log')
+    .description('show the audit log; `ca audit verify` checks its hash chain (exit 1 names the first edited, deleted or reordered row)')
+    .argument('[verify]', 'check the hash chain instead of listing')
     .requiredOption('--dir <dir>', 'CA directory')
     .option('--json', 'print JSON')
-    .action((o) => run(() => audit(o), !!o.json));
+    .action((what: string | undefined, o) => {
+      if (what !== undefined && what !== 'verify') return run(() => { throw new CaError('ERR_USAGE', `cli: unknown audit action "${what}" (only "verify")`); }, !!o.json);
+      return run(() => (what === 'verify' ? auditVerify(o) : audit(o)), !!o.json);
+    });
 
   const configure = (c: Command): void => {
     c.exitOverride().configureOutput({ writeOut: term.stdout, writeErr: term.stderr }).allowExcessArguments(false);

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/ports.js';
 import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, IssuedEntry, IssuedOutcome, RevocationOutcome, RevokedCertificate, SpentToken } from '../authority/ports.js';
 import { CaError } from '../errors.js';
+import { GENESIS, rowHash, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 
 const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
@@ -98,6 +99,7 @@ function storeError(e: unknown, path: string): CaError {
 export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   private readonly insertCertificate;
   private readonly insertAudit;
+  private readonly lastAuditHash;
   private readonly selectBySerial;
   private readonly markRevoked;
   private readonly bumpCrlNumber;
@@ -114,7 +116,8 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
        VALUES (@serial, @kind, @issuer_key_id, @common_name, @spiffe_id, @dns_names, @ip_addresses, @not_before, @not_after, @der, @revoked_at, @revocation_reason)
        ON CONFLICT (serial) DO NOTHING`,
     );
-    this.insertAudit = db.prepare('INSERT INTO audit_log (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insertAudit = db.prepare('INSERT INTO audit_log (at, actor, action, target, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.lastAuditHash = db.prepare<[], Buffer | null>('SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1').pluck();
     this.selectBySerial = db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?');
     this.markRevoked = db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL');
     this.bumpCrlNumber = db.prepare<[string], { last_number: number }>(
@@ -151,8 +154,11 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     }
   }
 
+  /** Appends an audit row chained to the one before it; callers hold a write transaction, so the link is exact. */
   private audit(event: AuditEvent): void {
-    this.insertAudit.run(toSeconds(event.at), event.actor, event.action, event.target, event.outcome, event.detail === undefined ? null : JSON.stringify(event.detail));
+    const row = { at: toSeconds(event.at), actor: event.actor, action: event.action, target: event.target, outcome: event.outcome, detail: event.detail === undefined ? null : JSON.stringify(event.detail) };
+    const prev = this.lastAuditHash.get() ?? GENESIS;
+    this.insertAudit.run(row.at, row.actor, row.action, row.target, row.outcome, row.detail, prev, rowHash(prev, row));
   }
 
   recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): IssuedOutcome {
@@ -275,7 +281,12 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   }
 
   appendAudit(event: AuditEvent): void {
-    this.guard(() => this.audit(event));
+    this.guard(() => this.db.transaction(() => this.audit(event)).immediate());
+  }
+
+  /** Walks the audit log's hash chain from the first row (see audit-chain.ts). */
+  verifyAuditChain(): ChainVerdict {
+    return this.guard(() => verifyChain(this.db.prepare<[], ChainedRow>('SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log ORDER BY id').iterate()));
   }
 
   auditLog(options: { limit?: number } = {}): AuditRecord[] {
@@ -339,6 +350,20 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
 }
 
 /** Applies every numbered migration newer than the database's version, each in its own transaction. */
+/** Data steps SQL cannot express, run in the same transaction as their migration. */
+const AFTER_MIGRATION: Record<number, (db: Database.Database) => void> = {
+  // 005_audit_chain: seal the rows written before the chain existed, oldest first.
+  5: (db) => {
+    const update = db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?');
+    let prev: Buffer = GENESIS;
+    for (const row of db.prepare<[], ChainedRow>('SELECT * FROM audit_log ORDER BY id').all()) {
+      const hash = rowHash(prev, row);
+      update.run(prev, hash, row.id);
+      prev = hash;
+    }
+  },
+};
+
 function migrate(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
@@ -355,6 +380,7 @@ function migrate(db: Database.Database): void {
       const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(version);
       if (done) return;
       db.exec(sql);
+      AFTER_MIGRATION[version]?.(db);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Math.floor(Date.now() / 1000));
     }).immediate();
   }

@@ -10,7 +10,7 @@ import { localActor, withLocalCa } from './shared.js';
 export function apikeyCreate(args: { dir: string; name: string; scope: string[]; expires?: string }): CommandOutput {
   const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
   return withLocalCa(args.dir, (ca) => {
-    const { key, record } = createApiKey(ca.store, systemClock, { name: args.name, scopes: args.scope, expiresInSeconds, actor: localActor() });
+    const { key, record } = createApiKey(ca.store, systemClock, { name: args.name, scopes: args.scope.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''), expiresInSeconds, actor: localActor() });
     return { data: { key, name: record.name, id: record.id, scopes: record.scopes, expiresAt: record.expiresAt.toISOString() }, human: key };
   });
 }

@@ -21,4 +21,31 @@ describe('renewal schedule', () => {
     const spread = new Set(Array.from({ length: 50 }, () => retryDelayMs(5, day)));
     expect(spread.size).toBeGreaterThan(40);
   });
+
+  it('CA outage: a fleet that lost its CA retries spread out, and every member is back within one retry interval', () => {
+    // 2,000 services on 1-hour certificates all find the CA down within the same second (the worst case: a
+    // fleet restarted together), and it stays down 20 minutes. Without jitter they would retry in lockstep.
+    const life = 3600_000;
+    const cap = retryDelayMs(99, life, () => 1); // the longest a service ever waits between attempts
+    expect(cap).toBe(300_000);
+    const outageEnd = 20 * 60_000;
+    const backAt: number[] = [];
+    const perSecond = new Map<number, number>();
+    for (let s = 0; s < 2000; s++) {
+      let t = Math.random() * 1000;
+      let failures = 0;
+      while (t < outageEnd) {
+        failures++;
+        t += retryDelayMs(failures, life);
+        const second = Math.floor(t / 1000);
+        perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+      }
+      backAt.push(t - outageEnd);
+    }
+    // Renewed within one retry interval of the CA's return.
+    expect(Math.max(...backAt)).toBeLessThanOrEqual(cap);
+    // No thundering herd: around the CA's return, no second carries more than 2% of the fleet's retries.
+    const busiest = Math.max(...[...perSecond].filter(([sec]) => sec >= outageEnd / 1000 - 300).map(([, n]) => n));
+    expect(busiest).toBeLessThan(2000 * 0.02);
+  });
 });
