@@ -1,13 +1,12 @@
 // The express app for the HTTPS listener (it does not listen): /v1 routes, request ids, logging, JSON errors.
 
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { pinoHttp } from 'pino-http';
 import { CaError } from '../errors.js';
 import { bodyParserError, errorBody, httpStatusFor } from './errors.js';
 import type { ApiDeps } from './ports.js';
 import { createPublicHandler } from './public.js';
+import { requestLog } from './request-log.js';
 import { auditRoutes } from './routes/audit.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { perSecondLimiter } from './routes/guard.js';
@@ -24,27 +23,7 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      customProps: (_req, res) => ({ actor: (res as Response).locals?.actor }),
-      serializers: {
-        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
-  app.use((req, res, next) => {
-    const started = process.hrtime.bigint();
-    res.on('finish', () => deps.metrics.observeRequest(req.route?.path ?? 'unmatched', req.method, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
-    next();
-  });
+  app.use(requestLog(deps));
 
   const publicHandler = createPublicHandler(deps);
   app.use((req, res, next) => {
@@ -66,7 +45,7 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
   app.use((e: unknown, req: Request, res: Response, _next: NextFunction) => {
     const err = bodyParserError(e) ?? e;
     const status = httpStatusFor(err);
-    if (status >= 500) req.log.error({ err: e }, 'request failed');
+    if (status >= 500) deps.logger.error({ err: e, reqId: res.locals.requestId as string | undefined }, 'unexpected error');
     else deps.metrics.refused((err as CaError).code);
     res.status(status).json(errorBody(err));
   });

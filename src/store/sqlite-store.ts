@@ -240,7 +240,7 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       params.push(now + query.expiringWithinSeconds);
     }
     const sql = `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
-    return this.guard(() => this.db.prepare<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
+    return this.guard(() => this.sql<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
   }
 
   recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent): RevocationOutcome {
@@ -271,7 +271,7 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     return this.guard(() => {
       const seq = (this.sql('SELECT MAX(seq) AS seq FROM revocation_log').get() as { seq: number | null }).seq ?? 0;
       if (seq <= sinceSeq) return { seq: sinceSeq, serials: [] };
-      const rows = this.db.prepare<[number, number], { serial: string }>('SELECT serial FROM revocation_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 10001').all(sinceSeq, seq);
+      const rows = this.sql<[number, number], { serial: string }>('SELECT serial FROM revocation_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 10001').all(sinceSeq, seq);
       return { seq, serials: rows.length > 10_000 ? null : rows.map((r) => r.serial) };
     });
   }
@@ -318,19 +318,19 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
 
   findApiKey(id: string): ApiKeyRecord | undefined {
     return this.guard(() => {
-      const row = this.db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?').get(id);
+      const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?').get(id);
       return row ? toApiKey(row) : undefined;
     });
   }
 
   listApiKeys(): ApiKeyRecord[] {
-    return this.guard(() => this.db.prepare<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, name').all().map(toApiKey));
+    return this.guard(() => this.sql<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, name').all().map(toApiKey));
   }
 
   revokeApiKey(name: string, at: Date, audit: AuditEvent): ApiKeyRecord | undefined {
     return this.guard(() =>
       this.db.transaction(() => {
-        const row = this.db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
+        const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
         if (!row) return undefined;
         this.sql('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(toSeconds(at), row.id);
         this.audit(audit);

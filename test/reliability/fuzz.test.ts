@@ -14,6 +14,9 @@ import { recordFigures } from '../helpers/figures.js';
 
 const RUNS = Number(process.env.MESHCA_FUZZ_RUNS ?? 60);
 const CLI_RUNS = Math.max(4, Math.round(RUNS / 8));
+/** Time allowed per property: about 10 ms per HTTP case and 600 ms per CLI run, with room for a loaded machine. */
+const HTTP_TIMEOUT = 60_000 + RUNS * 50;
+const CLI_TIMEOUT = 60_000 + CLI_RUNS * 3_000;
 const TD = 'acme.internal';
 
 describe('fuzzing the parsers', () => {
@@ -83,7 +86,7 @@ describe('fuzzing the parsers', () => {
       { numRuns: RUNS },
     );
     counts['bearer credentials (tokens, API keys)'] = RUNS;
-  });
+  }, HTTP_TIMEOUT);
 
   it('ok/JSON bodies: arbitrary JSON and bytes are refused with 4xx', async () => {
     await fc.assert(
@@ -93,7 +96,7 @@ describe('fuzzing the parsers', () => {
       { numRuns: RUNS },
     );
     counts['JSON bodies'] = RUNS;
-  });
+  }, HTTP_TIMEOUT);
 
   it('ok/CSRs: truncated and bit-flipped requests are refused with 4xx', async () => {
     const der = goodCsr.der;
@@ -116,7 +119,7 @@ describe('fuzzing the parsers', () => {
       { numRuns: RUNS },
     );
     counts['CSRs'] = RUNS;
-  });
+  }, HTTP_TIMEOUT);
 
   it('ok/headers: arbitrary extra headers and content types never cause a 5xx', async () => {
     const tokenChars = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz-0123456789'.split('')), minLength: 1, maxLength: 30 });
@@ -129,7 +132,7 @@ describe('fuzzing the parsers', () => {
       { numRuns: RUNS },
     );
     counts['headers'] = RUNS;
-  });
+  }, HTTP_TIMEOUT);
 
   it('ok/path parameters: random serials in every certificate route are refused with 4xx', async () => {
     await fc.assert(
@@ -143,7 +146,7 @@ describe('fuzzing the parsers', () => {
       { numRuns: RUNS },
     );
     counts['path parameters'] = RUNS;
-  });
+  }, HTTP_TIMEOUT);
 
   it('ok/OCSP over GET with random paths never answers 5xx', async () => {
     await fc.assert(
@@ -155,7 +158,7 @@ describe('fuzzing the parsers', () => {
       { numRuns: RUNS },
     );
     counts['OCSP GET paths'] = RUNS;
-  });
+  }, HTTP_TIMEOUT);
 
   it('ok/config files: arbitrary JSON in config.json gets a one-line CLI error, never a crash', async () => {
     const broken = join(root, 'broken');
@@ -172,7 +175,7 @@ describe('fuzzing the parsers', () => {
       { numRuns: CLI_RUNS },
     );
     counts['config files (CLI)'] = CLI_RUNS;
-  });
+  }, CLI_TIMEOUT);
 
   it('ok/PEM files given to the CLI: garbage, armored garbage and oversized files get one-line errors', async () => {
     const file = join(root, 'input.pem');
@@ -200,7 +203,7 @@ describe('fuzzing the parsers', () => {
     expect(big.code).toBe(1);
     expect(big.stderr).toContain('larger than 64 MiB');
     counts['PEM files (CLI)'] = CLI_RUNS;
-  });
+  }, CLI_TIMEOUT);
 
   it('ok/after all of it: nothing stored changed, no error was logged, and the service still answers', async () => {
     expect(serials()).toEqual(before);
