@@ -29,6 +29,6 @@ if (soak) {
   out.push(`## Soak: ${soak.seconds} s at a fixed rate (${soak.warmupSeconds} s warm-up not counted)`, '');
   out.push('| kind | target rate /s | measured /s | sent | ok | 4xx | 5xx | timeouts | p50 ms | p99 ms |', '|---|---|---|---|---|---|---|---|---|---|');
   for (const [kind, k] of Object.entries(soak.kinds)) out.push(`| ${kind} | ${soak.rates[kind]} | ${k.rate} | ${k.sent} | ${k.ok} | ${k['4xx']} | ${k['5xx']} | ${k.timeouts} | ${k.p50} | ${k.p99} |`);
-  out.push('', `Resident memory of the service: ${soak.rssMb.afterWarmup} MB after warm-up, ${soak.rssMb.end} MB at the end (peak ${soak.rssMb.peak} MB).`, '');
+  out.push('', `Anonymous resident memory of the service (heap and other private memory, where a leak would show; mean of the first and of the last minute after warm-up): ${soak.rssMb.afterWarmup} MB, then ${soak.rssMb.end} MB (peak ${soak.rssMb.peak} MB). Total RSS went from ${soak.rssMb.totalAfterWarmup} to ${soak.rssMb.totalEnd} MB: the difference is the database's memory-mapped pages (ca.db grew to ${soak.dbMb} MB; the first 128 MiB are mapped).`, '');
 }
 console.log(out.join('\n'));
