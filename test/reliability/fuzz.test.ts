@@ -61,6 +61,11 @@ describe('fuzzing the parsers', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  /** The CLI's answer to bad input: exit 1 and one line naming an error code (no stack, no crash exit 70). */
+  const oneLineCliError = (r: { code: number; stdout: string; stderr: string }) => {
+    if (r.code !== 1) throw new Error(`exit ${r.code}: ${r.stdout} ${r.stderr}`);
+    if (r.stderr.trimEnd().split('\n').length !== 1 || !/\[ERR_[A-Z_]+\]/.test(r.stderr)) throw new Error(`not a one-line error: ${r.stderr}`);
+  };
   const sign = (bearer: string, body: string | Buffer, extra: Record<string, string> = {}) =>
     call(`${svc.url}/v1/sign`, { method: 'POST', ca: caPem, headers: { authorization: bearer, 'content-type': 'application/json', ...extra }, body: body as string, timeoutMs: 10_000 });
   const validBody = (name: string) => JSON.stringify({ csr: goodCsr.pem, name, dnsNames: [`${name}.acme.internal`] });
@@ -169,8 +174,7 @@ describe('fuzzing the parsers', () => {
         writeFileSync(join(broken, 'config.json'), config);
         const r = await runAsync(process.execPath, [CA_BIN, 'list', '--dir', broken]);
         if (r.code === 0) return; // a config that happens to be valid
-        if (r.code !== 1) throw new Error(`exit ${r.code}: ${r.stderr}`);
-        if (r.stderr.trimEnd().split('\n').length !== 1 || !/\[ERR_[A-Z_]+\]/.test(r.stderr)) throw new Error(`not a one-line error: ${r.stderr}`);
+        oneLineCliError(r);
       }),
       { numRuns: CLI_RUNS },
     );
@@ -190,8 +194,7 @@ describe('fuzzing the parsers', () => {
           writeFileSync(file, content);
           const args = verb === 'inspect' ? ['inspect', file] : ['issue', 'fz-pem', '--dir', dir, '--dns', 'fz-pem.acme.internal', '--csr', file, '--cert-out', join(root, 'out.pem'), '--force'];
           const r = await runAsync(process.execPath, [CA_BIN, ...args]);
-          if (r.code !== 1) throw new Error(`exit ${r.code}: ${r.stdout} ${r.stderr}`);
-          if (r.stderr.trimEnd().split('\n').length !== 1 || !/\[ERR_[A-Z_]+\]/.test(r.stderr)) throw new Error(`not a one-line error: ${r.stderr}`);
+          oneLineCliError(r);
         },
       ),
       { numRuns: CLI_RUNS },
