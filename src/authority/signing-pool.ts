@@ -75,8 +75,12 @@ export class SigningPool {
   private spawn(): Promise<void> {
     const worker = new Worker(WORKER_URL, { workerData: this.data });
     this.workers.push(worker);
+    let ready = false;
     worker.on('message', (reply: SigningReply | 'ready') => {
-      if (reply === 'ready') return;
+      if (reply === 'ready') {
+        ready = true;
+        return;
+      }
       const job = this.waiting.get(reply.id);
       if (!job) return;
       this.waiting.delete(reply.id);
@@ -91,7 +95,8 @@ export class SigningPool {
         this.waiting.delete(id);
         job.reject(new CaError('ERR_SIGNER_UNAVAILABLE', 'authority: a signing worker stopped; retry the request'));
       }
-      if (!this.closed) void this.spawn().catch(() => undefined);
+      // Replace a worker that died while serving; one that never started would only die again.
+      if (!this.closed && ready) void this.spawn().catch(() => undefined);
     });
     return new Promise((resolve, reject) => {
       worker.once('message', () => resolve());
