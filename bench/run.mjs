@@ -206,15 +206,10 @@ async function issuanceInProcess() {
   const inter = authority.intermediate;
   const lint = time(() => lintLeaf(leaf.der, { issuer: inter.subject, issuerKeyId: inter.keyId, issuerNotAfter: inter.notAfter, trustDomain: 'bench.internal', allowWildcards: false }));
   const { signCertificate } = await dist('pki/certificate.js');
-  const { LeafProfile } = await dist('pki/profile.js');
-  const profile = new LeafProfile(inter, { rootCrl: 'http://x/crl/root.crl', intermediateCrl: 'http://x/crl/intermediate.crl', ocsp: 'http://x/ocsp' });
+  const { LeafProfile, publicationUrls } = await dist('pki/profile.js');
+  const profile = new LeafProfile(inter, publicationUrls('http://127.0.0.1:8080'));
   const subject = { commonName: 'x', spiffeId: undefined, dnsNames: ['x.bench.internal'], ipAddresses: [], publicKey: { algorithm: 'ec', curve: 'P-256', spki: readCertificate(leaf.der).spki, keyBytes: readPublicKeyInfo(readCertificate(leaf.der).spki).keyBytes } };
-  let build = 0;
-  try {
-    build = time(() => signCertificate(profile.template(subject, Buffer.from('4000000000000000000000000000000a', 'hex'), new Date(), new Date(Date.now() + 3600e3)), inter.signer));
-  } catch (e) {
-    log('build+sign not measured separately:', e.message);
-  }
+  const build = time(() => signCertificate(profile.template(subject, Buffer.from('4000000000000000000000000000000a', 'hex'), new Date(), new Date(Date.now() + 3600e3)), inter.signer));
   local.close();
   record({ name: 'issuance in-process, concurrent (verify CSR, build, sign, lint, group commit)', metric: 'certificates/s', unit: '/s', value: 1e6 / grouped, target: { kind: 'min', value: 2200 }, note: `64 in flight, one thread; per certificate ${round(grouped, 1)} µs: CSR verify ${round(verify, 1)} µs, build + sign ${round(build, 1)} µs, lint ${round(lint, 1)} µs, the rest is the policy, the shared commit and the audit row; one at a time, each with its own synchronous=FULL commit (what \`ca issue\` on a directory pays): ${round(1e6 / full, 1)}/s` });
 }

@@ -95,8 +95,13 @@ export class CertificateSource extends EventEmitter {
    */
   secureContext(): Pick<SecureContextOptions, 'key' | 'cert' | 'ca' | 'crl'> {
     const { key, cert, ca, crl } = this.current;
-    if (crl === undefined || (this.revocation === 'failOpen' && this.crlStale())) return { key, cert, ca };
+    if (crl === undefined || !this.crlsInForce()) return { key, cert, ca };
     return { key, cert, ca, crl: readPemBlocks(crl).map((b) => toPem('X509 CRL', b.der)) };
+  }
+
+  /** True when the CRLs belong in the context: configured, and not stale under `failOpen`. */
+  private crlsInForce(): boolean {
+    return this.current.crl !== undefined && !(this.revocation === 'failOpen' && this.crlStale());
   }
 
   private readonly contexts = new Map<string, { for: Loaded; withCrl: boolean; value: SecureContext }>();
@@ -106,11 +111,11 @@ export class CertificateSource extends EventEmitter {
    * key, chain, trust bundle and CRLs: most of a client handshake's CPU when done per connection).
    */
   tlsContext(minVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.2'): SecureContext {
-    const options = this.secureContext();
-    const withCrl = options.crl !== undefined;
+    // Decided without reading the CRLs: they are parsed only when a context is (re)built, never per connection.
+    const withCrl = this.crlsInForce();
     let cached = this.contexts.get(minVersion);
     if (cached?.for !== this.current || cached.withCrl !== withCrl) {
-      cached = { for: this.current, withCrl, value: createSecureContext({ ...options, minVersion }) };
+      cached = { for: this.current, withCrl, value: createSecureContext({ ...this.secureContext(), minVersion }) };
       this.contexts.set(minVersion, cached);
     }
     return cached.value;
