@@ -48,8 +48,8 @@ run: $(BUILT)
 	@echo
 	@echo "meshca is starting: API https://127.0.0.1:8443, public http://127.0.0.1:8080 (Ctrl-C stops it)."
 	@echo "Get a first certificate from another terminal, in $(CURDIR):"
-	@echo '  TOKEN=$$($(CA) token demo --dir $(CA_DIR) --spiffe-id spiffe://dev.meshca.internal/demo --dns demo.dev.meshca.internal)'
-	@echo '  $(CA) issue demo --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --token "$$TOKEN" --cert-out demo.pem --key-out demo.key'
+	@echo '  export MESHCA_TOKEN=$$($(CA) token demo --dir $(CA_DIR) --spiffe-id spiffe://dev.meshca.internal/demo --dns demo.dev.meshca.internal)'
+	@echo '  $(CA) issue demo --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --cert-out demo.pem --key-out demo.key'
 	@echo '  $(CA) renew --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --cert demo.pem --key demo.key --daemon'
 	@echo
 	$(CA) serve --dir $(CA_DIR)

@@ -9,6 +9,7 @@ export type CaErrorCode =
   | 'ERR_KEY_TYPE_UNSUPPORTED'
   | 'ERR_KEY_INVALID'
   | 'ERR_KEY_WEAK'
+  | 'ERR_KEY_BLOCKED'
   // identities
   | 'ERR_SPIFFE_ID_INVALID'
   | 'ERR_SPIFFE_ID_FOREIGN_TRUST_DOMAIN'
@@ -17,6 +18,8 @@ export type CaErrorCode =
   | 'ERR_IP_ADDRESS_INVALID'
   | 'ERR_NAME_REQUIRED'
   | 'ERR_NAME_INVALID'
+  | 'ERR_PATTERN_INVALID'
+  | 'ERR_IDENTITY_RESERVED'
   // certificate requests and issuance
   | 'ERR_CSR_MALFORMED'
   | 'ERR_CSR_SIGNATURE'
@@ -25,6 +28,7 @@ export type CaErrorCode =
   | 'ERR_TTL_INVALID'
   | 'ERR_ISSUER_EXPIRES_FIRST'
   | 'ERR_LINT'
+  | 'ERR_RENEWAL_FORKED'
   // revocation
   | 'ERR_REVOCATION_REASON_INVALID'
   | 'ERR_CERTIFICATE_NOT_FOUND'
@@ -39,6 +43,7 @@ export type CaErrorCode =
   | 'ERR_STORE_MISSING'
   | 'ERR_STORE_CORRUPT'
   | 'ERR_AUDIT_TAMPERED'
+  | 'ERR_AUDIT_HEAD_INVALID'
   | 'ERR_STORE_BUSY'
   | 'ERR_SIGNER_UNAVAILABLE'
   // files
@@ -66,6 +71,7 @@ export type CaErrorCode =
   // HTTP requests
   | 'ERR_BODY_INVALID'
   | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_BODY_ENCODING'
   | 'ERR_NOT_FOUND'
   | 'ERR_METHOD_NOT_ALLOWED'
   // the service and its clients

@@ -30,7 +30,14 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
     if (!(revocationHandler?.(req, res) ?? false) && !publicHandler(req, res)) next();
   });
 
-  app.use(express.json({ limit: MAX_BODY, strict: true }));
+  // Bodies are small JSON: any Content-Encoding but identity is refused before a byte is inflated (no zip bombs,
+  // no corrupt-stream errors), on every route, before authentication.
+  app.use((req, _res, next) => {
+    const encoding = req.headers['content-encoding'];
+    if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return next();
+    throw new CaError('ERR_BODY_ENCODING', `api: Content-Encoding ${JSON.stringify(encoding.slice(0, 32))} is not accepted: send the JSON body uncompressed`);
+  });
+  app.use(express.json({ limit: MAX_BODY, strict: true, inflate: false }));
   const router = express.Router();
   const limiter = perSecondLimiter(deps.rateLimitPerSecond);
   signRoutes(router, deps, limiter);

@@ -2,10 +2,14 @@
 
 import type { Request } from 'express';
 import type { TLSSocket } from 'node:tls';
-import { looksLikeApiKey, verifyApiKey } from '../auth/api-keys.js';
+import { decodeJwt } from 'jose';
+import { apiKeyId, looksLikeApiKey, verifyApiKey } from '../auth/api-keys.js';
 import { apiKeyCaller, certificateCaller, tokenCaller, type AuthenticatedCaller } from '../auth/caller.js';
 import { verifyEnrollmentToken } from '../auth/enrollment-token.js';
 import { CaError } from '../errors.js';
+import { readCertificate } from '../pki/certificate.js';
+import { readSubjectAltName } from '../pki/extensions.js';
+import { OID } from '../pki/oids.js';
 import type { ApiDeps } from './ports.js';
 
 /** Which credentials a route accepts. */
@@ -31,6 +35,46 @@ function clientCertificate(req: Request): Buffer | undefined {
     throw new CaError('ERR_CERTIFICATE_UNTRUSTED', `api: the client certificate does not chain to this CA (${reason})`);
   }
   return cert.raw;
+}
+
+/** Text an attacker chose, made safe and short enough for an audit row or a log line. */
+const claimed = (text: string): string => (/^[\x21-\x7e]{1,128}$/.test(text) ? text : '?');
+
+/**
+ * Who a refused request said it was, for the audit log and the request log: `apikey:<name>` or
+ * `apikey-id:<id>` for an unknown key (never the secret), `token:<jti>` (read from the unverified JWT),
+ * `cert:<identity>#<serial>` from the presented certificate, or `anonymous`.
+ */
+export function claimedActor(deps: Pick<ApiDeps, 'apiKeys'>, req: Request): string {
+  const header = req.headers.authorization;
+  const presented = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
+  if (presented !== undefined && presented !== '') {
+    if (looksLikeApiKey(presented)) {
+      const id = apiKeyId(presented);
+      if (id === undefined) return 'apikey:?';
+      const record = deps.apiKeys.findApiKey(id);
+      return record ? `apikey:${record.name}` : `apikey-id:${id}`;
+    }
+    try {
+      const jti = decodeJwt(presented).jti;
+      return `token:${typeof jti === 'string' ? claimed(jti) : '?'}`;
+    } catch {
+      return 'bearer:?';
+    }
+  }
+  const socket = req.socket as TLSSocket;
+  const cert = socket.encrypted ? socket.getPeerX509Certificate() : undefined;
+  if (cert) {
+    try {
+      const view = readCertificate(cert.raw);
+      const san = view.extensions.get(OID.subjectAltName);
+      const names = san ? readSubjectAltName(san.value) : undefined;
+      return `cert:${claimed(names?.uris[0] ?? names?.dnsNames[0] ?? names?.ipAddresses[0] ?? '?')}#${view.serial}`;
+    } catch {
+      return 'cert:?';
+    }
+  }
+  return 'anonymous';
 }
 
 /** Authenticates `req`, accepting only the credential kinds in `accepts`. */

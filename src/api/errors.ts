@@ -15,12 +15,16 @@ const STATUS: Partial<Record<CaErrorCode, number>> = {
   ERR_CERTIFICATE_EXPIRED: 401,
   ERR_FORBIDDEN: 403,
   ERR_IDENTITY_NOT_PERMITTED: 403,
+  ERR_IDENTITY_RESERVED: 403,
+  ERR_KEY_BLOCKED: 403,
+  ERR_RENEWAL_FORKED: 409,
   ERR_CERTIFICATE_NOT_FOUND: 404,
   ERR_NOT_FOUND: 404,
   ERR_METHOD_NOT_ALLOWED: 405,
   ERR_ALREADY_REVOKED: 409,
   ERR_REVOKE_CA_CERTIFICATE: 409,
   ERR_BODY_TOO_LARGE: 413,
+  ERR_BODY_ENCODING: 415,
   ERR_RATE_LIMITED: 429,
   ERR_STORE_BUSY: 503,
   ERR_SIGNER_UNAVAILABLE: 503,
@@ -45,5 +49,8 @@ export function bodyParserError(e: unknown): CaError | undefined {
   if (type === 'entity.parse.failed') return new CaError('ERR_BODY_INVALID', 'api: request body is not valid JSON');
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new CaError('ERR_BODY_INVALID', 'api: unsupported body encoding (send UTF-8 JSON)');
   if (type === 'request.aborted' || type === 'request.size.invalid' || type === 'stream.encoding.set') return new CaError('ERR_BODY_INVALID', 'api: the request body could not be read');
+  // Anything else body-parser or its streams refuse with a client status is still the client's bad input.
+  const status = (e as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) return new CaError('ERR_BODY_INVALID', 'api: the request body could not be read');
   return undefined;
 }

@@ -15,6 +15,17 @@ export interface ApiMetrics {
   observeRequest(route: string, method: string, status: number, seconds: number): void;
 }
 
+/** A signed head of the audit chain as served at /v1/audit/head. */
+export interface SignedAuditHead {
+  readonly id: number;
+  readonly seal: string;
+  readonly at: string;
+  /** Compact JWS (ES256) over the head, by the audit key. */
+  readonly jws: string;
+  /** The audit key's public JWK and its RFC 7638 thumbprint (the JWS `kid`), for monitors to pin. */
+  readonly publicKey: { readonly jwk: unknown; readonly thumbprint: string };
+}
+
 /** The result of a readiness probe. */
 export interface Readiness {
   readonly ok: boolean;
@@ -36,4 +47,8 @@ export interface ApiDeps {
   readonly metricsText: () => Promise<string>;
   /** Sign and renew requests allowed per caller per second. */
   readonly rateLimitPerSecond: number;
+  /** The latest signed audit chain head (`{id, seal, at, jws, publicKey}`), published unauthenticated. */
+  readonly auditHead: () => SignedAuditHead | undefined;
+  /** Where refused authentications are counted for the audit log (see auth/refusals.ts). */
+  readonly refusals: { record(claimedActor: string, code: string, remoteAddress: string | undefined): void };
 }

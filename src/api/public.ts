@@ -1,11 +1,11 @@
-// What is served without authentication on both listeners: trust bundle, health, readiness, metrics, OpenAPI document.
+// What is served without authentication on both listeners: trust bundle, health, readiness, metrics, OpenAPI document, signed audit head.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorBody } from './errors.js';
 import { OPENAPI } from './openapi.js';
 import type { ApiDeps } from './ports.js';
 
-type PublicDeps = Pick<ApiDeps, 'authority' | 'readiness' | 'metricsText'>;
+type PublicDeps = Pick<ApiDeps, 'authority' | 'readiness' | 'metricsText' | 'auditHead'>;
 
 function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
@@ -21,7 +21,7 @@ export function createPublicHandler(deps: PublicDeps): (req: IncomingMessage, re
   const openapi = JSON.stringify(OPENAPI);
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const known = ['/v1/trust-bundle', '/healthz', '/readyz', '/metrics', '/v1/openapi.json'];
+    const known = ['/v1/trust-bundle', '/healthz', '/readyz', '/metrics', '/v1/openapi.json', '/v1/audit/head'];
     if (!known.includes(path!)) return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'application/json', JSON.stringify({ error: { code: 'ERR_METHOD_NOT_ALLOWED', message: `api: ${path} answers GET only` } }), { allow: 'GET, HEAD' });
@@ -37,6 +37,12 @@ export function createPublicHandler(deps: PublicDeps): (req: IncomingMessage, re
       case '/readyz': {
         const r = deps.readiness();
         send(res, r.ok ? 200 : 503, 'application/json', JSON.stringify({ status: r.ok ? 'ready' : 'not ready', checks: r.checks }));
+        break;
+      }
+      case '/v1/audit/head': {
+        const head = deps.auditHead();
+        if (head) send(res, 200, 'application/json', JSON.stringify(head));
+        else send(res, 503, 'application/json', JSON.stringify({ error: { code: 'ERR_AUDIT_HEAD_NOT_READY', message: 'audit: no head has been signed yet; retry in a second' } }), { 'retry-after': '1' });
         break;
       }
       case '/metrics':

@@ -82,7 +82,7 @@ export function createRevocationHandler(deps: { publisher: CrlPublisher; respond
       });
       req.on('end', () => {
         if (tooLarge) return sendOcsp(res, { body: ocspErrorResponse('malformedRequest') }, false, now());
-        sendOcsp(res, deps.responder.respond(Buffer.concat(chunks)), false, now());
+        sendOcsp(res, deps.responder.respond(Buffer.concat(chunks), req.socket.remoteAddress), false, now());
       });
       req.on('error', () => res.destroy());
       return true;
@@ -90,7 +90,7 @@ export function createRevocationHandler(deps: { publisher: CrlPublisher; respond
     if (path === '/ocsp' || path.startsWith('/ocsp/')) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, 'GET, POST');
       const der = path.length > '/ocsp/'.length ? decodeGetRequest(path.slice('/ocsp/'.length)) : undefined;
-      const answer = der === undefined || der.length > MAX_OCSP_REQUEST ? { body: ocspErrorResponse('malformedRequest') } : deps.responder.respond(der);
+      const answer = der === undefined || der.length > MAX_OCSP_REQUEST ? { body: ocspErrorResponse('malformedRequest') } : deps.responder.respond(der, req.socket.remoteAddress);
       sendOcsp(res, answer, true, now());
       return true;
     }

@@ -27,8 +27,8 @@ export interface ApiKeyIdentity {
 export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string; scopes: readonly string[]; expiresInSeconds?: number; actor: string }): { key: string; record: ApiKeyRecord } {
   if (!NAME_FORMAT.test(p.name)) throw new CaError('ERR_USAGE', `auth: API key name "${p.name}" must be 1-64 letters, digits, ".", "_" or "-"`);
   if (p.scopes.length === 0) throw new CaError('ERR_SCOPE_INVALID', 'auth: an API key needs at least one scope');
-  const scopes = [...new Set(p.scopes)];
-  scopes.forEach(parseScope);
+  // Stored typed: an untyped `issue:*.acme.internal` is kept as the `issue:dns:*.acme.internal` it means.
+  const scopes = [...new Set(p.scopes.map((s) => parseScope(s).text))];
   const lifetime = p.expiresInSeconds ?? API_KEY_MAX_SECONDS;
   if (lifetime > API_KEY_MAX_SECONDS) throw new CaError('ERR_TTL_TOO_LONG', 'auth: API keys expire within 90 days at most');
   const id = randomBytes(8).toString('hex');
@@ -37,6 +37,11 @@ export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string
   const record: ApiKeyRecord = { id, name: p.name, secretHash: hashSecret(secret), scopes, createdAt: now, expiresAt: addSeconds(now, lifetime), revokedAt: null, lastUsedAt: null };
   store.createApiKey(record, { at: now, actor: p.actor, action: 'apikey-create', target: `apikey:${p.name}`, outcome: 'ok', detail: { id, scopes, expiresAt: record.expiresAt.toISOString() } });
   return { key: `mca_${id}_${secret}`, record };
+}
+
+/** The public id of a well-formed API key, or undefined. */
+export function apiKeyId(text: string): string | undefined {
+  return KEY_FORMAT.exec(text)?.[1];
 }
 
 /** True when `text` has the shape of a meshca API key (so a transport can tell it from a JWT). */

@@ -4,6 +4,7 @@ import type { LeafRequest } from '../authority/policy.js';
 import type { CertificateRecord } from '../authority/ports.js';
 import { CaError } from '../errors.js';
 import { parseIpAddress } from '../identity/names.js';
+import type { TypedIdentity } from '../identity/pattern.js';
 import type { ApiKeyIdentity } from './api-keys.js';
 import type { VerifiedToken } from './enrollment-token.js';
 import { scopesAllow, scopesAllowIdentity } from './scopes.js';
@@ -36,14 +37,15 @@ const sameIp = (a: string, b: string): boolean => {
 
 /**
  * Decides a sign request. A token grants exactly its identities (a request naming none gets them all; naming
- * anything else is refused); an API key needs an `issue:` scope covering every requested identity.
- * Returns the request to issue.
+ * anything else is refused) and at most its certificate lifetime (the CA's default when it names none); an API
+ * key needs an `issue:` scope of the right type covering every requested identity. Returns the request to issue.
  */
-export function authorizeSign(caller: AuthenticatedCaller, request: LeafRequest): LeafRequest {
+export function authorizeSign(caller: AuthenticatedCaller, request: LeafRequest, ca: { readonly defaultTtlSeconds: number }): LeafRequest {
   if (caller.kind === 'token') {
     const t = caller.token;
+    const ttl = { ttlSeconds: request.ttlSeconds ?? t.certTtlSeconds, ttlLimit: { seconds: t.certTtlSeconds ?? ca.defaultTtlSeconds, by: 'the enrollment token' } };
     const asksNames = request.spiffeId !== undefined || (request.dnsNames?.length ?? 0) > 0 || (request.ipAddresses?.length ?? 0) > 0;
-    if (!asksNames) return { commonName: t.name, spiffeId: t.spiffeId, dnsNames: t.dnsNames, ipAddresses: t.ipAddresses, ttlSeconds: request.ttlSeconds ?? t.certTtlSeconds };
+    if (!asksNames) return { commonName: t.name, spiffeId: t.spiffeId, dnsNames: t.dnsNames, ipAddresses: t.ipAddresses, ...ttl };
     const denied = [
       ...(request.spiffeId !== undefined && request.spiffeId !== t.spiffeId ? [request.spiffeId] : []),
       ...(request.dnsNames ?? []).filter((d) => !t.dnsNames.includes(d.toLowerCase())),
@@ -51,13 +53,20 @@ export function authorizeSign(caller: AuthenticatedCaller, request: LeafRequest)
     ];
     if (denied.length > 0) throw new CaError('ERR_IDENTITY_NOT_PERMITTED', `auth: the enrollment token does not grant ${denied.join(', ')}`);
     if (request.commonName !== t.name) throw new CaError('ERR_IDENTITY_NOT_PERMITTED', `auth: the enrollment token is for "${t.name}", not "${request.commonName}"`);
-    return { ...request, ttlSeconds: request.ttlSeconds ?? t.certTtlSeconds };
+    return { ...request, ...ttl };
   }
   if (caller.kind === 'apikey') {
-    const identities = [...(request.spiffeId === undefined ? [] : [request.spiffeId]), ...(request.dnsNames ?? []).map((d) => d.toLowerCase()), ...(request.ipAddresses ?? [])];
-    const denied = identities.filter((id) => !scopesAllowIdentity(caller.apiKey.scopes, id));
+    const identities: TypedIdentity[] = [
+      ...(request.spiffeId === undefined ? [] : [{ kind: 'spiffe' as const, value: request.spiffeId }]),
+      ...(request.dnsNames ?? []).map((d) => ({ kind: 'dns' as const, value: d.toLowerCase() })),
+      ...(request.ipAddresses ?? []).map((ip) => ({ kind: 'ip' as const, value: ip })),
+    ];
     if (!caller.apiKey.scopes.some((s) => s.kind === 'issue')) throw forbidden(`API key "${caller.apiKey.record.name}" has no issue scope`);
-    if (denied.length > 0) throw new CaError('ERR_IDENTITY_NOT_PERMITTED', `auth: API key "${caller.apiKey.record.name}" may not request ${denied.join(', ')}`);
+    const denied = identities.filter((id) => !scopesAllowIdentity(caller.apiKey.scopes, id));
+    if (denied.length > 0) {
+      const what = { spiffe: 'SPIFFE ID', dns: 'DNS name', ip: 'IP address' } as const;
+      throw new CaError('ERR_IDENTITY_NOT_PERMITTED', `auth: API key "${caller.apiKey.record.name}" may not request ${denied.map((d) => `${what[d.kind]} ${d.value}`).join(', ')} (its scopes: ${caller.apiKey.scopes.map((s) => s.text).join(' ')})`);
+    }
     return request;
   }
   throw forbidden('a certificate holder renews at /v1/renew; signing new identities needs a token or an API key');

@@ -7,11 +7,13 @@ import type { TrustDomain } from '../identity/spiffe.js';
 import { randomSerial, serialToHex } from '../crypto/serial.js';
 import { readCertificate, signCertificate } from '../pki/certificate.js';
 import { ocspSignerTemplate, type PublicationUrls } from '../pki/profile.js';
+import { caServiceSpiffeId } from '../identity/reserved.js';
+import { formatDuration } from '../config/duration.js';
 import { revokedEntries, signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { GroupCommit } from './group-commit.js';
 import { SigningPool } from './signing-pool.js';
-import { issueLeaf, issueLeafGrouped, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
+import { issueLeaf, issueLeafGrouped, keyBlocked, renewalForked, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { Issuer } from './issuer.js';
 import type { LeafPolicy } from './policy.js';
 import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './ports.js';
@@ -28,7 +30,12 @@ export interface AuthorityOptions {
   readonly crlValiditySeconds: number;
   /** How long a revoked certificate stays listed after its notAfter. */
   readonly crlRetentionSeconds: number;
+  /** How long after a leaf's first renewal a repeat renewal of it (a retry after a lost response) is accepted. */
+  readonly renewalGraceSeconds?: number;
 }
+
+/** Default for {@link AuthorityOptions.renewalGraceSeconds}: five minutes. */
+export const RENEWAL_GRACE_SECONDS = 300;
 
 /** Which CA level a CRL is for. */
 export type CrlLevel = 'root' | 'intermediate';
@@ -94,6 +101,11 @@ export class Authority {
     return this.options.policy.trustDomain;
   }
 
+  /** The rules leaves are issued under (trust domain, default and maximum TTL, wildcards). */
+  get policy(): LeafPolicy {
+    return this.options.policy;
+  }
+
   get root(): Issuer {
     return this.options.root;
   }
@@ -145,30 +157,54 @@ export class Authority {
    * key or for `newKey` (whose CSR proves possession). The caller must have proved it holds the current key.
    */
   renew(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): IssuedLeaf {
-    return issueLeaf(this.issuance, this.renewalOf(der, newKey), caller, { action: 'renew' });
+    const { request, options } = this.renewalOf(der, newKey);
+    return issueLeaf(this.issuance, request, caller, options);
   }
 
   /** As `renew`, recorded through group commit like `issueGrouped`. */
   renewGrouped(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): Promise<IssuedLeaf> {
     try {
-      return issueLeafGrouped(this.signGrouped, this.groupCommit, this.renewalOf(der, newKey), caller, { action: 'renew' });
+      const { request, options } = this.renewalOf(der, newKey);
+      return issueLeafGrouped(this.signGrouped, this.groupCommit, request, caller, options);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  /** The request that renews `der`: its identities and lifetime, for its own key or `newKey`. */
-  private renewalOf(der: Buffer, newKey: SubjectKey | undefined): IssueRequest {
+  /**
+   * The request that renews `der`: its identities and lifetime, for its own key or `newKey`. Refused early when
+   * its key is blocked, or when it was already renewed longer ago than the grace (a second successor would fork
+   * its lineage: the sign of a stolen key); the store checks both again in the transaction that records the leaf.
+   */
+  private renewalOf(der: Buffer, newKey: SubjectKey | undefined): { request: IssueRequest; options: IssueOptions } {
     const current = this.currentLeaf(der);
+    if (newKey === undefined && this.options.store.isKeyBlocked(current.subjectKeyHash)) throw keyBlocked();
+    const grace = this.options.renewalGraceSeconds ?? RENEWAL_GRACE_SECONDS;
+    const [first] = this.options.store.renewalsOf(current.serial);
+    const now = wholeSeconds(this.options.clock.now());
+    if (first && (now.getTime() - first.issuedAt.getTime()) / 1000 > grace) {
+      throw renewalForked(current.serial, { predecessor: current.serial, successor: first.serial, renewedAt: first.issuedAt.toISOString(), lineage: 'fork' }, `as ${first.serial} at ${first.issuedAt.toISOString()}, more than ${formatDuration(grace)} ago`);
+    }
     const lifetime = Math.round((current.notAfter.getTime() - current.notBefore.getTime()) / 1000) - this.options.policy.backdateSeconds;
     return {
-      commonName: current.commonName,
-      spiffeId: current.spiffeId ?? undefined,
-      dnsNames: current.dnsNames,
-      ipAddresses: current.ipAddresses,
-      ttlSeconds: Math.min(Math.max(lifetime, 1), this.options.policy.maxTtlSeconds),
-      key: newKey ?? { spki: readCertificate(current.der).spki },
+      request: {
+        commonName: current.commonName,
+        spiffeId: current.spiffeId ?? undefined,
+        dnsNames: current.dnsNames,
+        ipAddresses: current.ipAddresses,
+        ttlSeconds: Math.min(Math.max(lifetime, 1), this.options.policy.maxTtlSeconds),
+        key: newKey ?? { spki: readCertificate(current.der).spki },
+      },
+      options: { action: 'renew', renewal: { predecessor: current.serial, graceSeconds: grace } },
     };
+  }
+
+  /**
+   * The CA service's own TLS leaf (`spiffe://TD/meshca/ca`, a reserved identity no request can obtain) for `spki`
+   * with these names. Clients refuse to send credentials to a server that does not present it.
+   */
+  issueCaServiceLeaf(spki: Buffer, names: { dnsNames: readonly string[]; ipAddresses: readonly string[] }, caller: Caller): IssuedLeaf {
+    return issueLeaf(this.issuance, { commonName: 'meshca CA service', spiffeId: caServiceSpiffeId(this.trustDomain), ...names, key: { spki } }, caller, { reservedIdentity: true });
   }
 
   /**
@@ -202,10 +238,12 @@ export class Authority {
   }
 
   /**
-   * Revokes a leaf by serial. Revoking twice reports `already-revoked` and changes nothing; CA certificates
-   * are refused (retiring the intermediate is a rotation, not a revocation).
+   * Revokes a leaf by serial. Revoking twice reports `already-revoked` and changes nothing, except that
+   * `keyCompromise` always blocks the key and revokes every other unexpired leaf with it (`alsoRevoked`). CA
+   * certificates are refused (retiring the intermediate is a rotation, not a revocation).
    */
   revoke(serialText: string, reason: RevocationReason, caller: Caller): Exclude<RevocationOutcome, { result: 'not-found' }> {
+    // keyCompromise is about the key, not one serial: every unexpired leaf with it goes, and the key is blocked.
     const serial = normalizeSerial(serialText);
     if (serial === null) throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: "${serialText}" is not a serial number (hex expected)`);
     const existing = this.options.store.findBySerial(serial);
@@ -213,7 +251,7 @@ export class Authority {
       throw new CaError('ERR_REVOKE_CA_CERTIFICATE', `authority: ${serial} is the ${existing.kind} certificate; revoking it would break the CA (rotate it instead)`);
     }
     const now = wholeSeconds(this.options.clock.now());
-    const outcome = this.options.store.recordRevocation(serial, now, reason, { at: now, actor: caller.actor, action: 'revoke', target: serial, outcome: 'ok', detail: { reason } });
+    const outcome = this.options.store.recordRevocation(serial, now, reason, { at: now, actor: caller.actor, action: 'revoke', target: serial, outcome: 'ok', detail: { reason } }, { blockKey: reason === 'keyCompromise' });
     if (outcome.result === 'not-found') throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: no certificate with serial ${serial} was issued by this CA`);
     return outcome;
   }

@@ -1,11 +1,12 @@
 // Leaf issuance as one ordered pipeline: verify the key → apply policy → build from the profile → sign → lint → persist.
 
 import { wholeSeconds, type Clock } from '../crypto/clock.js';
-import { readPublicKeyInfo, type PublicKeyInfo } from '../crypto/keys.js';
+import { readPublicKeyInfo, subjectKeyHash, type PublicKeyInfo } from '../crypto/keys.js';
 import { randomSerial, serialToHex } from '../crypto/serial.js';
 import { CaError } from '../errors.js';
 import { signCertificate } from '../pki/certificate.js';
 import { verifyCsr } from '../pki/csr.js';
+import { checkSubjectKey } from '../pki/key-policy.js';
 import { lintLeaf, type LeafExpectations } from '../pki/lint.js';
 import { LeafProfile, type PublicationUrls } from '../pki/profile.js';
 import type { Issuer } from './issuer.js';
@@ -62,9 +63,12 @@ export function signingContext(issuer: Issuer, policy: LeafPolicy, urls: Publica
   };
 }
 
-/** Stage 1: the subject's public key, from a CSR whose signature verifies or from a trusted SPKI. */
+/** Stage 1: the subject's public key, from a CSR whose signature verifies or from an SPKI, refused when weak. */
 export function subjectPublicKey(key: SubjectKey): PublicKeyInfo {
-  return 'csr' in key ? verifyCsr(key.csr).publicKey : readPublicKeyInfo(key.spki);
+  if ('csr' in key) return verifyCsr(key.csr).publicKey;
+  const info = readPublicKeyInfo(key.spki);
+  checkSubjectKey(info);
+  return info;
 }
 
 /** Stages 3-5: build from the profile, sign, and lint what was signed. */
@@ -74,11 +78,12 @@ export function signLeaf(ctx: SigningContext, accepted: AcceptedLeaf, serial: Bu
   return der;
 }
 
-/** Stage 6's input: the signed leaf under a fresh serial, with its audit row and the token it spends. */
-function signedEntry(ctx: SigningContext, accepted: AcceptedLeaf, caller: Caller, action: string, spendToken: SpentToken | undefined): IssuedEntry {
+/** Stage 6's input: the signed leaf under a fresh serial, with its audit row, the token it spends and its lineage. */
+function signedEntry(ctx: SigningContext, accepted: AcceptedLeaf, caller: Caller, options: IssueOptions): IssuedEntry {
   const s = accepted.subject;
   const serial = randomSerial();
   const der = signLeaf(ctx, accepted, serial);
+  const renewedFrom = options.renewal?.predecessor ?? null;
   const record: CertificateRecord = {
     serial: serialToHex(serial),
     kind: 'leaf',
@@ -92,34 +97,63 @@ function signedEntry(ctx: SigningContext, accepted: AcceptedLeaf, caller: Caller
     der,
     revokedAt: null,
     reason: null,
+    subjectKeyHash: subjectKeyHash(s.publicKey.spki),
+    renewedFrom,
+    issuedAt: accepted.issuedAt,
   };
   const audit = {
     at: ctx.clock.now(),
     actor: caller.actor,
-    action,
+    action: options.action ?? 'issue',
     target: record.serial,
     outcome: 'ok' as const,
-    detail: { commonName: s.commonName, spiffeId: record.spiffeId, dnsNames: record.dnsNames, ipAddresses: record.ipAddresses, notAfter: record.notAfter.toISOString() },
+    detail: {
+      commonName: s.commonName,
+      spiffeId: record.spiffeId,
+      dnsNames: record.dnsNames,
+      ipAddresses: record.ipAddresses,
+      notAfter: record.notAfter.toISOString(),
+      ...(renewedFrom === null ? {} : { renewedFrom }),
+    },
   };
-  return { record, audit, spendToken };
+  return { record, audit, spendToken: options.spendToken, renewalGraceSeconds: options.renewal?.graceSeconds };
 }
 
 /** Serial collisions (never expected at 126 bits) get a new serial this many times. */
 const SERIAL_ATTEMPTS = 3;
 
-/** The record when it was stored; otherwise throws for a spent token, or returns null to retry with a new serial. */
+/** The record when it was stored; otherwise throws why it was refused, or returns null to retry with a new serial. */
 function settled(entry: IssuedEntry, outcome: IssuedOutcome): CertificateRecord | null {
-  if (outcome === 'recorded') return entry.record;
-  if (outcome === 'token-spent') throw new CaError('ERR_TOKEN_REPLAYED', 'auth: this enrollment token was already used');
-  return null;
+  switch (outcome) {
+    case 'recorded':
+      return entry.record;
+    case 'token-spent':
+      throw new CaError('ERR_TOKEN_REPLAYED', 'auth: this enrollment token was already used');
+    case 'key-blocked':
+      throw keyBlocked();
+    case 'renewal-forked':
+      throw renewalForked(entry.record.renewedFrom!, { predecessor: entry.record.renewedFrom!, lineage: 'fork' });
+    case 'serial-taken':
+      return null;
+  }
+}
+
+/** The refusal of a key a keyCompromise revocation blocked. */
+export function keyBlocked(): CaError {
+  return new CaError('ERR_KEY_BLOCKED', 'authority: this public key was reported compromised (keyCompromise) and is blocked; generate a new key');
+}
+
+/** The refusal of a second renewal of one certificate after the grace: it would fork the lineage. */
+export function renewalForked(serial: string, detail: Record<string, unknown>, already?: string): CaError {
+  return new CaError('ERR_RENEWAL_FORKED', `authority: certificate ${serial} was already renewed${already ? ` (${already})` : ''}; renewing it again would fork its lineage, so it is refused (renew the newest certificate instead)`, { detail });
 }
 
 const serialExhausted = (): CaError => new CaError('ERR_STORE_BUSY', 'authority: could not allocate a unique serial');
 
 /** Stage 6: persist with its audit row, committing now. */
-function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, action: string, spendToken: SpentToken | undefined): CertificateRecord {
+function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, options: IssueOptions): CertificateRecord {
   for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
-    const entry = signedEntry(ctx, accepted, caller, action, spendToken);
+    const entry = signedEntry(ctx, accepted, caller, options);
     const record = settled(entry, ctx.store.recordIssued(entry.record, entry.audit, entry.spendToken));
     if (record) return record;
   }
@@ -128,22 +162,25 @@ function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, a
 
 /** Stages 1-5 in one call: the signed leaf for `request` under a fresh serial, ready to record. */
 export function signedIssuance(ctx: SigningContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): IssuedEntry {
-  return signedEntry(ctx, accept(ctx, request), caller, options.action ?? 'issue', options.spendToken);
+  return signedEntry(ctx, accept(ctx, request, options), caller, options);
 }
 
 /** Runs stages 1-5 somewhere (here, or on a signing worker) and returns the signed entry. */
 export type SignIssuance = (request: IssueRequest, caller: Caller, options: IssueOptions) => Promise<IssuedEntry>;
 
-/** How an issuance is recorded: its audit action and, for enrollment, the token it spends. */
+/** How an issuance is recorded: its audit action, for enrollment the token it spends, for renewal its predecessor. */
 export interface IssueOptions {
   readonly action?: 'issue' | 'renew';
   readonly spendToken?: SpentToken;
+  readonly renewal?: { readonly predecessor: string; readonly graceSeconds: number };
+  /** Only the CA service's own certificate may carry a reserved identity; nothing a caller sends sets this. */
+  readonly reservedIdentity?: boolean;
 }
 
 /** Stages 1-2: the verified subject key and what policy accepts for it. */
-function accept(ctx: SigningContext, request: IssueRequest): AcceptedLeaf {
+function accept(ctx: SigningContext, request: IssueRequest, options: IssueOptions): AcceptedLeaf {
   const publicKey = subjectPublicKey(request.key);
-  return applyLeafPolicy(ctx.policy, request, publicKey, wholeSeconds(ctx.clock.now()), ctx.issuer.notAfter);
+  return applyLeafPolicy(ctx.policy, request, publicKey, wholeSeconds(ctx.clock.now()), ctx.issuer.notAfter, { allowReserved: options.reservedIdentity === true });
 }
 
 function issued(record: CertificateRecord): IssuedLeaf {
@@ -160,7 +197,7 @@ function issued(record: CertificateRecord): IssuedLeaf {
 
 /** Runs the whole pipeline and returns the recorded leaf. */
 export function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): IssuedLeaf {
-  return issued(persist(ctx, accept(ctx, request), caller, options.action ?? 'issue', options.spendToken));
+  return issued(persist(ctx, accept(ctx, request, options), caller, options));
 }
 
 /**

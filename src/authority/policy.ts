@@ -5,7 +5,9 @@ import type { PublicKeyInfo } from '../crypto/keys.js';
 import { formatDuration } from '../config/duration.js';
 import { CaError } from '../errors.js';
 import { parseDnsName, parseIpAddress } from '../identity/names.js';
+import { isReservedSpiffeId } from '../identity/reserved.js';
 import { parseSpiffeIdIn, type TrustDomain } from '../identity/spiffe.js';
+import { plainText } from '../identity/text.js';
 import type { LeafSubject } from '../pki/profile.js';
 
 /** The CA's rules for leaves. */
@@ -25,24 +27,31 @@ export interface LeafRequest {
   readonly dnsNames?: readonly string[] | undefined;
   readonly ipAddresses?: readonly string[] | undefined;
   readonly ttlSeconds?: number | undefined;
+  /** The longest lifetime the caller's grant allows (an enrollment token's), below the CA's own maximum. */
+  readonly ttlLimit?: { readonly seconds: number; readonly by: string } | undefined;
 }
 
 /** A request policy has accepted: parsed names and whole-second validity. */
 export interface AcceptedLeaf {
   readonly subject: LeafSubject;
+  /** When it is signed; notBefore is this minus the backdate. */
+  readonly issuedAt: Date;
   readonly notBefore: Date;
   readonly notAfter: Date;
 }
 
 const MAX_COMMON_NAME = 64; // RFC 5280 ub-common-name
 
-/** Applies `policy` to `request` at `now` (whole seconds), throwing a typed error for the first thing refused. */
-export function applyLeafPolicy(policy: LeafPolicy, request: LeafRequest, publicKey: PublicKeyInfo, now: Date, issuerNotAfter: Date): AcceptedLeaf {
-  const cn = request.commonName;
-  if (cn.length === 0 || cn.length > MAX_COMMON_NAME || /[\u0000-\u001f\u007f]/.test(cn)) {
-    throw new CaError('ERR_NAME_INVALID', `policy: the certificate name must be 1-${MAX_COMMON_NAME} printable characters`);
-  }
+/**
+ * Applies `policy` to `request` at `now` (whole seconds), throwing a typed error for the first thing refused.
+ * Reserved identities (`spiffe://TD/meshca/...`) are refused unless `allowReserved` (the CA service's own certificate).
+ */
+export function applyLeafPolicy(policy: LeafPolicy, request: LeafRequest, publicKey: PublicKeyInfo, now: Date, issuerNotAfter: Date, options: { allowReserved?: boolean } = {}): AcceptedLeaf {
+  const cn = plainText(request.commonName, 'the certificate name', MAX_COMMON_NAME);
   const spiffeId = request.spiffeId === undefined ? undefined : parseSpiffeIdIn(request.spiffeId, policy.trustDomain);
+  if (spiffeId && isReservedSpiffeId(spiffeId) && !options.allowReserved) {
+    throw new CaError('ERR_IDENTITY_RESERVED', `policy: ${spiffeId.uri} is reserved for meshca itself (spiffe://${policy.trustDomain}/meshca/...) and is never issued on request`);
+  }
   const dnsNames = unique((request.dnsNames ?? []).map((d) => parseDnsName(d, { allowWildcards: policy.allowWildcards })));
   const ips = (request.ipAddresses ?? []).map(parseIpAddress);
   const ipAddresses = ips.filter((ip, i) => ips.findIndex((o) => o.bytes.equals(ip.bytes)) === i);
@@ -54,12 +63,16 @@ export function applyLeafPolicy(policy: LeafPolicy, request: LeafRequest, public
   if (ttl > policy.maxTtlSeconds) {
     throw new CaError('ERR_TTL_TOO_LONG', `policy: TTL ${formatDuration(ttl)} exceeds this CA's maximum of ${formatDuration(policy.maxTtlSeconds)}`);
   }
+  if (request.ttlLimit && ttl > request.ttlLimit.seconds) {
+    throw new CaError('ERR_TTL_TOO_LONG', `policy: TTL ${formatDuration(ttl)} exceeds the ${formatDuration(request.ttlLimit.seconds)} that ${request.ttlLimit.by} allows`);
+  }
   const notAfter = addSeconds(now, ttl);
   if (notAfter > issuerNotAfter) {
     throw new CaError('ERR_ISSUER_EXPIRES_FIRST', `policy: a ${formatDuration(ttl)} certificate would outlive the intermediate, which expires ${issuerNotAfter.toISOString()}`);
   }
   return {
     subject: { commonName: cn, spiffeId, dnsNames, ipAddresses, publicKey },
+    issuedAt: now,
     notBefore: addSeconds(now, -policy.backdateSeconds),
     notAfter,
   };

@@ -20,6 +20,12 @@ export interface CertificateRecord {
   readonly der: Buffer;
   readonly revokedAt: Date | null;
   readonly reason: RevocationReason | null;
+  /** Hex SHA-256 of the SubjectPublicKeyInfo DER: the key a keyCompromise revocation blocks. */
+  readonly subjectKeyHash: string;
+  /** Serial of the leaf this one renewed, or null for a first issuance. */
+  readonly renewedFrom: string | null;
+  /** When the CA signed it (notBefore is backdated for clock skew; this is not). */
+  readonly issuedAt: Date;
 }
 
 /** One row of the audit log: who did what to which object, when, and how it ended. */
@@ -61,10 +67,12 @@ export interface SpentToken {
   readonly expiresAt: Date;
 }
 
-/** The outcome of recording a revocation. */
+/**
+ * The outcome of recording a revocation. `alsoRevoked` lists the other unexpired leaves revoked with it because
+ * they share its key (keyCompromise), and `keyBlocked` whether that key is now refused for good.
+ */
 export type RevocationOutcome =
-  | { readonly result: 'revoked'; readonly record: CertificateRecord }
-  | { readonly result: 'already-revoked'; readonly record: CertificateRecord }
+  | { readonly result: 'revoked' | 'already-revoked'; readonly record: CertificateRecord; readonly alsoRevoked: readonly string[]; readonly keyBlocked: boolean }
   | { readonly result: 'not-found' };
 
 /** A newly signed certificate with its audit row and, for enrollment, the token it spends. */
@@ -72,10 +80,24 @@ export interface IssuedEntry {
   readonly record: CertificateRecord;
   readonly audit: AuditEvent;
   readonly spendToken?: SpentToken | undefined;
+  /**
+   * For a renewal (`record.renewedFrom` set): how long after the predecessor's first renewal another renewal of
+   * it is still accepted (a retry after a lost response); later ones fork the lineage and are refused.
+   */
+  readonly renewalGraceSeconds?: number | undefined;
 }
 
-/** What recording an issuance did: stored it, or stored nothing because the serial or the token was taken. */
-export type IssuedOutcome = 'recorded' | 'serial-taken' | 'token-spent';
+/**
+ * What recording an issuance did: stored it, or stored nothing because the serial was taken, the token spent,
+ * the key blocked (keyCompromise), or the predecessor was already renewed longer ago than the grace.
+ */
+export type IssuedOutcome = 'recorded' | 'serial-taken' | 'token-spent' | 'key-blocked' | 'renewal-forked';
+
+/** A renewal of a leaf: the successor's serial and when it was signed. */
+export interface Renewal {
+  readonly serial: string;
+  readonly issuedAt: Date;
+}
 
 /** Durable storage of certificates, revocations, CRL numbers and the audit log. */
 export interface CertificateStore {
@@ -89,8 +111,16 @@ export interface CertificateStore {
   recordIssuedBatch(entries: readonly IssuedEntry[]): IssuedOutcome[];
   findBySerial(serial: string): CertificateRecord | undefined;
   list(query: CertificateQuery): CertificateRecord[];
-  /** Marks a certificate revoked (and audits it) in one transaction; a second revocation changes nothing. */
-  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent): RevocationOutcome;
+  /**
+   * Marks a certificate revoked (and audits it) in one transaction; a second revocation changes nothing. With
+   * `blockKey`, the same transaction also blocks the certificate's key and revokes (keyCompromise, audited) every
+   * other unexpired leaf with that key, whether or not the certificate itself was already revoked.
+   */
+  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options?: { readonly blockKey?: boolean }): RevocationOutcome;
+  /** True when a keyCompromise revocation blocked the key with this SPKI hash. */
+  isKeyBlocked(subjectKeyHash: string): boolean;
+  /** The leaves that renewed `serial`, oldest first. */
+  renewalsOf(serial: string): Renewal[];
   /**
    * One page of the revoked certificates issued by `issuerKeyId` whose notAfter is after `notAfterSince`, in
    * serial order, starting after `afterSerial` (keyset paging keeps each read short).
@@ -101,5 +131,7 @@ export interface CertificateStore {
   /** Persists and returns the next CRL number for an issuer; strictly increasing, never reused. */
   nextCrlNumber(issuerKeyId: string): bigint;
   appendAudit(event: AuditEvent): void;
+  /** Appends several audit rows in one transaction (aggregated refusals). */
+  appendAuditBatch(events: readonly AuditEvent[]): void;
   auditLog(options?: { limit?: number }): AuditRecord[];
 }

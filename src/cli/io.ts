@@ -38,3 +38,26 @@ export function readPassphrase(passphraseFile: string | undefined): string | und
   const env = process.env.CA_PASSPHRASE;
   return env === undefined || env === '' ? undefined : env;
 }
+
+/** Where a secret (API key, enrollment token) may come from, in the order they are tried. */
+export interface SecretSources {
+  /** The value given on the command line (visible to every local user in `ps`: prefer the file or the variable). */
+  readonly value?: string | undefined;
+  /** A file whose first line is the secret. */
+  readonly file?: string | undefined;
+  /** The environment variable holding it. */
+  readonly env: string;
+}
+
+/** The secret from `--x`, `--x-file` or the environment variable, or undefined when none is given. */
+export function readSecret(sources: SecretSources, flag: string): string | undefined {
+  if (sources.value !== undefined && sources.file !== undefined) throw new CaError('ERR_USAGE', `cli: give --${flag} or --${flag}-file, not both`);
+  if (sources.file !== undefined) {
+    const text = readInputFile(sources.file, `--${flag}-file`).toString('utf8').replace(/\r?\n.*$/s, '').trim();
+    if (text === '') throw new CaError('ERR_USAGE', `cli: the --${flag}-file ${sources.file} is empty`);
+    return text;
+  }
+  if (sources.value !== undefined) return sources.value;
+  const env = process.env[sources.env]?.trim();
+  return env === undefined || env === '' ? undefined : env;
+}

@@ -1,6 +1,7 @@
 // How CLI results and failures reach the terminal: human text or --json on stdout, one-line errors on stderr, exit codes.
 
 import { CaError, type CaErrorCode } from '../errors.js';
+import { escapeUnsafe, escapeUnsafeJson } from '../identity/text.js';
 
 /** What a verb returns: data for scripts and a rendering for people. */
 export interface CommandOutput<T = unknown> {
@@ -29,23 +30,26 @@ export function exitCodeFor(code: CaErrorCode): number {
   return USAGE_CODES.has(code) ? EXIT.usage : EXIT.failure;
 }
 
-/** Prints a verb's result. */
+/**
+ * Prints a verb's result. Control and bidi characters (from a certificate, a CSR or an old database row) are
+ * escaped, so nothing printed can drive the terminal or reorder what a reader sees.
+ */
 export function printOutput(out: CommandOutput, json: boolean, term: Terminal): void {
-  if (json) term.stdout(`${JSON.stringify(out.data, null, 2)}\n`);
-  else if (out.human !== '') term.stdout(out.human.endsWith('\n') ? out.human : `${out.human}\n`);
+  if (json) term.stdout(`${escapeUnsafeJson(JSON.stringify(out.data, null, 2))}\n`);
+  else if (out.human !== '') term.stdout(escapeUnsafe(out.human.endsWith('\n') ? out.human : `${out.human}\n`, ['\n', '\t']));
 }
 
 /** Prints a failure as one line (`ca: <message> [CODE]`) and returns the exit code. Stacks only with MESHCA_DEBUG=1. */
 export function printError(e: unknown, term: Terminal, json: boolean): number {
   const debug = process.env.MESHCA_DEBUG === '1';
   if (e instanceof CaError) {
-    const line = e.message.replace(/\s*\n\s*/g, ' ');
+    const line = escapeUnsafe(e.message.replace(/\s*\n\s*/g, ' '));
     if (json) term.stdout(`${JSON.stringify({ error: { code: e.code, message: line } })}\n`);
     term.stderr(`ca: ${line} [${e.code}]\n`);
     if (debug && e.stack) term.stderr(`${e.stack}\n`);
     return exitCodeFor(e.code);
   }
-  const message = e instanceof Error ? e.message : String(e);
+  const message = escapeUnsafe(e instanceof Error ? e.message : String(e));
   term.stderr(`ca: internal error: ${message.replace(/\s*\n\s*/g, ' ')} (set MESHCA_DEBUG=1 for details)\n`);
   if (debug && e instanceof Error && e.stack) term.stderr(`${e.stack}\n`);
   return EXIT.internal;

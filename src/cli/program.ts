@@ -15,7 +15,7 @@ import { renew } from './commands/renew.js';
 import { revoke, revokeRemote } from './commands/revoke.js';
 import { serve } from './commands/serve.js';
 import { token } from './commands/token.js';
-import { readPassphrase } from './io.js';
+import { readPassphrase, readSecret } from './io.js';
 import { EXIT, printError, printOutput, processTerminal, type CommandOutput, type Terminal } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -35,6 +35,20 @@ function localOrRemote(o: { dir?: string; caUrl?: string }): 'local' | 'remote' 
   if (o.dir !== undefined && o.caUrl !== undefined) throw new CaError('ERR_USAGE', 'cli: give either --dir (local CA directory) or --ca-url (running CA), not both');
   if (o.dir === undefined && o.caUrl === undefined) throw new CaError('ERR_USAGE', 'cli: give --dir DIR (local CA directory) or --ca-url URL (running CA)');
   return o.dir !== undefined ? 'local' : 'remote';
+}
+
+/** The API key from --api-key, --api-key-file or $MESHCA_API_KEY. */
+const apiKeyOf = (o: { apiKey?: string; apiKeyFile?: string }): string | undefined => readSecret({ value: o.apiKey, file: o.apiKeyFile, env: 'MESHCA_API_KEY' }, 'api-key');
+
+/**
+ * The enrollment credential of `ca issue --ca-url`: what the flags name (token or API key, each as a value or a
+ * file), else $MESHCA_TOKEN or $MESHCA_API_KEY.
+ */
+function enrollmentCredential(o: { token?: string; tokenFile?: string; apiKey?: string; apiKeyFile?: string }): { token?: string; apiKey?: string } {
+  const flagged = [o.token, o.tokenFile, o.apiKey, o.apiKeyFile].some((v) => v !== undefined);
+  const token = flagged ? readSecret({ value: o.token, file: o.tokenFile, env: '' }, 'token') : readSecret({ env: 'MESHCA_TOKEN' }, 'token');
+  const apiKey = flagged ? readSecret({ value: o.apiKey, file: o.apiKeyFile, env: '' }, 'api-key') : readSecret({ env: 'MESHCA_API_KEY' }, 'api-key');
+  return { ...(token === undefined ? {} : { token }), ...(apiKey === undefined ? {} : { apiKey }) };
 }
 
 /** Builds the program; `run` receives each verb's output. */
@@ -82,23 +96,26 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .requiredOption('--cert-out <file>', 'where to write the leaf followed by the intermediate (PEM)')
     .option('--key-out <file>', 'where to write the generated private key (0600)')
     .option('--force', 'replace an existing --key-out file', false)
-    .option('--token <jwt>', 'enrollment token from `ca token` (with --ca-url)')
-    .option('--api-key <key>', 'API key with an issue scope (with --ca-url)')
+    .option('--token <jwt>', 'enrollment token from `ca token` (with --ca-url; visible in ps: prefer --token-file or $MESHCA_TOKEN)')
+    .option('--token-file <file>', 'file whose first line is the enrollment token')
+    .option('--api-key <key>', 'API key with an issue scope (with --ca-url; visible in ps: prefer --api-key-file or $MESHCA_API_KEY)')
+    .option('--api-key-file <file>', 'file whose first line is the API key')
     .addOption(passphraseOption)
     .option('--json', 'print JSON');
   remoteOptions(issueCommand).action((name: string, o) =>
-    run(() => (localOrRemote(o) === 'local' ? issue({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }) : issueRemote({ ...o, name })), !!o.json),
+    run(() => (localOrRemote(o) === 'local' ? issue({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }) : issueRemote({ ...o, name, ...enrollmentCredential(o) })), !!o.json),
   );
 
   const listCommand = program
     .command('list')
     .description('list issued leaf certificates')
     .option('--dir <dir>', 'CA directory')
-    .option('--api-key <key>', 'API key with the list scope (with --ca-url)')
+    .option('--api-key <key>', 'API key with the list scope (with --ca-url; prefer --api-key-file or $MESHCA_API_KEY)')
+    .option('--api-key-file <file>', 'file whose first line is the API key')
     .option('--status <status>', 'valid, revoked or expired')
     .option('--expiring-within <dur>', 'only valid certificates expiring within this duration')
     .option('--json', 'print JSON');
-  remoteOptions(listCommand).action((o) => run(() => (localOrRemote(o) === 'local' ? list(o) : listRemote(o)), !!o.json));
+  remoteOptions(listCommand).action((o) => run(() => (localOrRemote(o) === 'local' ? list(o) : listRemote({ ...o, apiKey: apiKeyOf(o) })), !!o.json));
 
   const revokeCommand = program
     .command('revoke')
@@ -107,12 +124,13 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--dir <dir>', 'CA directory')
     .option('--cert <file>', 'revoke the certificate in this file')
     .option('--key <file>', "with --ca-url and --cert: revoke your own certificate, proving it with its key (mTLS)")
-    .option('--api-key <key>', 'API key with the revoke scope (with --ca-url)')
+    .option('--api-key <key>', 'API key with the revoke scope (with --ca-url; prefer --api-key-file or $MESHCA_API_KEY)')
+    .option('--api-key-file <file>', 'file whose first line is the API key')
     .option('--reason <reason>', 'unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise', 'unspecified')
     .addOption(passphraseOption)
     .option('--json', 'print JSON');
   remoteOptions(revokeCommand).action((serial: string | undefined, o) =>
-    run(() => (localOrRemote(o) === 'local' ? revoke({ ...o, serial, passphrase: readPassphrase(o.passphraseFile) }) : revokeRemote({ ...o, serial })), !!o.json),
+    run(() => (localOrRemote(o) === 'local' ? revoke({ ...o, serial, passphrase: readPassphrase(o.passphraseFile) }) : revokeRemote({ ...o, serial, apiKey: o.key !== undefined && o.apiKey === undefined && o.apiKeyFile === undefined ? undefined : apiKeyOf(o) })), !!o.json),
   );
 
   const renewCommand = program
@@ -140,6 +158,13 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--http-listen <host:port>', 'plain-HTTP listener (trust bundle, health, metrics; the --public-url of ca init)', '127.0.0.1:8080')
     .option('--rate-limit <n>', 'sign and renew requests per second allowed per caller', '100')
     .option('--signing-workers <n>', 'threads that verify CSRs and sign leaves (0: the main thread; default: one per core but one, at least one)')
+    .option('--handshake-timeout <dur>', 'TLS handshake must finish within this', '10s')
+    .option('--header-timeout <dur>', 'request headers must arrive within this', '10s')
+    .option('--request-timeout <dur>', 'a whole request must arrive within this', '30s')
+    .option('--keep-alive-timeout <dur>', 'idle keep-alive connections close after this', '5s')
+    .option('--max-connections <n>', 'connections held at once per listener', '1024')
+    .option('--ocsp-sign-limit <n>', 'OCSP responses signed on the fly (nonce, cache miss) per client address per second; 0: no limit', '200')
+    .option('--audit-head-interval <dur>', 'how often the signed audit chain head is logged and published', '60s')
     .addOption(passphraseOption)
     .action((o) => run(() => serve({ ...o, passphrase: readPassphrase(o.passphraseFile) }), false));
 
@@ -211,12 +236,14 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
 
   program
     .command('audit')
-    .description('show the audit log; `ca audit verify` checks its hash chain (exit 1 names the first edited, deleted or reordered row)')
-    .argument('[verify]', 'check the hash chain instead of listing')
+    .description('show the audit log; `ca audit verify` checks its sealed chain (exit 1 names the first edited, missing or reordered row)')
+    .argument('[verify]', 'check the sealed chain instead of listing')
     .requiredOption('--dir <dir>', 'CA directory')
+    .option('--head <jws-or-file>', 'with verify: a signed head recorded earlier (from the log or /v1/audit/head); the log must still hold it')
     .option('--json', 'print JSON')
     .action((what: string | undefined, o) => {
       if (what !== undefined && what !== 'verify') return run(() => { throw new CaError('ERR_USAGE', `cli: unknown audit action "${what}" (only "verify")`); }, !!o.json);
+      if (what !== 'verify' && o.head !== undefined) return run(() => { throw new CaError('ERR_USAGE', 'cli: --head goes with `ca audit verify`'); }, !!o.json);
       return run(() => (what === 'verify' ? auditVerify(o) : audit(o)), !!o.json);
     });
 

@@ -29,7 +29,11 @@ export interface IssuedCertificate {
 }
 
 
-/** Talks to one CA. Every failure is a CaError: the server's own code and message, or why it could not be reached. */
+/**
+ * Talks to one CA. The server must chain to `caBundle`, match the URL's host and present the CA service's
+ * reserved identity (`spiffe://TD/meshca/ca`) before any credential is sent. Every failure is a CaError: the
+ * server's own code and message, or why it could not be reached or trusted.
+ */
 export class CaClient {
   private readonly base: URL;
 
@@ -56,6 +60,7 @@ export class CaClient {
       ...(payload ? { body: payload } : {}),
       caBundle: this.options.caBundle,
       insecure: this.options.insecure ?? false,
+      caService: true,
       timeoutMs: this.options.timeoutMs ?? 30_000,
       ...(credential && 'cert' in credential ? { cert: credential.cert, key: credential.key } : {}),
       headers: {

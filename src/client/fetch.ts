@@ -3,10 +3,15 @@
 
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { CaError } from '../errors.js';
+import { CA_SERVICE_PATH, isCaServiceSpiffeId } from '../identity/reserved.js';
+import { readCertificate } from '../pki/certificate.js';
+import { readSubjectAltName } from '../pki/extensions.js';
+import { OID } from '../pki/oids.js';
 
 const MAX_BODY = 256 * 1024 * 1024;
-const TLS_TRUST_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|SIGNATURE|DEPTH_ZERO|ERR_TLS/;
+const TLS_TRUST_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME|SIGNATURE|DEPTH_ZERO|ERR_TLS|ERR_MESHCA_NOT_CA_SERVICE/;
 
 export interface RequestOptions {
   readonly method?: 'GET' | 'POST';
@@ -20,6 +25,32 @@ export interface RequestOptions {
   readonly cert?: string;
   readonly key?: string;
   readonly timeoutMs?: number;
+  /**
+   * Require the server to be a meshca CA service: its certificate (already checked to chain to `caBundle` and
+   * to match the host) must carry the reserved SPIFFE ID `spiffe://TD/meshca/ca`, which the CA issues to no one
+   * else. Nothing (no credential, no request body) is sent to a server that fails this.
+   */
+  readonly caService?: boolean;
+}
+
+/** The SPIFFE ID (URI SAN) of a peer certificate, or null. */
+function spiffeIdOf(cert: PeerCertificate): string | null {
+  try {
+    const san = readCertificate(cert.raw).extensions.get(OID.subjectAltName);
+    const uris = san ? readSubjectAltName(san.value).uris : [];
+    return uris.length === 1 ? uris[0]! : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Node's hostname check, then the CA service's identity (see {@link RequestOptions.caService}). */
+function caServiceIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  const hostname = checkServerIdentity(host, cert);
+  if (hostname) return hostname;
+  const id = spiffeIdOf(cert);
+  if (isCaServiceSpiffeId(id)) return undefined;
+  return Object.assign(new Error(`${host} presents a certificate for ${id ?? 'no SPIFFE ID'}, not the meshca CA service (spiffe://<trust domain>${CA_SERVICE_PATH})`), { code: 'ERR_MESHCA_NOT_CA_SERVICE' });
 }
 
 /** Sends one request and resolves with the status and body, whatever the status. */
@@ -34,7 +65,13 @@ export function requestBytes(url: URL, o: RequestOptions = {}): Promise<{ status
         timeout: o.timeoutMs ?? 30_000,
         headers: { ...o.headers, ...(o.body ? { 'content-length': o.body.length } : {}) },
         ...(url.protocol === 'https:'
-          ? { ca: o.caBundle, rejectUnauthorized: !o.insecure, minVersion: 'TLSv1.2' as const, ...(o.cert !== undefined ? { cert: o.cert, key: o.key } : {}) }
+          ? {
+              ca: o.caBundle,
+              rejectUnauthorized: !o.insecure,
+              minVersion: 'TLSv1.2' as const,
+              ...(o.caService && !o.insecure ? { checkServerIdentity: caServiceIdentity } : {}),
+              ...(o.cert !== undefined ? { cert: o.cert, key: o.key } : {}),
+            }
           : {}),
       },
       (res) => {
@@ -57,12 +94,13 @@ export function requestBytes(url: URL, o: RequestOptions = {}): Promise<{ status
 
 function transportError(url: URL, e: Error): CaError {
   const code = (e as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ERR_MESHCA_NOT_CA_SERVICE') return new CaError('ERR_TLS_TRUST', `client: refusing to talk to ${url.host}: ${e.message.replace(/^[^ ]+ /, 'it ')}; nothing was sent`);
   if (TLS_TRUST_ERRORS.test(code)) return new CaError('ERR_TLS_TRUST', `client: ${url.host} is not trusted by the given --ca-bundle (${code})`);
   return new CaError('ERR_CA_UNREACHABLE', `client: cannot reach ${url.host} (${code || e.message})`);
 }
 
 /** Fetches `url` (CRLs, OCSP, the trust bundle); https needs `caBundle`. Non-2xx answers are `ERR_CA_RESPONSE`. */
-export async function fetchBytes(url: string, options: { caBundle?: string; method?: 'GET' | 'POST'; body?: Buffer; contentType?: string; timeoutMs?: number } = {}): Promise<Buffer> {
+export async function fetchBytes(url: string, options: { caBundle?: string; method?: 'GET' | 'POST'; body?: Buffer; contentType?: string; timeoutMs?: number; caService?: boolean } = {}): Promise<Buffer> {
   let u: URL;
   try {
     u = new URL(url);

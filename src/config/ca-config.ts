@@ -3,6 +3,7 @@
 import { CaError } from '../errors.js';
 import { parseKeyType, type KeyType } from '../crypto/keys.js';
 import { parseTrustDomain, type TrustDomain } from '../identity/spiffe.js';
+import { isPlainText } from '../identity/text.js';
 import { parseDuration } from './duration.js';
 
 export const CONFIG_VERSION = 1;
@@ -20,6 +21,8 @@ export interface CaConfigFile {
   crlRetention: string;
   allowWildcards: boolean;
   encryptedKeys: boolean;
+  /** How long after a leaf's first renewal a repeat renewal is accepted (optional; default 5m). */
+  renewalGrace?: string;
 }
 
 /** The configuration, parsed. */
@@ -34,6 +37,7 @@ export interface CaConfig {
   readonly crlRetentionSeconds: number;
   readonly allowWildcards: boolean;
   readonly encryptedKeys: boolean;
+  readonly renewalGraceSeconds: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -43,12 +47,13 @@ export const CONFIG_DEFAULTS = {
   maxTtl: '7d',
   crlValidity: '24h',
   crlRetention: '7d',
+  renewalGrace: '5m',
 } as const;
 
-/** Checks a CA name: it becomes `O=` and part of `CN=... Root CA`, so at most 50 printable characters. */
+/** Checks a CA name: it becomes `O=` and part of `CN=... Root CA`, so at most 50 characters of plain text. */
 export function parseCaName(name: string): string {
-  if (name.trim() !== name || name.length === 0 || name.length > 50 || /[\u0000-\u001f\u007f]/.test(name)) {
-    throw new CaError('ERR_CONFIG_INVALID', 'config: the CA name must be 1-50 printable characters without surrounding spaces');
+  if (name.trim() !== name || name.length === 0 || name.length > 50 || !isPlainText(name)) {
+    throw new CaError('ERR_CONFIG_INVALID', 'config: the CA name must be 1-50 characters without control or bidi characters or surrounding spaces');
   }
   return name;
 }
@@ -102,6 +107,7 @@ export function parseCaConfig(raw: unknown, source: string): CaConfig {
     crlRetentionSeconds: duration('crlRetention'),
     allowWildcards: flag('allowWildcards'),
     encryptedKeys: flag('encryptedKeys'),
+    renewalGraceSeconds: c.renewalGrace === undefined ? parseDuration(CONFIG_DEFAULTS.renewalGrace) : duration('renewalGrace'),
   };
   if (config.defaultTtlSeconds > config.maxTtlSeconds) fail('"defaultTtl" is longer than "maxTtl"');
   return config;

@@ -71,7 +71,9 @@ export function readPublicKeyInfo(spki: Buffer): PublicKeyInfo {
       return { algorithm: 'ec', curve, spki, keyBytes };
     }
     if (alg === OID.rsaEncryption) {
-      const modulusBits = (createPublicKey({ key: spki, format: 'der', type: 'spki' }).asymmetricKeyDetails?.modulusLength) ?? 0;
+      const modulus = expectTag(children(readWhole(keyBytes, Tag.SEQUENCE, 'RSAPublicKey').value)[0], Tag.INTEGER, 'modulus').value;
+      const leading = modulus.findIndex((b) => b !== 0);
+      const modulusBits = leading < 0 ? 0 : (modulus.length - leading - 1) * 8 + modulus[leading]!.toString(2).length;
       if (modulusBits < 2048) throw new CaError('ERR_KEY_WEAK', `crypto: RSA key of ${modulusBits} bits is too short (at least 2048)`);
       return { algorithm: 'rsa', modulusBits, spki, keyBytes };
     }
@@ -86,6 +88,11 @@ export function readPublicKeyInfo(spki: Buffer): PublicKeyInfo {
 export function spkiOf(key: KeyObject): Buffer {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
   return pub.export({ type: 'spki', format: 'der' });
+}
+
+/** Hex SHA-256 of a SubjectPublicKeyInfo DER: how a key is named when it is blocked or looked up. */
+export function subjectKeyHash(spki: Buffer): string {
+  return createHash('sha256').update(spki).digest('hex');
 }
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */

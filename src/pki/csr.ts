@@ -4,10 +4,11 @@ import type { KeyObject } from 'node:crypto';
 import { Tag, children, expectTag, explicit, oidToString, readWhole, seq, smallInteger } from '../crypto/der.js';
 import { isVerifiableAlgorithm, readPublicKeyInfo, signedEnvelope, signerFor, spkiOf, verifySignature, type PublicKeyInfo } from '../crypto/keys.js';
 import { distinguishedName } from './extensions.js';
+import { checkSubjectKey } from './key-policy.js';
 import { isPem, readPemLabelled } from '../crypto/pem.js';
 import { CaError, isCaError } from '../errors.js';
 
-/** A CSR whose signature has been verified. Names and extensions in it are deliberately not exposed. */
+/** A CSR whose key passed the subject-key checks and whose signature verifies. Names and extensions in it are deliberately not exposed. */
 export interface VerifiedCsr {
   readonly publicKey: PublicKeyInfo;
 }
@@ -46,6 +47,8 @@ export function verifyCsr(der: Buffer): VerifiedCsr {
     if (isCaError(e, 'ERR_KEY_WEAK') || isCaError(e, 'ERR_KEY_TYPE_UNSUPPORTED')) throw e;
     throw new CaError('ERR_CSR_MALFORMED', 'pki: the CSR public key is not valid', { cause: e });
   }
+  // Before the signature: a degenerate key (RSA e = 1, an off-curve point) can make any signature "verify".
+  checkSubjectKey(publicKey);
   if (!verifySignature(sigOid, cri, signature, publicKey)) throw new CaError('ERR_CSR_SIGNATURE', 'pki: CSR signature does not verify');
   return { publicKey };
 }

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
 import { ocspErrorResponse, parseOcspRequest, signOcspResponse, issuerHashes, type OcspRequest, type OcspSigner, type SingleAnswer } from './ocsp.js';
 import type { OcspSource } from './ocsp-source.js';
+import { SigningBudget } from './signing-budget.js';
 
 /** An answer ready to send: the DER and what HTTP caching needs. */
 export interface OcspAnswer {
@@ -20,8 +21,10 @@ export interface OcspResponderOptions {
   readonly clock: Clock;
   /** nextUpdate - thisUpdate of every response. */
   readonly validitySeconds: number;
-  /** Most pre-signed responses kept. */
+  /** Most pre-signed responses kept (default 100,000; the oldest goes first). */
   readonly cacheSize?: number;
+  /** Responses signed on the fly (nonce, cache miss) per client address per second; 0 for no limit. Default 200. */
+  readonly signPerClientPerSecond?: number;
 }
 
 interface Cached {
@@ -32,17 +35,21 @@ interface Cached {
 
 /**
  * Answers OCSP requests for one issuer. Malformed input gets `malformedRequest` and a CertID for another issuer
- * `unauthorized`: a request never raises.
+ * `unauthorized`: a request never raises. Pre-signed answers are keyed by hash algorithm and serial (at most eight
+ * entries per serial, however the request is encoded), and each client may have only so many answers signed on
+ * the fly: past that, a nonce request gets the pre-signed answer without its nonce, or `tryLater`.
  */
 export class OcspResponder {
   private signer: OcspSigner | undefined;
   private readonly cache = new Map<string, Cached>();
   private readonly hashes;
   private readonly cacheSize: number;
+  private readonly budget: SigningBudget;
 
   constructor(private readonly options: OcspResponderOptions) {
     this.hashes = issuerHashes(options.issuerSubject, options.issuerKeyBits);
-    this.cacheSize = options.cacheSize ?? 200_000;
+    this.cacheSize = options.cacheSize ?? 100_000;
+    this.budget = new SigningBudget(options.signPerClientPerSecond ?? 200);
   }
 
   /** Installs a (new) delegated signer; every cached response is dropped, as it names the old one. */
@@ -58,8 +65,8 @@ export class OcspResponder {
     for (const [key, entry] of this.cache) if (gone.has(entry.serial)) this.cache.delete(key);
   }
 
-  /** The DER response for a DER request. */
-  respond(der: Buffer): OcspAnswer {
+  /** The DER response for a DER request from `client` (its address, for the signing budget). */
+  respond(der: Buffer, client?: string): OcspAnswer {
     let request: OcspRequest;
     try {
       request = parseOcspRequest(der);
@@ -73,12 +80,12 @@ export class OcspResponder {
     const signer = this.signer;
     if (!signer) return { body: ocspErrorResponse('tryLater') };
     const now = this.options.clock.now().getTime();
-    const single = request.nonce === undefined && request.certs.length === 1 ? request.certs[0]! : undefined;
-    const key = single?.certId.toString('latin1');
-    if (key !== undefined) {
-      const hit = this.cache.get(key);
-      if (hit && now < hit.refreshAt) return hit.answer;
-    }
+    const single = request.certs.length === 1 ? request.certs[0]! : undefined;
+    const key = single?.cacheKey;
+    const hit = key === undefined ? undefined : this.cache.get(key);
+    const fresh = hit !== undefined && now < hit.refreshAt ? hit : undefined;
+    if (fresh && request.nonce === undefined) return fresh.answer;
+    if (!this.budget.take(client)) return fresh ? fresh.answer : { body: ocspErrorResponse('tryLater') };
     const answers: SingleAnswer[] = request.certs.map((c) => ({ certId: c.certId, status: this.options.source.status(c.serial) }));
     const thisUpdate = wholeSeconds(new Date(now));
     const nextUpdate = addSeconds(thisUpdate, this.options.validitySeconds);
@@ -88,6 +95,7 @@ export class OcspResponder {
     if (request.nonce !== undefined || answers.some((a) => a.status.status === 'unknown')) return { body };
     const answer = { body, cache: { thisUpdate, nextUpdate, etag: `"${createHash('sha1').update(body).digest('hex')}"` } };
     if (key !== undefined) {
+      this.cache.delete(key);
       if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, { answer, serial: single!.serial, refreshAt: now + (this.options.validitySeconds * 1000) / 2 });
     }

@@ -30,6 +30,11 @@ export interface RequestedCert {
   readonly issuerKeyHash: Buffer;
   /** Canonical lowercase hex. */
   readonly serial: string;
+  /**
+   * What identifies this CertID up to its exact bytes: hash algorithm, parameters (absent or NULL, the only
+   * two encodings accepted) and serial. At most eight per serial, so requests cannot multiply cache entries.
+   */
+  readonly cacheKey: string;
 }
 
 /** A parsed OCSP request. `nonce` is the nonce extension's extnValue content, echoed verbatim. */
@@ -45,17 +50,23 @@ function malformed(why: string): CaError {
 function readCertId(el: DerElement | undefined): RequestedCert {
   const parts = children(expectTag(el, Tag.SEQUENCE, 'CertID').value);
   if (parts.length !== 4) throw malformed('CertID must have four fields');
-  const alg = oidToString(expectTag(children(expectTag(parts[0], Tag.SEQUENCE, 'hashAlgorithm').value)[0], Tag.OID, 'hash OID').value);
+  const [algEl, paramsEl, ...extra] = children(expectTag(parts[0], Tag.SEQUENCE, 'hashAlgorithm').value);
+  const alg = oidToString(expectTag(algEl, Tag.OID, 'hash OID').value);
   const hash = CERT_ID_HASHES[alg];
   if (!hash) throw malformed(`unsupported CertID hash ${alg}`);
+  // RFC 5754 §2: SHA-2 parameters are absent (or NULL, as OpenSSL writes for SHA-1); nothing else is a hash's.
+  if (extra.length > 0 || (paramsEl !== undefined && !(paramsEl.tag === Tag.NULL && paramsEl.value.length === 0))) throw malformed('CertID hash parameters must be absent or NULL');
   const serial = expectTag(parts[3], Tag.INTEGER, 'serialNumber').value;
   if (serial.length === 0 || serial.length > 20 || (serial[0]! & 0x80) !== 0) throw malformed('serial number out of range');
+  if (serial.length > 1 && serial[0] === 0 && (serial[1]! & 0x80) === 0) throw malformed('serial number is not minimally encoded');
+  const hex = serialToHex(serial);
   return {
     certId: el!.raw,
     hash,
     issuerNameHash: expectTag(parts[1], Tag.OCTET_STRING, 'issuerNameHash').value,
     issuerKeyHash: expectTag(parts[2], Tag.OCTET_STRING, 'issuerKeyHash').value,
-    serial: serialToHex(serial),
+    serial: hex,
+    cacheKey: `${hash}:${paramsEl === undefined ? '-' : 'null'}:${hex}`,
   };
 }
 

@@ -1,5 +1,6 @@
 // Composition root for a CA directory on disk: config + keys + SQLite store wired into an Authority.
 
+import type { KeyObject } from 'node:crypto';
 import { Authority } from '../authority/authority.js';
 import { createHierarchy } from '../authority/bootstrap.js';
 import type { Caller } from '../authority/issue.js';
@@ -8,7 +9,8 @@ import type { CertificateKind, CertificateRecord } from '../authority/ports.js';
 import { CONFIG_DEFAULTS, CONFIG_VERSION, parseCaName, parsePublicUrl, type CaConfigFile } from '../config/ca-config.js';
 import { parseDuration } from '../config/duration.js';
 import { systemClock, type Clock } from '../crypto/clock.js';
-import { generateKeyPair, keyIdentifier, parseKeyType } from '../crypto/keys.js';
+import { generateKeyPair, keyIdentifier, parseKeyType, subjectKeyHash } from '../crypto/keys.js';
+import { auditSealKey } from '../audit/audit-key.js';
 import { CaError } from '../errors.js';
 import { parseTrustDomain } from '../identity/spiffe.js';
 import { readCertificate } from '../pki/certificate.js';
@@ -57,6 +59,9 @@ function caRecord(der: Buffer, kind: CertificateKind, issuerKeyId: string, commo
     der,
     revokedAt: null,
     reason: null,
+    subjectKeyHash: subjectKeyHash(view.spki),
+    renewedFrom: null,
+    issuedAt: view.notBefore,
   };
 }
 
@@ -93,6 +98,7 @@ export function initLocalCa(options: InitOptions): InitResult {
   const rootKeyId = keyIdentifier(readCertificate(hierarchy.root.der).spki).toString('hex');
   const root = caRecord(hierarchy.root.der, 'root', rootKeyId, `${config.name} Root CA`);
   const intermediate = caRecord(hierarchy.intermediate.der, 'intermediate', rootKeyId, `${config.name} Intermediate CA`);
+  const auditKey = generateKeyPair('ec-p256').privateKey;
   createCaDirectory(
     options.dir,
     {
@@ -102,10 +108,11 @@ export function initLocalCa(options: InitOptions): InitResult {
       rootKey: hierarchy.root.key,
       intermediateKey: hierarchy.intermediate.key,
       tokenKey: generateKeyPair('ec-p256').privateKey,
+      auditKey,
       passphrase: options.passphrase,
     },
     (tmp) => {
-      const store = openSqliteStore(join(tmp, CA_FILES.database), { create: true });
+      const store = openSqliteStore(join(tmp, CA_FILES.database), { create: true, sealKey: auditSealKey(auditKey) });
       try {
         const at = clock.now();
         const detail = { name: config.name, trustDomain: config.trustDomain, keyType: config.keyType };
@@ -133,14 +140,17 @@ export class LocalCa {
   private constructor(
     readonly directory: CaDirectory,
     readonly store: SqliteCertificateStore,
+    /** Seals every audit row (through the store) and signs the chain heads `ca serve` publishes. */
+    readonly auditKey: KeyObject,
     private readonly clock: Clock,
   ) {}
 
-  /** Opens the directory and its database (no keys yet). */
+  /** Opens the directory and its database (no CA keys yet; the audit key, which seals every audit row, now). */
   static open(dir: string, options: { clock?: Clock } = {}): LocalCa {
     const directory = CaDirectory.open(dir);
-    const store = openSqliteStore(directory.databasePath);
-    return new LocalCa(directory, store, options.clock ?? systemClock);
+    const auditKey = directory.auditKey();
+    const store = openSqliteStore(directory.databasePath, { sealKey: auditSealKey(auditKey) });
+    return new LocalCa(directory, store, auditKey, options.clock ?? systemClock);
   }
 
   /** The authority, loading (and if needed decrypting) both CA keys the first time. */
@@ -164,6 +174,7 @@ export class LocalCa {
       clock: this.clock,
       crlValiditySeconds: c.crlValiditySeconds,
       crlRetentionSeconds: c.crlRetentionSeconds,
+      renewalGraceSeconds: c.renewalGraceSeconds,
     });
     return this.cached;
   }

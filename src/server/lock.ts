@@ -1,5 +1,6 @@
 // One `ca serve` per CA directory: an exclusive SQLite lock held for the life of the process, released by the OS on death.
 
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { CaError } from '../errors.js';
 
@@ -15,6 +16,7 @@ export interface DirectoryLock {
 export function acquireServeLock(path: string, dir: string): DirectoryLock {
   const db = new Database(path);
   try {
+    chmodSync(path, 0o600);
     db.pragma('busy_timeout = 0');
     db.pragma('journal_mode = DELETE');
     db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER)');

@@ -13,16 +13,19 @@ import type { Readiness } from '../api/ports.js';
 import { systemClock, type Clock } from '../crypto/clock.js';
 import { createHash } from 'node:crypto';
 import { createRevocationHandler } from '../api/revocation-http.js';
-import { generateKeyPair, privateKeyToPem, readPublicKeyInfo, signerFor, spkiOf } from '../crypto/keys.js';
+import { generateKeyPair, readPublicKeyInfo, signerFor, spkiOf } from '../crypto/keys.js';
+import { auditPublicKey, signAuditHead } from '../audit/audit-key.js';
+import type { SignedAuditHead } from '../api/ports.js';
+import { RefusalLog } from '../auth/refusals.js';
 import { CrlPublisher } from '../revocation/crl-publisher.js';
 import { OcspResponder } from '../revocation/ocsp-responder.js';
 import { storeSource } from '../revocation/ocsp-source.js';
-import { toPem } from '../crypto/pem.js';
 import { CaError } from '../errors.js';
 import { CA_FILES } from '../store/ca-directory.js';
 import { LocalCa } from './local-ca.js';
 import { acquireServeLock } from './lock.js';
 import { createMetrics } from './metrics.js';
+import { ServiceCertificate } from './service-certificate.js';
 
 type Validity = { readonly notBefore: Date; readonly notAfter: Date };
 
@@ -40,6 +43,23 @@ export function parseListenAddress(text: string, what: string): ListenAddress {
   return { host: m[1] ?? m[2]!, port };
 }
 
+/** How long a connection may take at each step, and how many a listener holds at once. */
+export interface ListenerLimits {
+  /** From TCP accept to a finished TLS handshake (HTTPS listener). */
+  readonly handshakeTimeoutMs: number;
+  /** From the connection (or the previous response) to the end of the request headers. */
+  readonly headersTimeoutMs: number;
+  /** For a whole request, body included. */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** Connections held at once per listener; more are closed as they arrive. */
+  readonly maxConnections: number;
+}
+
+/** Safe defaults for {@link ListenerLimits}: a slow or idle client is dropped within seconds, not minutes. */
+export const LISTENER_DEFAULTS: ListenerLimits = { handshakeTimeoutMs: 10_000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 };
+
 export interface ServeOptions {
   readonly dir: string;
   readonly listen: ListenAddress;
@@ -48,6 +68,11 @@ export interface ServeOptions {
   readonly rateLimitPerSecond?: number;
   /** Threads that verify CSRs and sign leaves for the API (0: the main thread does it). Default: one per core but one. */
   readonly signingWorkers?: number;
+  readonly limits?: Partial<ListenerLimits>;
+  /** OCSP responses signed on the fly (nonces, cache misses) per client address per second; 0: no limit. Default 200. */
+  readonly ocspSignPerClientPerSecond?: number;
+  /** How often a signed audit head is logged and published (default 60 s). */
+  readonly auditHeadIntervalMs?: number;
   readonly logger?: Logger;
   readonly clock?: Clock;
 }
@@ -65,6 +90,7 @@ const OCSP_RESPONSE_SECONDS = 3600;
 const OCSP_SIGNER_SECONDS = 86400;
 /** How often the revocation log is read for changes made by other processes. */
 const REVOCATION_POLL_MS = 250;
+const AUDIT_HEAD_INTERVAL_MS = 60_000;
 
 const LOOPBACK_NAMES = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
 
@@ -97,7 +123,12 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     ca.close();
     throw e;
   }
+  const loose = ca.directory.looseModes();
+  if (loose.length > 0) {
+    logger.warn({ loose }, `other local users can read the CA directory: run chmod 700 ${ca.directory.dir} ${join(ca.directory.dir, CA_FILES.privateDir)} and chmod 600 on the files in them`);
+  }
   const timers = new Set<NodeJS.Timeout>();
+  const refusals = new RefusalLog(ca.store, (e) => logger.error({ err: e }, 'could not audit refused authentications'));
   let stopWatching = (): void => {};
   let stopSigning = (): Promise<void> => Promise.resolve();
   /** Replaces a credential of the service's own at two thirds of its life, retrying every minute on failure. */
@@ -135,6 +166,17 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       checks.intermediate = authority.intermediate.notAfter > clock.now() ? 'ok' : 'expired';
       return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
     };
+    // The audit chain's head, signed with the audit key, logged and published so truncation shows from outside.
+    const auditKeyPublic = await auditPublicKey(ca.auditKey);
+    let signedHead: SignedAuditHead | undefined;
+    const publishHead = async (): Promise<void> => {
+      const head = ca.store.auditHead();
+      if (!head) return;
+      const at = clock.now();
+      const jws = await signAuditHead(ca.auditKey, { trustDomain: authority.trustDomain, id: head.id, seal: head.seal, at });
+      signedHead = { id: head.id, seal: head.seal, at: at.toISOString(), jws, publicKey: auditKeyPublic };
+      logger.info({ id: head.id, seal: head.seal, jws }, 'audit head');
+    };
     const deps = {
       authority,
       apiKeys: ca.store,
@@ -147,6 +189,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       readiness,
       metricsText: () => metrics.registry.metrics(),
       rateLimitPerSecond: options.rateLimitPerSecond ?? 100,
+      refusals,
+      auditHead: () => signedHead,
     };
 
     // Revocation publishing: CRLs re-signed after every revocation and at half their validity; an OCSP
@@ -163,6 +207,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       source: storeSource(ca.store, authority.intermediate.keyIdHex),
       clock,
       validitySeconds: OCSP_RESPONSE_SECONDS,
+      signPerClientPerSecond: options.ocspSignPerClientPerSecond ?? 200,
     });
     const installOcspSigner = () => {
       const key = generateKeyPair('ec-p256').privateKey;
@@ -174,6 +219,9 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     };
     keepRenewed('the OCSP signer', installOcspSigner(), installOcspSigner);
     await publisher.refresh();
+    // The service's own certificate: issued by the CA it serves (reserved identity spiffe://TD/meshca/ca),
+    // renewed at two thirds of its life and replaced at once if it is revoked.
+    const service = new ServiceCertificate(authority, serverNames(options.listen.host), logger);
     let revocationSeq = ca.store.revocationsSince(0).seq;
     const watch = setInterval(() => {
       try {
@@ -181,55 +229,52 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         if (seq === revocationSeq) return;
         revocationSeq = seq;
         responder.invalidate(serials ?? undefined);
+        service.revoked(serials, (serial) => ca.store.findBySerial(serial)?.revokedAt != null);
         void publisher.refresh();
       } catch (e) {
         logger.error({ err: e }, 'could not read the revocation log');
       }
     }, REVOCATION_POLL_MS);
     watch.unref();
+    await publishHead();
+    const headTimer = setInterval(() => void publishHead().catch((e: unknown) => logger.error({ err: e }, 'could not sign the audit head')), options.auditHeadIntervalMs ?? AUDIT_HEAD_INTERVAL_MS);
+    headTimer.unref();
     stopWatching = () => {
       clearInterval(watch);
+      clearInterval(headTimer);
       publisher.stop();
+      service.stop();
     };
     const revocationHandler = createRevocationHandler({ publisher, responder });
 
-    // The service's own certificate, issued by the CA it serves and renewed at two thirds of its life.
-    const names = serverNames(options.listen.host);
-    const issueServerCredentials = () => {
-      const key = generateKeyPair('ec-p256').privateKey;
-      const leaf = authority.issue(
-        { commonName: 'meshca CA service', spiffeId: `spiffe://${authority.trustDomain}/meshca/ca`, ...names, key: { spki: spkiOf(key) } },
-        { actor: 'system:serve' },
-      );
-      return { key: privateKeyToPem(key), cert: `${toPem('CERTIFICATE', leaf.der)}${authority.chainPem}`, leaf };
+    const limits = { ...LISTENER_DEFAULTS, ...options.limits };
+    const httpLimits = {
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Timeouts are enforced by a sweep; the default 30 s sweep lets a slow client stay that much longer.
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
     };
-    const tlsOptions = () => {
-      const c = issueServerCredentials();
-      return { c, secure: { key: c.key, cert: c.cert, ca: [authority.root.pem, authority.intermediate.pem] } };
-    };
-    const first = tlsOptions();
     const https = createHttpsServer(
-      { ...first.secure, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', maxHeaderSize: 16 * 1024, requestTimeout: 30_000, keepAliveTimeout: 5_000 },
+      { ...service.tlsOptions, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutMs, ...httpLimits },
       createApiApp(deps, revocationHandler),
     );
-    keepRenewed('the service certificate', first.c.leaf, () => {
-      const next = tlsOptions();
-      https.setSecureContext(next.secure);
-      logger.info({ serial: next.c.leaf.serial, notAfter: next.c.leaf.notAfter }, 'renewed the service certificate');
-      return next.c.leaf;
-    });
+    https.maxConnections = limits.maxConnections;
+    service.start((tls) => https.setSecureContext(tls));
 
     const publicHandler = createPublicHandler(deps);
-    const http = createHttpServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    const http = createHttpServer(httpLimits, (req, res) => {
       if (revocationHandler(req, res) || publicHandler(req, res)) return;
       const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `api: ${req.url} is not served over plain HTTP (the API is on the HTTPS listener)` } });
       res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });
+    http.maxConnections = limits.maxConnections;
     servers.push(https, http);
     const httpsAddress = await listen(https, options.listen, 'the HTTPS API');
     const httpAddress = await listen(http, options.httpListen, 'plain HTTP');
-    logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, serverCertificate: first.c.leaf.serial, signingWorkers }, 'listening');
+    logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, serverCertificate: service.serial, signingWorkers, limits }, 'listening');
 
     let closing: Promise<void> | undefined;
     return {
@@ -245,6 +290,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
           await Promise.all(closed);
           clearTimeout(grace);
           await authority.stopSigningWorkers();
+          refusals.close();
           ca.close();
           lock.release();
           logger.info('stopped');
@@ -257,6 +303,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     stopWatching();
     for (const s of servers) s.close();
     await stopSigning();
+    refusals.close();
     ca.close();
     lock.release();
     throw e;

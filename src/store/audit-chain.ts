@@ -1,6 +1,6 @@
-// The audit log's hash chain: how a row's hash is computed, and the walk that finds an edited, deleted or reordered row.
+// The audit log's keyed chain: how a row is sealed (HMAC over its id, content and predecessor), and the walk that finds an edited, missing or reordered row.
 
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /** The hash the first row links to. */
 export const GENESIS = Buffer.alloc(32);
@@ -18,40 +18,71 @@ export interface ChainedRow {
   readonly hash: Buffer | null;
 }
 
-/** SHA-256 over the previous row's hash and this row's stored content (the id is not hashed: the links order the rows). */
-export function rowHash(prev: Buffer, row: Pick<ChainedRow, 'at' | 'actor' | 'action' | 'target' | 'outcome' | 'detail'>): Buffer {
+type Content = Pick<ChainedRow, 'id' | 'at' | 'actor' | 'action' | 'target' | 'outcome' | 'detail'>;
+
+/**
+ * HMAC-SHA256, keyed with the audit seal key (which lives in `private/`, not in the database), over the previous
+ * row's seal, this row's id and its stored content. Without the key, an edited, renumbered or inserted row
+ * cannot be sealed again, however well the scheme is known.
+ */
+export function sealRow(key: Buffer, prev: Buffer, row: Content): Buffer {
+  return createHmac('sha256', key).update(prev).update(JSON.stringify([row.id, row.at, row.actor, row.action, row.target, row.outcome, row.detail])).digest();
+}
+
+/** The unkeyed SHA-256 chain of migration 005, read once when a database is first sealed with a key. */
+export function legacyRowHash(prev: Buffer, row: Omit<Content, 'id'>): Buffer {
   return createHash('sha256').update(prev).update(JSON.stringify([row.at, row.actor, row.action, row.target, row.outcome, row.detail])).digest();
 }
 
 /** What a walk of the chain found. */
 export type ChainVerdict =
-  | { readonly ok: true; readonly rows: number; readonly head: string }
-  | { readonly ok: false; readonly rows: number; readonly rowId: number; readonly problem: 'edited' | 'unlinked' | 'unsealed'; readonly message: string };
+  | { readonly ok: true; readonly rows: number; readonly head: string; readonly lastId: number }
+  | { readonly ok: false; readonly rows: number; readonly rowId: number; readonly problem: 'edited' | 'unlinked' | 'missing' | 'unsealed'; readonly message: string };
+
+const same = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
 
 /**
- * Walks rows in id order. A row whose content no longer matches its hash was edited; a row whose `prev_hash`
- * is not the hash of the row before it follows a deleted, inserted or reordered row. Removing rows from the
- * end leaves a valid shorter chain: compare the reported head with one recorded elsewhere to catch that.
+ * Walks rows in id order. Ids run from 1 without gaps (SQLite's AUTOINCREMENT never reuses an id, so a deleted
+ * row leaves a hole even at the end once another row is written); a row whose seal does not match was edited;
+ * a row whose `prev_hash` is not its predecessor's seal follows a reordered or inserted row. Rows cut from the
+ * end, with the id counter reset, leave a valid shorter chain: compare with a published head to catch that.
  */
-export function verifyChain(rows: Iterable<ChainedRow>): ChainVerdict {
+export function verifyChain(rows: Iterable<ChainedRow>, key: Buffer): ChainVerdict {
   let prev: Buffer = GENESIS;
   let count = 0;
-  let previousId: number | null = null;
+  let previousId = 0;
   for (const row of rows) {
     count++;
+    if (row.id !== previousId + 1) {
+      const gap = row.id - previousId - 1 === 1 ? `audit row ${previousId + 1} is missing` : `audit rows ${previousId + 1}-${row.id - 1} are missing`;
+      return { ok: false, rows: count, rowId: row.id, problem: 'missing', message: `${gap}: deleted from the log` };
+    }
     if (row.hash === null || row.prev_hash === null) {
-      return { ok: false, rows: count, rowId: row.id, problem: 'unsealed', message: `audit row ${row.id} carries no hash (written outside meshca)` };
+      return { ok: false, rows: count, rowId: row.id, problem: 'unsealed', message: `audit row ${row.id} carries no seal (written outside meshca)` };
     }
-    if (!Buffer.from(row.prev_hash).equals(prev)) {
-      const after = previousId === null ? 'the start of the log' : `row ${previousId}`;
-      return { ok: false, rows: count, rowId: row.id, problem: 'unlinked', message: `audit row ${row.id} does not follow ${after}: a row was deleted, inserted or reordered` };
+    if (!same(Buffer.from(row.prev_hash), prev)) {
+      const after = previousId === 0 ? 'the start of the log' : `row ${previousId}`;
+      return { ok: false, rows: count, rowId: row.id, problem: 'unlinked', message: `audit row ${row.id} does not follow ${after}: a row was inserted or reordered` };
     }
-    const expected = rowHash(prev, row);
-    if (!Buffer.from(row.hash).equals(expected)) {
-      return { ok: false, rows: count, rowId: row.id, problem: 'edited', message: `audit row ${row.id} was edited after it was written` };
+    const expected = sealRow(key, prev, row);
+    if (!same(Buffer.from(row.hash), expected)) {
+      return { ok: false, rows: count, rowId: row.id, problem: 'edited', message: `audit row ${row.id} was edited after it was written (or sealed with another key)` };
     }
     prev = expected;
     previousId = row.id;
   }
-  return { ok: true, rows: count, head: prev.toString('hex') };
+  return { ok: true, rows: count, head: prev.toString('hex'), lastId: previousId };
+}
+
+/** The first problem in an unkeyed (migration 005) chain, or null when it is intact. */
+export function legacyChainProblem(rows: Iterable<ChainedRow>): string | null {
+  let prev: Buffer = GENESIS;
+  for (const row of rows) {
+    if (row.hash === null || row.prev_hash === null) return `row ${row.id} carries no hash`;
+    if (!Buffer.from(row.prev_hash).equals(prev)) return `row ${row.id} does not follow its predecessor`;
+    const expected = legacyRowHash(prev, row);
+    if (!Buffer.from(row.hash).equals(expected)) return `row ${row.id} was edited`;
+    prev = expected;
+  }
+  return null;
 }

@@ -1,11 +1,11 @@
 // The CA directory on disk: config.json, public certificates, private keys (0600 in a 0700 folder) and the database.
 
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { writeFileAtomic } from '../files/atomic-write.js';
+import { writeFileAtomic, writeFileExclusive } from '../files/atomic-write.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseCaConfig, type CaConfig, type CaConfigFile } from '../config/ca-config.js';
-import { privateKeyFromPem, privateKeyToPem } from '../crypto/keys.js';
+import { generateKeyPair, privateKeyFromPem, privateKeyToPem } from '../crypto/keys.js';
 import { readPemLabelled, toPem } from '../crypto/pem.js';
 import { CaError } from '../errors.js';
 
@@ -19,8 +19,12 @@ export const CA_FILES = {
   rootKey: join('private', 'root.key'),
   intermediateKey: join('private', 'intermediate.key'),
   tokenKey: join('private', 'token.key'),
+  auditKey: join('private', 'audit.key'),
   serveLock: 'serve.lock',
 } as const;
+
+/** Modes of a CA directory: nothing in it is for other local users (the inventory, audit log and key hashes included). */
+export const CA_MODES = { dir: 0o700, file: 0o600 } as const;
 
 /** The contents of a new CA directory. */
 export interface NewCaDirectory {
@@ -31,6 +35,8 @@ export interface NewCaDirectory {
   readonly intermediateKey: KeyObject;
   /** Signs enrollment tokens; kept apart from the CA keys so no key signs two kinds of thing. */
   readonly tokenKey: KeyObject;
+  /** Seals the audit chain and signs its heads; not passphrase-encrypted, since every command that audits needs it. */
+  readonly auditKey: KeyObject;
   readonly passphrase: string | undefined;
 }
 
@@ -52,15 +58,17 @@ export function createCaDirectory(dir: string, content: NewCaDirectory, populate
   mkdirSync(dirname(target), { recursive: true });
   const tmp = `${target}.init-${randomBytes(4).toString('hex')}`;
   try {
-    mkdirSync(tmp, { mode: 0o755 });
-    mkdirSync(join(tmp, CA_FILES.privateDir), { mode: 0o700 });
-    chmodSync(join(tmp, CA_FILES.privateDir), 0o700);
-    writeFileAtomic(join(tmp, CA_FILES.rootKey), privateKeyToPem(content.rootKey, content.passphrase), 0o600);
-    writeFileAtomic(join(tmp, CA_FILES.intermediateKey), privateKeyToPem(content.intermediateKey, content.passphrase), 0o600);
-    writeFileAtomic(join(tmp, CA_FILES.tokenKey), privateKeyToPem(content.tokenKey, content.passphrase), 0o600);
-    writeFileAtomic(join(tmp, CA_FILES.rootCertificate), toPem('CERTIFICATE', content.rootDer));
-    writeFileAtomic(join(tmp, CA_FILES.intermediateCertificate), toPem('CERTIFICATE', content.intermediateDer));
-    writeFileAtomic(join(tmp, CA_FILES.config), `${JSON.stringify(content.config, null, 2)}\n`, 0o644);
+    mkdirSync(tmp, { mode: CA_MODES.dir });
+    chmodSync(tmp, CA_MODES.dir);
+    mkdirSync(join(tmp, CA_FILES.privateDir), { mode: CA_MODES.dir });
+    chmodSync(join(tmp, CA_FILES.privateDir), CA_MODES.dir);
+    writeFileAtomic(join(tmp, CA_FILES.rootKey), privateKeyToPem(content.rootKey, content.passphrase), CA_MODES.file);
+    writeFileAtomic(join(tmp, CA_FILES.intermediateKey), privateKeyToPem(content.intermediateKey, content.passphrase), CA_MODES.file);
+    writeFileAtomic(join(tmp, CA_FILES.tokenKey), privateKeyToPem(content.tokenKey, content.passphrase), CA_MODES.file);
+    writeFileAtomic(join(tmp, CA_FILES.auditKey), privateKeyToPem(content.auditKey), CA_MODES.file);
+    writeFileAtomic(join(tmp, CA_FILES.rootCertificate), toPem('CERTIFICATE', content.rootDer), CA_MODES.file);
+    writeFileAtomic(join(tmp, CA_FILES.intermediateCertificate), toPem('CERTIFICATE', content.intermediateDer), CA_MODES.file);
+    writeFileAtomic(join(tmp, CA_FILES.config), `${JSON.stringify(content.config, null, 2)}\n`, CA_MODES.file);
     populate(tmp);
     if (existsSync(target)) rmdirSync(target);
     renameSync(tmp, target);
@@ -114,6 +122,31 @@ export class CaDirectory {
 
   get databasePath(): string {
     return join(this.dir, CA_FILES.database);
+  }
+
+  /**
+   * The audit key. A directory made before the audit chain was keyed gets one now (0600, written once even when
+   * several processes open the directory at the same moment).
+   */
+  auditKey(): KeyObject {
+    const path = join(this.dir, CA_FILES.auditKey);
+    if (!existsSync(path)) writeFileExclusive(path, privateKeyToPem(generateKeyPair('ec-p256').privateKey), CA_MODES.file);
+    return privateKeyFromPem(readText(path, 'audit key'), undefined, 'audit key');
+  }
+
+  /** Every entry of the directory (and of private/) that other local users may read or enter, as "path (mode)". */
+  looseModes(): string[] {
+    const loose: string[] = [];
+    const check = (path: string, isDir: boolean): void => {
+      const mode = statSync(path).mode & 0o777;
+      if ((mode & 0o077) !== 0) loose.push(`${path} (${mode.toString(8).padStart(4, '0')}, want ${(isDir ? CA_MODES.dir : CA_MODES.file).toString(8).padStart(4, '0')})`);
+    };
+    for (const dir of [this.dir, join(this.dir, CA_FILES.privateDir)]) {
+      if (!existsSync(dir)) continue;
+      check(dir, true);
+      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isFile()) check(join(dir, entry.name), false);
+    }
+    return loose;
   }
 
   /** Loads a CA private key, using `passphrase` when the keys are encrypted. */

@@ -1,11 +1,14 @@
 // The CertificateStore port on better-sqlite3: WAL, synchronous=FULL, forward-only numbered migrations.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/ports.js';
-import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, IssuedEntry, IssuedOutcome, RevocationOutcome, RevokedCertificate, SpentToken } from '../authority/ports.js';
+import { parseScope } from '../auth/scopes.js';
+import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, IssuedEntry, IssuedOutcome, Renewal, RevocationOutcome, RevokedCertificate, SpentToken } from '../authority/ports.js';
+import { subjectKeyHash } from '../crypto/keys.js';
 import { CaError } from '../errors.js';
-import { GENESIS, rowHash, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
+import { readCertificate } from '../pki/certificate.js';
+import { GENESIS, legacyChainProblem, legacyRowHash, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 
 const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
@@ -23,6 +26,9 @@ interface CertificateRow {
   der: Buffer;
   revoked_at: number | null;
   revocation_reason: RevocationReason | null;
+  subject_key_hash: string;
+  renewed_from: string | null;
+  issued_at: number;
 }
 
 interface ApiKeyRow {
@@ -79,6 +85,27 @@ function toRecord(r: CertificateRow): CertificateRecord {
     der: r.der,
     revokedAt: r.revoked_at === null ? null : fromSeconds(r.revoked_at),
     reason: r.revocation_reason,
+    subjectKeyHash: r.subject_key_hash,
+    renewedFrom: r.renewed_from,
+    issuedAt: fromSeconds(r.issued_at),
+  };
+}
+
+/**
+ * Appends sealed audit rows on `db`. The id is the AUTOINCREMENT counter's next value (never the last row's id
+ * plus one), so a row deleted from the end leaves a gap the next row makes visible. Callers hold a write
+ * transaction, so the link to the previous row is exact.
+ */
+function auditAppender(db: Database.Database, sealKey: Buffer): (event: AuditEvent) => void {
+  const head = db.prepare<[], { seq: number | null; hash: Buffer | null }>(
+    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log') AS seq, (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS hash",
+  );
+  const insert = db.prepare('INSERT INTO audit_log (id, at, actor, action, target, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  return (event) => {
+    const last = head.get()!;
+    const row = { id: (last.seq ?? 0) + 1, at: toSeconds(event.at), actor: event.actor, action: event.action, target: event.target, outcome: event.outcome, detail: event.detail === undefined ? null : JSON.stringify(event.detail) };
+    const prev = last.hash ?? GENESIS;
+    insert.run(row.id, row.at, row.actor, row.action, row.target, row.outcome, row.detail, prev, sealRow(sealKey, prev, row));
   };
 }
 
@@ -98,8 +125,7 @@ function storeError(e: unknown, path: string): CaError {
 /** The CA's storage on better-sqlite3: certificates, revocations, CRL numbers, credentials, audit log. */
 export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   private readonly insertCertificate;
-  private readonly insertAudit;
-  private readonly lastAuditHash;
+  private readonly audit;
   private readonly selectBySerial;
   private readonly markRevoked;
   private readonly bumpCrlNumber;
@@ -110,14 +136,14 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   constructor(
     private readonly db: Database.Database,
     readonly path: string,
+    private readonly sealKey: Buffer,
   ) {
     this.insertCertificate = db.prepare(
-      `INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason)
-       VALUES (@serial, @kind, @issuer_key_id, @common_name, @spiffe_id, @dns_names, @ip_addresses, @not_before, @not_after, @der, @revoked_at, @revocation_reason)
+      `INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at)
+       VALUES (@serial, @kind, @issuer_key_id, @common_name, @spiffe_id, @dns_names, @ip_addresses, @not_before, @not_after, @der, @revoked_at, @revocation_reason, @subject_key_hash, @renewed_from, @issued_at)
        ON CONFLICT (serial) DO NOTHING`,
     );
-    this.insertAudit = db.prepare('INSERT INTO audit_log (at, actor, action, target, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-    this.lastAuditHash = db.prepare<[], Buffer | null>('SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1').pluck();
+    this.audit = auditAppender(db, sealKey);
     this.selectBySerial = db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?');
     this.markRevoked = db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL');
     this.bumpCrlNumber = db.prepare<[string], { last_number: number }>(
@@ -154,13 +180,6 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     }
   }
 
-  /** Appends an audit row chained to the one before it; callers hold a write transaction, so the link is exact. */
-  private audit(event: AuditEvent): void {
-    const row = { at: toSeconds(event.at), actor: event.actor, action: event.action, target: event.target, outcome: event.outcome, detail: event.detail === undefined ? null : JSON.stringify(event.detail) };
-    const prev = this.lastAuditHash.get() ?? GENESIS;
-    this.insertAudit.run(row.at, row.actor, row.action, row.target, row.outcome, row.detail, prev, rowHash(prev, row));
-  }
-
   recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): IssuedOutcome {
     return this.recordIssuedBatch([{ record, audit, spendToken }])[0]!;
   }
@@ -183,10 +202,16 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   }
 
   /** Records one issuance inside the caller's transaction (a savepoint of its own). */
-  private recordOne(entry: IssuedEntry): 'recorded' | 'token-spent' {
-    this.recordOneTx ??= this.db.transaction(({ record, audit, spendToken }: IssuedEntry) => {
+  private recordOne(entry: IssuedEntry): Exclude<IssuedOutcome, 'serial-taken'> {
+    this.recordOneTx ??= this.db.transaction(({ record, audit, spendToken, renewalGraceSeconds }: IssuedEntry): 'recorded' | 'token-spent' | 'key-blocked' | 'renewal-forked' => {
+      // Checked in the transaction that stores the leaf, so a racing keyCompromise or a second renewal cannot slip between.
+      if (this.isKeyBlocked(record.subjectKeyHash)) return 'key-blocked';
+      if (record.renewedFrom !== null) {
+        const first = this.sql<[string], number | null>('SELECT MIN(issued_at) FROM certificates WHERE renewed_from = ?').pluck().get(record.renewedFrom);
+        if (first !== null && first !== undefined && toSeconds(record.issuedAt) - first > (renewalGraceSeconds ?? 0)) return 'renewal-forked';
+      }
       if (spendToken && this.spendToken.run(spendToken.jti, toSeconds(audit.at), toSeconds(spendToken.expiresAt), record.serial).changes === 0) {
-        return 'token-spent' as const;
+        return 'token-spent';
       }
       const inserted = this.insertCertificate.run({
         serial: record.serial,
@@ -201,15 +226,18 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
         der: record.der,
         revoked_at: record.revokedAt === null ? null : toSeconds(record.revokedAt),
         revocation_reason: record.reason,
+        subject_key_hash: record.subjectKeyHash,
+        renewed_from: record.renewedFrom,
+        issued_at: toSeconds(record.issuedAt),
       });
       // Undo the token spend too (the savepoint rolls back): the caller retries with a fresh serial.
       if (inserted.changes === 0) throw new SerialTaken();
       this.audit(audit);
-      return 'recorded' as const;
+      return 'recorded';
     });
     return this.recordOneTx(entry);
   }
-  private recordOneTx: Database.Transaction<(entry: IssuedEntry) => 'recorded' | 'token-spent'> | undefined;
+  private recordOneTx: Database.Transaction<(entry: IssuedEntry) => Exclude<IssuedOutcome, 'serial-taken'>> | undefined;
 
   findBySerial(serial: string): CertificateRecord | undefined {
     return this.guard(() => {
@@ -243,20 +271,49 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     return this.guard(() => this.sql<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
   }
 
-  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent): RevocationOutcome {
+  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options: { readonly blockKey?: boolean } = {}): RevocationOutcome {
     return this.guard(() =>
       this.db.transaction((): RevocationOutcome => {
         const row = this.selectBySerial.get(serial);
         if (!row) return { result: 'not-found' };
-        if (row.revoked_at !== null) {
-          this.audit({ ...audit, outcome: 'noop', detail: { ...audit.detail, already: 'revoked' } });
-          return { result: 'already-revoked', record: toRecord(row) };
+        const at = toSeconds(revokedAt);
+        const already = row.revoked_at !== null;
+        if (already) this.audit({ ...audit, outcome: 'noop', detail: { ...audit.detail, already: 'revoked' } });
+        else {
+          this.markRevoked.run(at, reason, serial);
+          this.logRevocation.run(serial, at);
+          this.audit(audit);
         }
-        this.markRevoked.run(toSeconds(revokedAt), reason, serial);
-        this.logRevocation.run(serial, toSeconds(revokedAt));
-        this.audit(audit);
-        return { result: 'revoked', record: toRecord({ ...row, revoked_at: toSeconds(revokedAt), revocation_reason: reason }) };
+        const alsoRevoked: string[] = [];
+        let keyBlocked = false;
+        if (options.blockKey) {
+          keyBlocked = true;
+          if (this.sql('INSERT INTO blocked_keys (subject_key_hash, blocked_at, serial) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(row.subject_key_hash, at, serial).changes > 0) {
+            this.audit({ at: audit.at, actor: audit.actor, action: 'key-block', target: serial, outcome: 'ok', detail: { subjectKeyHash: row.subject_key_hash } });
+          }
+          const siblings = this.sql<[string, number], string>(
+            "SELECT serial FROM certificates WHERE subject_key_hash = ? AND kind = 'leaf' AND revoked_at IS NULL AND not_after > ? ORDER BY serial",
+          ).pluck().all(row.subject_key_hash, at);
+          for (const sibling of siblings) {
+            this.markRevoked.run(at, 'keyCompromise', sibling);
+            this.logRevocation.run(sibling, at);
+            this.audit({ at: audit.at, actor: audit.actor, action: 'revoke', target: sibling, outcome: 'ok', detail: { reason: 'keyCompromise', sameKeyAs: serial } });
+            alsoRevoked.push(sibling);
+          }
+        }
+        const record = toRecord(already ? row : { ...row, revoked_at: at, revocation_reason: reason });
+        return { result: already ? 'already-revoked' : 'revoked', record, alsoRevoked, keyBlocked };
       }).immediate(),
+    );
+  }
+
+  isKeyBlocked(subjectKeyHash: string): boolean {
+    return this.guard(() => this.sql<[string]>('SELECT 1 FROM blocked_keys WHERE subject_key_hash = ?').get(subjectKeyHash) !== undefined);
+  }
+
+  renewalsOf(serial: string): Renewal[] {
+    return this.guard(() =>
+      this.sql<[string], { serial: string; issued_at: number }>('SELECT serial, issued_at FROM certificates WHERE renewed_from = ? ORDER BY issued_at, serial').all(serial).map((r) => ({ serial: r.serial, issuedAt: fromSeconds(r.issued_at) })),
     );
   }
 
@@ -284,9 +341,29 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     this.guard(() => this.db.transaction(() => this.audit(event)).immediate());
   }
 
-  /** Walks the audit log's hash chain from the first row (see audit-chain.ts). */
+  appendAuditBatch(events: readonly AuditEvent[]): void {
+    if (events.length > 0) this.guard(() => this.db.transaction(() => events.forEach(this.audit)).immediate());
+  }
+
+  /** Walks the audit log's sealed chain from the first row (see audit-chain.ts). */
   verifyAuditChain(): ChainVerdict {
-    return this.guard(() => verifyChain(this.db.prepare<[], ChainedRow>('SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log ORDER BY id').iterate()));
+    return this.guard(() => verifyChain(this.db.prepare<[], ChainedRow>('SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log ORDER BY id').iterate(), this.sealKey));
+  }
+
+  /** The last row's id and seal (hex), or undefined for an empty log: what a signed head publishes. */
+  auditHead(): { id: number; seal: string } | undefined {
+    return this.guard(() => {
+      const row = this.sql<[], { id: number; hash: Buffer }>('SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1').get();
+      return row ? { id: row.id, seal: Buffer.from(row.hash).toString('hex') } : undefined;
+    });
+  }
+
+  /** The seal of row `id`, or undefined when there is no such row. */
+  auditSealOf(id: number): string | undefined {
+    return this.guard(() => {
+      const hash = this.sql<[number], Buffer>('SELECT hash FROM audit_log WHERE id = ?').pluck().get(id);
+      return hash ? Buffer.from(hash).toString('hex') : undefined;
+    });
   }
 
   auditLog(options: { limit?: number } = {}): AuditRecord[] {
@@ -349,22 +426,66 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   }
 }
 
-/** Applies every numbered migration newer than the database's version, each in its own transaction. */
+/** What a migration's data step may use: the audit seal key, for the rows it writes or reseals. */
+interface MigrationContext {
+  readonly sealKey: Buffer;
+}
+
 /** Data steps SQL cannot express, run in the same transaction as their migration. */
-const AFTER_MIGRATION: Record<number, (db: Database.Database) => void> = {
-  // 005_audit_chain: seal the rows written before the chain existed, oldest first.
+const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationContext) => void> = {
+  // 005_audit_chain: chain the rows written before the chain existed, oldest first (unkeyed; 006 keys it).
   5: (db) => {
     const update = db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?');
     let prev: Buffer = GENESIS;
     for (const row of db.prepare<[], ChainedRow>('SELECT * FROM audit_log ORDER BY id').all()) {
-      const hash = rowHash(prev, row);
+      const hash = legacyRowHash(prev, row);
       update.run(prev, hash, row.id);
       prev = hash;
     }
   },
+  // 006_keyed_audit: reseal every row with the audit key, and record what the unkeyed chain looked like then.
+  6: (db, { sealKey }) => {
+    const rows = db.prepare<[], ChainedRow>('SELECT * FROM audit_log ORDER BY id').all();
+    if (rows.length === 0) return;
+    const legacy = legacyChainProblem(rows);
+    const update = db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?');
+    let prev: Buffer = GENESIS;
+    for (const row of rows) {
+      const seal = sealRow(sealKey, prev, row);
+      update.run(prev, seal, row.id);
+      prev = seal;
+    }
+    auditAppender(db, sealKey)({ at: new Date(), actor: 'system:migrate', action: 'audit-chain-keyed', target: null, outcome: 'ok', detail: { rows: rows.length, unkeyedChain: legacy ?? 'intact' } });
+  },
+  // 007_typed_scopes: every stored issue: scope becomes the typed form its glob implies; one no type fits is dropped.
+  7: (db, { sealKey }) => {
+    const audit = auditAppender(db, sealKey);
+    const update = db.prepare('UPDATE api_keys SET scopes = ? WHERE id = ?');
+    for (const key of db.prepare<[], { id: string; name: string; scopes: string }>('SELECT id, name, scopes FROM api_keys ORDER BY created_at, id').all()) {
+      const from = JSON.parse(key.scopes) as string[];
+      const to: string[] = [];
+      const dropped: string[] = [];
+      for (const text of from) {
+        try {
+          to.push(parseScope(text).text);
+        } catch {
+          dropped.push(text);
+        }
+      }
+      if (to.length === from.length && to.every((t, i) => t === from[i])) continue;
+      update.run(JSON.stringify([...new Set(to)]), key.id);
+      audit({ at: new Date(), actor: 'system:migrate', action: 'apikey-scopes-typed', target: `apikey:${key.name}`, outcome: 'ok', detail: { id: key.id, from, to, dropped } });
+    }
+  },
+  // 008_key_lineage: the key hash of every stored certificate, and an issuance time (notBefore, for older rows).
+  8: (db) => {
+    const update = db.prepare('UPDATE certificates SET subject_key_hash = ?, issued_at = not_before WHERE serial = ?');
+    for (const row of db.prepare<[], { serial: string; der: Buffer }>('SELECT serial, der FROM certificates').all()) update.run(subjectKeyHash(readCertificate(row.der).spki), row.serial);
+  },
 };
 
-function migrate(db: Database.Database): void {
+/** Applies every numbered migration newer than the database's version, each in its own transaction. */
+function migrate(db: Database.Database, ctx: MigrationContext): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
   const latest = Number(files.at(-1)?.slice(0, 3) ?? 0);
@@ -380,7 +501,7 @@ function migrate(db: Database.Database): void {
       const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(version);
       if (done) return;
       db.exec(sql);
-      AFTER_MIGRATION[version]?.(db);
+      AFTER_MIGRATION[version]?.(db, ctx);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Math.floor(Date.now() / 1000));
     }).immediate();
   }
@@ -388,15 +509,19 @@ function migrate(db: Database.Database): void {
 
 /**
  * Opens (or with `create`, creates) the CA database: WAL journal, `synchronous=FULL` so an acknowledged write
- * survives power loss as well as a killed process, a busy timeout so parallel `ca` processes queue instead of failing.
+ * survives power loss as well as a killed process, a busy timeout so parallel `ca` processes queue instead of
+ * failing. A new database file is made 0600 before anything is written (SQLite gives its -wal and -shm files the
+ * same mode). `sealKey` seals audit rows (see `auditSealKey`).
  */
-export function openSqliteStore(path: string, options: { create?: boolean } = {}): SqliteCertificateStore {
+export function openSqliteStore(path: string, options: { create?: boolean; sealKey: Buffer }): SqliteCertificateStore {
   if (!options.create && path !== ':memory:' && !existsSync(path)) {
     throw new CaError('ERR_STORE_MISSING', `store: database ${path} is missing (was the CA directory created with \`ca init\`?)`);
   }
   let db: Database.Database | undefined;
   try {
+    const fresh = path !== ':memory:' && !existsSync(path);
     db = new Database(path, { fileMustExist: !options.create });
+    if (fresh) chmodSync(path, 0o600);
     db.pragma('busy_timeout = 10000');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
@@ -404,10 +529,10 @@ export function openSqliteStore(path: string, options: { create?: boolean } = {}
     // Reads through a memory map (no read() call per page) for the first 128 MiB: cold CRL builds read every
     // revoked entry once. Mapped pages count in RSS, so the map stays small.
     db.pragma('mmap_size = 134217728');
-    migrate(db);
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log')").all();
-    if (tables.length !== 6) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
-    return new SqliteCertificateStore(db, path);
+    migrate(db, { sealKey: options.sealKey });
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys')").all();
+    if (tables.length !== 7) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
+    return new SqliteCertificateStore(db, path, options.sealKey);
   } catch (e) {
     db?.close();
     throw storeError(e, path);

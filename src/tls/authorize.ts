@@ -1,7 +1,6 @@
 // Authorizers: the one decision of who the peer may be, as go-spiffe's tlsconfig makes it.
 
-import { CaError } from '../errors.js';
-import { parseDnsName } from '../identity/names.js';
+import { parseIdentityPattern } from '../identity/pattern.js';
 import { parseSpiffeId, parseTrustDomain } from '../identity/spiffe.js';
 import type { PeerIdentity } from './identity.js';
 
@@ -18,15 +17,6 @@ function named(description: string, fn: (peer: PeerIdentity) => boolean): Author
 /** Turns a plain `(peer) => boolean` into an Authorizer. */
 export function toAuthorizer(fn: ((peer: PeerIdentity) => boolean) | Authorizer): Authorizer {
   return 'description' in fn ? (fn as Authorizer) : named(fn.name || 'custom authorizer', fn);
-}
-
-function globToRegExp(pattern: string): RegExp {
-  // `**` crosses path segments, `*` stays within one: `ns/prod/*` is not `ns/prod/a/b`.
-  const source = pattern
-    .split('**')
-    .map((part) => part.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
-    .join('.*');
-  return new RegExp(`^${source}$`);
 }
 
 /**
@@ -52,16 +42,18 @@ export const authorize = {
     const td = parseTrustDomain(trustDomain);
     return named(`member of ${td}`, (p) => p.spiffeId !== null && parseSpiffeId(p.spiffeId).trustDomain === td);
   },
-  /** SPIFFE IDs matching a glob: `*` matches within one path segment, `**` across segments. */
+  /**
+   * SPIFFE IDs matching a pattern in meshca's one dialect (the same as API-key scopes): `*` matches within one
+   * path segment, `**` one or more whole segments (`spiffe://acme.internal/ns/prod/**`).
+   */
   matches(pattern: string): Authorizer {
-    if (!pattern.startsWith('spiffe://')) throw new CaError('ERR_SPIFFE_ID_INVALID', `tls: pattern "${pattern}" must start with spiffe://`);
-    const re = globToRegExp(pattern);
-    return named(`SPIFFE ID matching ${pattern}`, (p) => p.spiffeId !== null && re.test(p.spiffeId));
+    const p = parseIdentityPattern('spiffe', pattern);
+    return named(`SPIFFE ID matching ${p.text}`, (peer) => peer.spiffeId !== null && p.matches({ kind: 'spiffe', value: peer.spiffeId }));
   },
-  /** A certificate carrying this DNS name (exact, case-insensitive). */
-  dns(name: string): Authorizer {
-    const dns = parseDnsName(name);
-    return named(`DNS name ${dns}`, (p) => p.dnsNames.some((d) => d.toLowerCase() === dns));
+  /** A certificate carrying a DNS name that matches (case-insensitive; `*` within one label, `**` across labels). */
+  dns(pattern: string): Authorizer {
+    const p = parseIdentityPattern('dns', pattern);
+    return named(`DNS name ${p.text}`, (peer) => peer.dnsNames.some((d) => p.matches({ kind: 'dns', value: d })));
   },
   /** Any peer whose certificate chains to the trust bundle (and is not revoked). */
   any(): Authorizer {

@@ -299,7 +299,9 @@ class CaSource extends CertificateSource {
 
   private static async fetchTrust(caUrl: string, rootPem: string): Promise<{ ca: string; crl: string }> {
     const base = caUrl.replace(/\/+$/, '');
-    const [bundle, crl] = await Promise.all([fetchBytes(`${base}/v1/trust-bundle`, { caBundle: rootPem }), fetchBytes(`${base}/crl/all.pem`, { caBundle: rootPem })]);
+    // The trust bundle becomes what this service trusts: it is taken only from the CA service itself.
+    const from = { caBundle: rootPem, caService: true };
+    const [bundle, crl] = await Promise.all([fetchBytes(`${base}/v1/trust-bundle`, from), fetchBytes(`${base}/crl/all.pem`, from)]);
     return { ca: bundle.toString('utf8'), crl: crl.toString('utf8') };
   }
 

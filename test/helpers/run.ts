@@ -15,7 +15,7 @@ export interface RunResult {
 /** Runs `ca` with `args`; `env` adds to (or, with undefined values, removes from) the environment. */
 export function ca(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; input?: string } = {}): RunResult {
   if (!existsSync(CA_BIN)) throw new Error(`${CA_BIN} is missing: run \`make build\` (make test does it for you)`);
-  const env: Record<string, string | undefined> = { ...process.env, CA_PASSPHRASE: undefined, MESHCA_DEBUG: undefined, ...options.env };
+  const env: Record<string, string | undefined> = { ...process.env, CA_PASSPHRASE: undefined, MESHCA_DEBUG: undefined, MESHCA_API_KEY: undefined, MESHCA_TOKEN: undefined, ...options.env };
   const r = spawnSync(process.execPath, [CA_BIN, ...args], {
     encoding: 'utf8',
     env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
@@ -41,9 +41,10 @@ export function openssl(args: string[], input?: string | Buffer): RunResult {
 }
 
 /** Runs a command without blocking the event loop (needed when the server under test lives in this process). */
-export function runAsync(command: string, args: string[], input?: string): Promise<RunResult> {
+export function runAsync(command: string, args: string[], input?: string, env?: Record<string, string | undefined>): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const merged = env === undefined ? undefined : (Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv);
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(merged ? { env: merged } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -52,4 +53,9 @@ export function runAsync(command: string, args: string[], input?: string): Promi
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(input);
   });
+}
+
+/** Runs `ca` without blocking the event loop (for servers that live in the test process). */
+export function caAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
+  return runAsync(process.execPath, [CA_BIN, ...args], undefined, { CA_PASSPHRASE: undefined, MESHCA_DEBUG: undefined, MESHCA_API_KEY: undefined, MESHCA_TOKEN: undefined, ...env });
 }

@@ -10,6 +10,9 @@ import { parseTrustDomain } from '../../src/identity/spiffe.js';
 import { publicationUrls } from '../../src/pki/profile.js';
 import { openSqliteStore, type SqliteCertificateStore } from '../../src/store/sqlite-store.js';
 
+/** The audit seal key of test stores (a real CA derives it from private/audit.key). */
+export const TEST_SEAL_KEY = Buffer.alloc(32, 7);
+
 /** A fixed instant, away from any date edge, used as "now" by default. */
 export const T0 = new Date('2026-06-15T12:00:00Z');
 
@@ -30,7 +33,7 @@ export function createTestCa(options: { keyType?: KeyType; policy?: Partial<Leaf
   const trustDomain = parseTrustDomain('acme.internal');
   const urls = publicationUrls('http://127.0.0.1:8080');
   const h = createHierarchy({ name: 'Test CA', trustDomain, keyType: options.keyType ?? 'ec-p256', urls, now: clock.now() });
-  const store = openSqliteStore(':memory:', { create: true });
+  const store = openSqliteStore(':memory:', { create: true, sealKey: TEST_SEAL_KEY });
   const authority = new Authority({
     root: loadIssuer(h.root.der, h.root.key, 'root'),
     intermediate: loadIssuer(h.intermediate.der, h.intermediate.key, 'intermediate'),

@@ -42,12 +42,13 @@ function issue(dir: string, name: string, extra: string[] = [], env?: Record<str
 }
 
 describe('ca init', () => {
-  it('ok/creates root, intermediate, database and config with private keys 0600 in a 0700 folder', () => {
+  it('ok/creates root, intermediate, database and config: every file 0600, both folders 0700', () => {
     const dir = initCa();
     expect(readdirSync(dir).sort()).toEqual(['ca.db', 'config.json', 'intermediate.pem', 'private', 'root.pem']);
-    expect(readdirSync(join(dir, 'private')).sort()).toEqual(['intermediate.key', 'root.key', 'token.key']);
-    expect(statSync(join(dir, 'private')).mode & 0o777).toBe(0o700);
-    for (const k of ['root.key', 'intermediate.key', 'token.key']) {
+    expect(readdirSync(join(dir, 'private')).sort()).toEqual(['audit.key', 'intermediate.key', 'root.key', 'token.key']);
+    for (const d of [dir, join(dir, 'private')]) expect(statSync(d).mode & 0o777).toBe(0o700);
+    for (const f of ['ca.db', 'config.json', 'intermediate.pem', 'root.pem']) expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
+    for (const k of ['root.key', 'intermediate.key', 'token.key', 'audit.key']) {
       expect(statSync(join(dir, 'private', k)).mode & 0o777).toBe(0o600);
       expect(readFileSync(join(dir, 'private', k), 'utf8')).toContain('BEGIN PRIVATE KEY');
     }
@@ -214,7 +215,7 @@ describe('ca list, revoke, audit', () => {
     expect(human).toContain(b.serial);
 
     const log = caJson<Array<{ action: string; outcome: string; target: string; actor: string }>>(['audit', '--dir', dir]);
-    expect(log.map((r) => `${r.action}:${r.outcome}`)).toEqual(['init-root:ok', 'init-intermediate:ok', 'issue:ok', 'issue:ok', 'issue:ok', 'revoke:ok', 'revoke:noop']);
+    expect(log.map((r) => `${r.action}:${r.outcome}`)).toEqual(['init-root:ok', 'init-intermediate:ok', 'issue:ok', 'issue:ok', 'issue:ok', 'revoke:ok', 'key-block:ok', 'revoke:noop']);
     expect(log[5]!.target).toBe(b.serial);
     expect(log[0]!.actor).toMatch(/^local:/);
   });

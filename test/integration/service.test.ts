@@ -108,8 +108,8 @@ describe('ca serve', () => {
       expect(key).toMatch(/^mca_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
       const args = (name: string, extra: string[]) => ['issue', name, ...remote, '--api-key', key, ...extra, '--cert-out', out(`${name}.pem`), '--key-out', out(`${name}.key`), '--force'];
       const ok = caJson<{ serial: string }>(args('pay', ['--spiffe-id', `spiffe://${TD}/ns/prod/pay`, '--dns', 'pay.prod.acme.internal']));
-      oneLineError(ca(args('pay', ['--spiffe-id', `spiffe://${TD}/ns/dev/pay`])), 'ERR_IDENTITY_NOT_PERMITTED', `may not request spiffe://${TD}/ns/dev/pay`);
-      oneLineError(ca(args('pay', ['--dns', 'pay.dev.acme.internal'])), 'ERR_IDENTITY_NOT_PERMITTED', 'may not request pay.dev.acme.internal');
+      oneLineError(ca(args('pay', ['--spiffe-id', `spiffe://${TD}/ns/dev/pay`])), 'ERR_IDENTITY_NOT_PERMITTED', `may not request SPIFFE ID spiffe://${TD}/ns/dev/pay`);
+      oneLineError(ca(args('pay', ['--dns', 'pay.dev.acme.internal'])), 'ERR_IDENTITY_NOT_PERMITTED', 'may not request DNS name pay.dev.acme.internal');
       const listed = caJson<Array<{ serial: string }>>(['list', ...remote, '--api-key', key]);
       expect(listed.map((c) => c.serial)).toContain(ok.serial);
       oneLineError(ca(['revoke', ok.serial, ...remote, '--api-key', key]), 'ERR_FORBIDDEN', 'lacks the revoke scope');
@@ -139,7 +139,7 @@ describe('ca serve', () => {
       // a revoked name can be reused by a new key; an active one cannot
       expect(ca(['apikey', 'create', '--dir', dir, '--name', 'gone', '--scope', 'list']).code).toBe(0);
       oneLineError(ca(['apikey', 'create', '--dir', dir, '--name', 'gone', '--scope', 'list']), 'ERR_APIKEY_NAME_TAKEN', 'already named "gone"');
-      oneLineError(ca(['apikey', 'create', '--dir', dir, '--name', 'x', '--scope', 'admin']), 'ERR_SCOPE_INVALID', 'unknown scope "admin"');
+      oneLineError(ca(['apikey', 'create', '--dir', dir, '--name', 'x', '--scope', 'admin']), 'ERR_SCOPE_INVALID', 'scope "admin" is unknown');
       oneLineError(ca(['apikey', 'create', '--dir', dir, '--name', 'x', '--scope', 'list', '--expires', '91d']), 'ERR_TTL_TOO_LONG', '90 days');
     });
   });
@@ -192,7 +192,7 @@ describe('ca serve', () => {
 
   describe('foreign clients and bad input', () => {
     it('ok/curl signs with an API key, renews with mTLS and fetches the trust bundle over plain HTTP', () => {
-      const key = ca(['apikey', 'create', '--dir', dir, '--name', 'curl', '--scope', 'issue:*']).stdout.trim();
+      const key = ca(['apikey', 'create', '--dir', dir, '--name', 'curl', '--scope', 'issue:dns:*.acme.internal']).stdout.trim();
       const keyPath = out('curl.key');
       const made = openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-subj', '/CN=curl', '-out', out('curl.csr')]);
       expect(made.code).toBe(0);
@@ -216,7 +216,7 @@ describe('ca serve', () => {
     });
 
     it('fail/bad bodies get a 4xx JSON error, never a 5xx, and store no certificate', async () => {
-      const key = ca(['apikey', 'create', '--dir', dir, '--name', 'fuzzer', '--scope', 'issue:*']).stdout.trim();
+      const key = ca(['apikey', 'create', '--dir', dir, '--name', 'fuzzer', '--scope', 'issue:dns:*.acme.internal']).stdout.trim();
       const good = await makeCsr('ec-p256');
       const other = await makeCsr('ec-p256');
       const swapped = Buffer.from(good.der);
@@ -290,7 +290,7 @@ describe('ca serve lifecycle', () => {
   it('ok/SIGTERM stops it cleanly; the rate limit answers 429', async () => {
     const dir = initCa(tempDir());
     const svc = await startCa(dir, { args: ['--rate-limit', '2'] });
-    const key = ca(['apikey', 'create', '--dir', dir, '--name', 'burst', '--scope', 'issue:*']).stdout.trim();
+    const key = ca(['apikey', 'create', '--dir', dir, '--name', 'burst', '--scope', 'issue:dns:*.acme.internal']).stdout.trim();
     const csr = await makeCsr('ec-p256');
     const rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
     const statuses = await Promise.all(

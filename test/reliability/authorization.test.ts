@@ -9,6 +9,7 @@ import { ca, caJson } from '../helpers/run.js';
 import { httpsRequest, startCa, type RunningCa } from '../helpers/service.js';
 import { makeCsr } from '../helpers/csr.js';
 import { recordFigures } from '../helpers/figures.js';
+import { expectOneLineError } from '../helpers/cli-error.js';
 
 const TD = 'acme.internal';
 
@@ -148,5 +149,96 @@ describe('authorization matrix', () => {
     expect(caJson<Array<{ serial: string }>>(['list', '--dir', dir, '--status', 'revoked']).map((r) => r.serial)).not.toContain(victim);
     const afterValid = caJson<unknown[]>(['list', '--dir', dir, '--status', 'valid']).length;
     expect(afterValid).toBe(leavesBefore + 1);
+  });
+});
+
+describe('typed scopes and reserved identities over the API', () => {
+  let root: string;
+  let dir: string;
+  let svc: RunningCa;
+  let rootPem: string;
+  const keys = new Map<string, string>();
+
+  // Each key's scopes, and which kinds of request identity they must let through.
+  const KEYS: Array<[string, string, readonly Ask[]]> = [
+    ['spiffe-typed', `issue:spiffe:spiffe://${TD}/**`, ['spiffe', 'spiffe lookalike']],
+    ['dns-typed', 'issue:dns:**.acme.internal', ['dns']],
+    ['ip-typed', 'issue:ip:10.0.0.0/8', ['ip']],
+    ['dns-untyped', 'issue:*.acme.internal', ['dns']],
+    ['ip-untyped', 'issue:10.0.0.*', ['ip']],
+    ['all-typed', `issue:spiffe:spiffe://${TD}/**,issue:dns:**,issue:ip:0.0.0.0/0`, ['spiffe', 'spiffe lookalike', 'dns', 'dns lookalike', 'ip']],
+  ];
+  type Ask = 'spiffe' | 'spiffe lookalike' | 'dns' | 'dns lookalike' | 'ip' | 'reserved ca' | 'reserved other';
+  // Requests whose identity text resembles another type, the way the review's attacks did.
+  const ASKS: Record<Ask, Record<string, unknown>> = {
+    spiffe: { spiffeId: `spiffe://${TD}/ns/prod/api` },
+    'spiffe lookalike': { spiffeId: `spiffe://${TD}/ns/prod/admin.acme.internal` },
+    dns: { dnsNames: ['api.acme.internal'] },
+    'dns lookalike': { dnsNames: ['10.0.0.foo'] },
+    ip: { ipAddresses: ['10.0.0.7'] },
+    'reserved ca': { spiffeId: `spiffe://${TD}/meshca/ca` },
+    'reserved other': { spiffeId: `spiffe://${TD}/meshca/ocsp` },
+  };
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'meshca-typed-'));
+    dir = join(root, 'ca');
+    expect(ca(['init', '--dir', dir, '--name', 'Typed CA', '--trust-domain', TD]).code).toBe(0);
+    for (const [name, scopes] of KEYS) keys.set(name, ca(['apikey', 'create', '--dir', dir, '--name', name, '--scope', scopes]).stdout.trim());
+    svc = await startCa(dir);
+    rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('ok/every key type against every identity type: 201 only where the type matches; reserved IDs never, for any scope', async () => {
+    const csr = (await makeCsr()).pem;
+    const wrong: string[] = [];
+    let cells = 0;
+    for (const [name, , allowed] of KEYS) {
+      for (const ask of Object.keys(ASKS) as Ask[]) {
+        const r = await httpsRequest(`${svc.url}/v1/sign`, { ca: rootPem, method: 'POST', headers: { authorization: `Bearer ${keys.get(name)}`, 'content-type': 'application/json' }, body: JSON.stringify({ csr, name: 'typed', ...ASKS[ask] }) });
+        cells++;
+        const code = r.status === 201 ? 'ok' : r.json().error.code;
+        const reserved = ask.startsWith('reserved');
+        // A scope broad enough to cover a reserved ID still cannot get it: policy refuses it for every caller.
+        const coversReserved = name === 'spiffe-typed' || name === 'all-typed';
+        const want = allowed.includes(ask) ? 'ok' : reserved && coversReserved ? 'ERR_IDENTITY_RESERVED' : 'ERR_IDENTITY_NOT_PERMITTED';
+        if (code !== want) wrong.push(`${name} × ${ask}: expected ${want}, got ${r.status} ${code}`);
+        if (r.status !== 201 && r.status !== 403) wrong.push(`${name} × ${ask}: status ${r.status}`);
+      }
+    }
+    recordFigures('typed-scopes', { cells, keys: KEYS.length, identities: Object.keys(ASKS).length, wrong: wrong.length });
+    expect(wrong, wrong.join('\n')).toEqual([]);
+    expect(caJson<Array<{ spiffeId: string | null }>>(['list', '--dir', dir]).filter((c) => c.spiffeId?.includes('/meshca/') && c.spiffeId !== `spiffe://${TD}/meshca/ca`)).toEqual([]);
+    // The only /meshca/ca leaves are the service's own (issued by system:serve).
+    const audit = caJson<Array<{ actor: string; action: string; detail: { spiffeId?: string } | null }>>(['audit', '--dir', dir]);
+    expect(audit.filter((r) => r.action === 'issue' && r.detail?.spiffeId?.includes('/meshca/')).map((r) => r.actor)).toEqual(['system:serve']);
+  });
+
+  it('fail/no token and no local issuance can carry a reserved identity', () => {
+    for (const id of [`spiffe://${TD}/meshca/ca`, `spiffe://${TD}/meshca/anything/else`]) {
+      expectOneLineError(ca(['token', 'x', '--dir', dir, '--spiffe-id', id]), 'ERR_IDENTITY_RESERVED', 'reserved for meshca');
+      expectOneLineError(ca(['issue', 'x', '--dir', dir, '--spiffe-id', id, '--cert-out', join(root, 'x.pem'), '--key-out', join(root, 'x.key'), '--force']), 'ERR_IDENTITY_RESERVED', 'reserved for meshca');
+    }
+  });
+
+  it("fail/a token's certificate lifetime is a maximum: asking for more is refused, asking for less is granted", async () => {
+    const token = (ttl?: string) => ca(['token', 'capped', '--dir', dir, '--dns', 'capped.acme.internal', ...(ttl ? ['--cert-ttl', ttl] : [])]).stdout.trim();
+    const sign = async (bearer: string, ttl: string) =>
+      httpsRequest(`${svc.url}/v1/sign`, { ca: rootPem, method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify({ csr: (await makeCsr()).pem, ttl }) });
+    const longer = await sign(token('1h'), '7d');
+    expect([longer.status, longer.json().error.code]).toEqual([400, 'ERR_TTL_TOO_LONG']);
+    expect(longer.json().error.message).toContain('exceeds the 1h that the enrollment token allows');
+    const shorter = await sign(token('1h'), '30m');
+    expect(shorter.status).toBe(201);
+    const life = Date.parse(shorter.json().notAfter) - Date.now();
+    expect(life).toBeGreaterThan(25 * 60_000);
+    expect(life).toBeLessThanOrEqual(30 * 60_000);
+    // A token minted without --cert-ttl allows the CA's default (24h), not its maximum (7d).
+    const defaulted = await sign(token(), '2d');
+    expect([defaulted.status, defaulted.json().error.code]).toEqual([400, 'ERR_TTL_TOO_LONG']);
   });
 });

@@ -18,7 +18,7 @@ describe('concurrent writers', () => {
   it('ok/parallel ca issue processes and API clients: every acknowledged certificate stored once, no duplicate serial, no lost row', async () => {
     const dir = join(root, 'ca');
     expect(ca(['init', '--dir', dir, '--name', 'Busy CA', '--trust-domain', TD]).code).toBe(0);
-    const apiKey = ca(['apikey', 'create', '--dir', dir, '--name', 'load', '--scope', 'issue:*', '--scope', 'revoke']).stdout.trim();
+    const apiKey = ca(['apikey', 'create', '--dir', dir, '--name', 'load', '--scope', `issue:spiffe:spiffe://${TD}/**`, '--scope', 'revoke']).stdout.trim();
     const svc = await startCa(dir, { args: ['--rate-limit', '100000'] });
     const work = new Workload({ url: () => svc.url, ca: readFileSync(join(dir, 'root.pem'), 'utf8'), apiKey, trustDomain: TD }, 8);
     work.start();

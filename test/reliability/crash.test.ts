@@ -31,7 +31,7 @@ describe(`crash safety (${KILLS} SIGKILLs under load)`, () => {
   it('ok/every acknowledged issuance and revocation survives; serials unique; CRL numbers only grow; database intact; back within 2 s', async () => {
     const dir = join(root, 'ca');
     expect(ca(['init', '--dir', dir, '--name', 'Crash CA', '--trust-domain', TD]).code).toBe(0);
-    const apiKey = ca(['apikey', 'create', '--dir', dir, '--name', 'load', '--scope', 'issue:*,revoke']).stdout.trim();
+    const apiKey = ca(['apikey', 'create', '--dir', dir, '--name', 'load', '--scope', `issue:spiffe:spiffe://${TD}/**,revoke`]).stdout.trim();
     const caPem = readFileSync(join(dir, 'root.pem'), 'utf8');
     const issuer = readCertificate(readPemLabelled(readFileSync(join(dir, 'intermediate.pem'), 'utf8'), ['CERTIFICATE'], 'intermediate')[0]!);
     let svc: RunningCa = await startCa(dir, { args: ['--rate-limit', '100000'] });

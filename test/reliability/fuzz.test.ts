@@ -2,6 +2,7 @@
 // error every time, never a 5xx, a hang, a crash or a change to stored data. MESHCA_FUZZ_RUNS scales the runs.
 
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -48,7 +49,7 @@ describe('fuzzing the parsers', () => {
     root = mkdtempSync(join(tmpdir(), 'meshca-fuzz-'));
     dir = join(root, 'ca');
     expect(ca(['init', '--dir', dir, '--name', 'Fuzz CA', '--trust-domain', TD]).code).toBe(0);
-    key = ca(['apikey', 'create', '--dir', dir, '--name', 'fuzz', '--scope', 'issue:fz-*,list,revoke']).stdout.trim();
+    key = ca(['apikey', 'create', '--dir', dir, '--name', 'fuzz', '--scope', 'issue:dns:fz-*.acme.internal,list,revoke']).stdout.trim();
     token = ca(['token', 'tok', '--dir', dir, '--dns', 'tok.acme.internal']).stdout.trim();
     expect(ca(['issue', 'anchor', '--dir', dir, '--dns', 'anchor.acme.internal', '--cert-out', join(root, 'a.pem'), '--key-out', join(root, 'a.key')]).code).toBe(0);
     svc = await startCa(dir, { args: ['--rate-limit', '100000'] });
@@ -124,6 +125,26 @@ describe('fuzzing the parsers', () => {
       { numRuns: RUNS },
     );
     counts['CSRs'] = RUNS;
+  }, HTTP_TIMEOUT);
+
+  it('ok/content encodings: known, unknown, stacked and corrupt encodings get 415 on every route, before authentication', async () => {
+    const json = Buffer.from(validBody('fz-e'));
+    const routes = ['/v1/sign', '/v1/renew', '/v1/certificates', '/v1/certificates/00aa/revoke', '/v1/nothing'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        fc.oneof(fc.constantFrom('gzip', 'deflate', 'br', 'x-gzip', 'compress', 'zstd', 'gzip, gzip', 'identity, gzip', 'GZIP'), fc.string({ minLength: 1, maxLength: 20 }).map((s) => s.replace(/[^\x21-\x7e]/g, 'x'))),
+        fc.oneof(fc.constant(json), fc.constant(gzipSync(json)), fc.constant(deflateSync(json)), fc.constant(brotliCompressSync(json)), fc.constant(gzipSync(json).subarray(0, 12)), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b))),
+        fc.boolean(),
+        async (route, encoding, body, authenticated) => {
+          const r = await call(`${svc.url}${route}`, { method: route === '/v1/certificates' ? 'GET' : 'POST', ca: caPem, headers: { ...(authenticated ? { authorization: `Bearer ${key}` } : {}), 'content-type': 'application/json', 'content-encoding': encoding }, body: body as unknown as string, timeoutMs: 10_000 });
+          clean(r);
+          if (encoding.trim().toLowerCase() !== 'identity' && r.status !== 415) throw new Error(`status ${r.status} for Content-Encoding ${encoding}: ${r.body.slice(0, 200)}`);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+    counts['content encodings'] = RUNS;
   }, HTTP_TIMEOUT);
 
   it('ok/headers: arbitrary extra headers and content types never cause a 5xx', async () => {

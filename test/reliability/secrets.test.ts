@@ -32,7 +32,7 @@ describe('secrets stay secret', () => {
       seen.push(r.stderr);
       return r;
     };
-    const apiKey = run(['apikey', 'create', '--dir', dir, '--name', 'ops', '--scope', 'issue:*', '--scope', 'list', '--scope', 'revoke', '--scope', 'audit'], { deliversSecret: true }).stdout.trim();
+    const apiKey = run(['apikey', 'create', '--dir', dir, '--name', 'ops', '--scope', 'issue:dns:*.acme.internal', '--scope', 'list', '--scope', 'revoke', '--scope', 'audit'], { deliversSecret: true }).stdout.trim();
     const token = run(['token', 'web', '--dir', dir, '--dns', 'web.acme.internal'], { deliversSecret: true }).stdout.trim();
     const svc = await startCa(dir, { env });
     const caPem = readFileSync(join(dir, 'root.pem'), 'utf8');
@@ -69,7 +69,7 @@ describe('secrets stay secret', () => {
     }
     seen.push(svc.log());
 
-    const keyFiles = [join(dir, 'private', 'root.key'), join(dir, 'private', 'intermediate.key'), join(dir, 'private', 'token.key'), out('web.key'), out('local.key')];
+    const keyFiles = [join(dir, 'private', 'root.key'), join(dir, 'private', 'intermediate.key'), join(dir, 'private', 'token.key'), join(dir, 'private', 'audit.key'), out('web.key'), out('local.key')];
     const secrets: Record<string, string> = {
       'API key': apiKey,
       'API key secret': apiKey.split('_')[2]!,
@@ -85,7 +85,7 @@ describe('secrets stay secret', () => {
 
     for (const f of keyFiles) expect([f, (statSync(f).mode & 0o777).toString(8)]).toEqual([f, '600']);
     expect((statSync(join(dir, 'private')).mode & 0o777).toString(8)).toBe('700');
-    expect(readdirSync(join(dir, 'private')).sort()).toEqual(['intermediate.key', 'root.key', 'token.key']);
+    expect(readdirSync(join(dir, 'private')).sort()).toEqual(['audit.key', 'intermediate.key', 'root.key', 'token.key']);
   });
 
   it('fail/a wrong CA passphrase stops ca serve with a one-line error that does not echo it', () => {

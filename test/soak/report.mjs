@@ -8,6 +8,9 @@ const last = (test) => lines.filter((l) => l.test === test).at(-1);
 const crash = last('crash');
 const fuzz = last('fuzz');
 const matrix = last('authorization');
+const typed = last('typed-scopes');
+const weak = last('weak-keys');
+const refusals = last('refusal-audit');
 const conc = last('concurrency');
 const soak = last('soak');
 const out = [];
@@ -20,6 +23,14 @@ if (crash) {
 }
 if (conc) out.push('## Concurrent writers', '', `${conc.cliProcesses} parallel \`ca issue\` processes and ${conc.apiIssued} API issuances on one directory: ${conc.stored} leaves stored (the service's own TLS certificate is the one more), no duplicate serial.`, '');
 if (matrix) out.push('## Authorization matrix', '', `${matrix.cells} cells (${matrix.credentials} kinds of credential × ${matrix.endpoints} endpoints), ${matrix.wrong} wrong.`, '');
+if (typed) out.push('## Typed scopes and reserved identities', '', `${typed.cells} sign requests (${typed.keys} API keys with SPIFFE, DNS and IP scopes, typed and untyped × ${typed.identities} requested identities, lookalikes and reserved IDs among them), ${typed.wrong} wrong: a certificate only where the scope's type matched, none for a reserved ID.`, '');
+if (weak) {
+  out.push('## Weak keys', '', 'Each key was sent as a CSR to `POST /v1/sign`, to `POST /v1/renew` as the new key, and to `ca issue --csr`; what each answered:', '');
+  out.push('| key | sign | renew with a new key | ca issue --csr | reason given |', '|---|---|---|---|---|');
+  for (const c of weak.cases) out.push(`| ${c.key} | ${c.sign} | ${c.rekey} | ${c.cli} | ${c.reason.replace(/^pki: |^crypto: /, '').replace(/\|/g, '\\|')} |`);
+  out.push('');
+}
+if (refusals) out.push('## Refused authentication in the audit log', '', `${refusals.refused} refused requests (ten kinds of bad credential, a rate-limit burst, and a flood of made-up API keys) made ${refusals.rows} audit rows, at most ${refusals.maxRowsPerSecond} in any second.`, '');
 if (fuzz) {
   out.push('## Fuzzing (fast-check)', '', '| parser | cases |', '|---|---|');
   for (const [parser, n] of Object.entries(fuzz.casesPerParser)) out.push(`| ${parser} | ${n} |`);

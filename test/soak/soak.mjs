@@ -30,7 +30,7 @@ const log = (...a) => console.error('soak:', ...a);
 
 const dir = join(work, 'ca');
 ca('init', '--dir', dir, '--name', 'Soak CA', '--trust-domain', TD);
-const apiKey = ca('apikey', 'create', '--dir', dir, '--name', 'soak', '--scope', 'issue:*,revoke').trim();
+const apiKey = ca('apikey', 'create', '--dir', dir, '--name', 'soak', '--scope', `issue:spiffe:spiffe://${TD}/**,revoke`).trim();
 const logPath = join(work, 'serve.log');
 const fd = openSync(logPath, 'w');
 const svc = spawn(process.execPath, [CA_BIN, 'serve', '--dir', dir, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--rate-limit', '100000'], { stdio: ['ignore', fd, fd] });
@@ -80,7 +80,11 @@ for (let i = 0; i < 20; i++) {
   const r = await sign(`fleet-${i}`);
   if (r.status !== 201) throw new Error(`fleet enrollment failed: ${r.status} ${r.body}`);
   const cert = JSON.parse(r.body).certificate;
-  fleet.push({ agent: new https.Agent({ keepAlive: true, maxSockets: 2, ca: caPem, cert, key: privateKeyToPem(r.key) }), leaf: readCertificate(readPemLabelled(cert, ['CERTIFICATE'], 'leaf')[0]) });
+  fleet.push(member(cert, privateKeyToPem(r.key)));
+}
+/** A fleet member presenting `cert` on its own keep-alive mTLS connection. */
+function member(cert, keyPem) {
+  return { agent: new https.Agent({ keepAlive: true, maxSockets: 2, ca: caPem, cert, key: keyPem }), keyPem, leaf: readCertificate(readPemLabelled(cert, ['CERTIFICATE'], 'leaf')[0]) };
 }
 const revocable = [];
 
@@ -94,7 +98,19 @@ const fire = {
     if (r.status === 201) revocable.push(JSON.parse(r.body).serial);
     return r;
   }),
-  renew: () => send('renew', https, { port: ports.https, path: '/v1/renew', method: 'POST', agent: fleet[n++ % fleet.length].agent, headers: { 'content-type': 'application/json' } }, '{}'),
+  // A member renews with its newest certificate, as a real client does (renewing one certificate twice after
+  // the CA's renewalGrace is refused as a fork of its lineage).
+  renew: () => {
+    const i = n++ % fleet.length;
+    const current = fleet[i];
+    return send('renew', https, { port: ports.https, path: '/v1/renew', method: 'POST', agent: current.agent, headers: { 'content-type': 'application/json' } }, '{}').then((r) => {
+      if (r.status === 201 && fleet[i] === current) {
+        fleet[i] = member(JSON.parse(r.body).certificate, current.keyPem);
+        current.agent.destroy();
+      }
+      return r;
+    });
+  },
   ocsp: () => {
     const { der } = ocspRequestFor(fleet[n++ % fleet.length].leaf, issuer);
     // two thirds without a nonce (cacheable), one third with one (signed per request)

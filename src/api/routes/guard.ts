@@ -3,7 +3,7 @@
 import type { Request, Response } from 'express';
 import type { AuthenticatedCaller } from '../../auth/caller.js';
 import { CaError } from '../../errors.js';
-import { authenticate, type Accepts } from '../authenticate.js';
+import { authenticate, claimedActor, type Accepts } from '../authenticate.js';
 import { httpStatusFor } from '../errors.js';
 import type { ApiDeps } from '../ports.js';
 
@@ -35,19 +35,35 @@ export function perSecondLimiter(limit: number, now: () => number = Date.now): R
 
 type Handler = (caller: AuthenticatedCaller, req: Request, res: Response) => void | Promise<void>;
 
-/** Runs `handler` for an authenticated caller; `limit` (sign and renew) throttles each caller separately. */
+/**
+ * Runs `handler` for an authenticated caller; `limit` (sign and renew) throttles each caller separately.
+ * A refused authentication or rate limit is counted in the audit log under the actor the request claimed
+ * (aggregated per second); a refusal by the handler is audited per request under the authenticated actor.
+ */
 export function guarded(deps: ApiDeps, limit: RateLimiter | null, accepts: Accepts, handler: Handler) {
+  const refuse = (req: Request, res: Response, actor: string, e: unknown): never => {
+    if (e instanceof CaError) {
+      res.locals.claimedActor = actor;
+      deps.refusals.record(actor, e.code, req.socket.remoteAddress);
+    }
+    throw e;
+  };
   return async (req: Request, res: Response): Promise<void> => {
-    const caller = await authenticate(deps, req, accepts);
+    let caller: AuthenticatedCaller;
+    try {
+      caller = await authenticate(deps, req, accepts);
+    } catch (e) {
+      return refuse(req, res, claimedActor(deps, req), e);
+    }
     res.locals.actor = caller.actor;
     if (limit && !limit.take(caller.kind === 'token' ? `ip:${req.socket.remoteAddress}` : caller.actor)) {
-      throw new CaError('ERR_RATE_LIMITED', `api: too many requests from ${caller.kind === 'token' ? 'this address' : caller.actor}; retry in a second`);
+      refuse(req, res, caller.actor, new CaError('ERR_RATE_LIMITED', `api: too many requests from ${caller.kind === 'token' ? 'this address' : caller.actor}; retry in a second`));
     }
     try {
       await handler(caller, req, res);
     } catch (e) {
       if (e instanceof CaError && httpStatusFor(e) < 500) {
-        deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: `${req.method} ${req.route?.path ?? req.path}`, target: null, outcome: 'refused', detail: { code: e.code } });
+        deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: `${req.method} ${req.route?.path ?? req.path}`, target: null, outcome: 'refused', detail: { code: e.code, ...e.detail } });
       }
       throw e;
     }

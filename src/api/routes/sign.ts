@@ -4,7 +4,6 @@ import type { Router } from 'express';
 import { authorizeSign } from '../../auth/caller.js';
 import { parseDuration } from '../../config/duration.js';
 import { csrDer } from '../../pki/csr.js';
-import { authenticate } from '../authenticate.js';
 import { objectBody, optionalString, requiredString, stringArray } from '../body.js';
 import type { ApiDeps } from '../ports.js';
 import { leafResponse } from '../responses.js';
@@ -24,7 +23,7 @@ export function signRoutes(router: Router, deps: ApiDeps, limit: RateLimiter): v
         ipAddresses: stringArray(body, 'ipAddresses'),
         ttlSeconds: ttl === undefined ? undefined : parseDuration(ttl),
       };
-      const request = authorizeSign(caller, asked);
+      const request = authorizeSign(caller, asked, deps.authority.policy);
       const leaf = await deps.authority.issueGrouped(
         { ...request, key: { csr } },
         caller,

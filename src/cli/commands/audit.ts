@@ -1,6 +1,9 @@
-// `ca audit` and `ca audit verify`: the audit log, oldest first, and the check of its hash chain.
+// `ca audit` and `ca audit verify`: the audit log, oldest first, and the check of its sealed chain (and of a signed head recorded earlier).
 
+import { existsSync } from 'node:fs';
+import { verifyAuditHead } from '../../audit/audit-key.js';
 import { CaError } from '../../errors.js';
+import { readInputFile } from '../io.js';
 import { table, type CommandOutput } from '../output.js';
 import { withLocalCa } from './shared.js';
 
@@ -16,16 +19,45 @@ export function audit(args: { dir: string }): CommandOutput {
   });
 }
 
-/** Walks the audit log's hash chain; an edited, deleted or reordered row fails with `ERR_AUDIT_TAMPERED`. */
-export function auditVerify(args: { dir: string }): CommandOutput {
-  return withLocalCa(args.dir, (ca) => {
+const JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** The signed head given on the command line, or read from the file it names. */
+function headText(given: string): string {
+  if (JWS.test(given.trim())) return given.trim();
+  if (!existsSync(given)) throw new CaError('ERR_USAGE', 'cli: --head takes a signed head (a JWS from the "audit head" log line or /v1/audit/head) or a file holding one');
+  const text = readInputFile(given, 'signed head').toString('utf8').trim();
+  const jws = text.startsWith('{') ? (JSON.parse(text) as { jws?: unknown }).jws : text;
+  if (typeof jws !== 'string' || !JWS.test(jws.trim())) throw new CaError('ERR_USAGE', `cli: ${given} holds no signed head`);
+  return jws.trim();
+}
+
+/**
+ * Walks the audit log's sealed chain; an edited, missing or reordered row fails with `ERR_AUDIT_TAMPERED`. With
+ * `head`, the log must also still hold the row that head was signed for, with the same seal: a log cut back
+ * (or rebuilt) since that head was recorded fails too.
+ */
+export async function auditVerify(args: { dir: string; head?: string }): Promise<CommandOutput> {
+  const jws = args.head === undefined ? undefined : headText(args.head);
+  return withLocalCa(args.dir, async (ca) => {
     const verdict = ca.store.verifyAuditChain();
     if (!verdict.ok) {
       throw new CaError('ERR_AUDIT_TAMPERED', `audit: ${verdict.message} (checked ${verdict.rows} rows)`, { detail: { rowId: verdict.rowId, problem: verdict.problem } });
     }
+    let checked = '';
+    let head: { id: number; at: string } | undefined;
+    if (jws !== undefined) {
+      const signed = await verifyAuditHead(ca.auditKey, jws);
+      if (signed.trustDomain !== ca.directory.config.trustDomain) throw new CaError('ERR_AUDIT_HEAD_INVALID', `audit: the signed head is for trust domain ${signed.trustDomain}, not ${ca.directory.config.trustDomain}`);
+      const seal = ca.store.auditSealOf(signed.id);
+      if (seal !== signed.seal) {
+        throw new CaError('ERR_AUDIT_TAMPERED', `audit: the log no longer holds row ${signed.id} as it was signed at ${signed.at.toISOString()}: it was ${seal === undefined ? 'cut back' : 'rewritten'} since (the log now ends at row ${verdict.lastId})`, { detail: { rowId: signed.id, problem: 'truncated' } });
+      }
+      head = { id: signed.id, at: signed.at.toISOString() };
+      checked = `\nsigned head of ${head.at} (row ${signed.id}) is in the log`;
+    }
     return {
-      data: { ok: true, rows: verdict.rows, head: verdict.head },
-      human: `audit log intact: ${verdict.rows} rows, head ${verdict.head}\n(record the head elsewhere: rows removed from the end leave a shorter valid chain)`,
+      data: { ok: true, rows: verdict.rows, lastId: verdict.lastId, head: verdict.head, ...(head ? { signedHead: head } : {}) },
+      human: `audit log intact: ${verdict.rows} rows, head ${verdict.head}${checked}\n(\`ca serve\` logs and serves a signed head at /v1/audit/head: record it elsewhere and check it here with --head)`,
     };
   });
 }

@@ -56,7 +56,7 @@ async function crlRemote(args: CrlArgs): Promise<CommandOutput> {
   const roots = readPemLabelled(bundleText, ['CERTIFICATE'], 'CA bundle').map(readCertificate);
   const base = args.caUrl!.replace(/\/+$/, '');
   const https = base.startsWith('https:');
-  const get = (path: string) => fetchBytes(`${base}${path}`, https ? { caBundle: bundleText } : {});
+  const get = (path: string) => fetchBytes(`${base}${path}`, https ? { caBundle: bundleText, caService: true } : {});
   const served = readPemLabelled((await get('/v1/trust-bundle')).toString('utf8'), ['CERTIFICATE'], 'trust bundle').map(readCertificate);
   const root = roots.find((r) => r.subject.equals(r.issuer));
   if (!root) throw new CaError('ERR_TLS_TRUST', 'cli: --ca-bundle holds no self-signed root');

@@ -17,6 +17,12 @@ export interface RevokeArgs {
   passphrase: string | undefined;
 }
 
+/** What a keyCompromise revocation did beyond the one serial. */
+function keyLines(r: { alsoRevoked: readonly string[]; keyBlocked: boolean }): string[] {
+  if (!r.keyBlocked) return [];
+  return [`its key is blocked: no certificate will be issued or renewed for it again`, ...(r.alsoRevoked.length > 0 ? [`also revoked (same key): ${r.alsoRevoked.join(', ')}`] : [])];
+}
+
 /** The serial of the first certificate in a PEM or DER file. */
 function serialFromFile(path: string): string {
   const data = readInputFile(path, 'certificate');
@@ -31,10 +37,12 @@ export function revoke(args: RevokeArgs): CommandOutput {
   return withLocalCa(args.dir, (ca) => {
     const outcome = ca.authority(args.passphrase).revoke(serial, reason, { actor: localActor() });
     const r = outcome.record;
-    const data = { serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked' };
-    const human = data.alreadyRevoked
-      ? `${r.serial} was already revoked at ${data.revokedAt} (${r.reason}); nothing changed`
-      : `revoked ${r.serial} (${r.commonName}, reason ${r.reason}); a running \`ca serve\` publishes it (CRL and OCSP) within a second`;
+    const data = { serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked', alsoRevoked: outcome.alsoRevoked, keyBlocked: outcome.keyBlocked };
+    const human = [
+      data.alreadyRevoked ? `${r.serial} was already revoked at ${data.revokedAt} (${r.reason})` : `revoked ${r.serial} (${r.commonName}, reason ${r.reason})`,
+      ...keyLines(data),
+      data.alreadyRevoked && !data.keyBlocked ? 'nothing changed' : 'a running `ca serve` publishes it (CRL and OCSP) within a second',
+    ].join('\n');
     return { data, human };
   });
 }
@@ -57,7 +65,11 @@ export async function revokeRemote(args: RemoteRevokeArgs): Promise<CommandOutpu
   const credential = selfRevoke
     ? { cert: readInputFile(args.cert!, 'certificate').toString('utf8'), key: readInputFile(args.key!, 'key').toString('utf8') }
     : { bearer: args.apiKey! };
-  const r = await connect(args).call<{ serial: string; revokedAt: string; reason: string; alreadyRevoked: boolean }>('POST', `/v1/certificates/${encodeURIComponent(serial)}/revoke`, credential, { reason });
-  const human = r.alreadyRevoked ? `${r.serial} was already revoked at ${r.revokedAt} (${r.reason}); nothing changed` : `revoked ${r.serial} (reason ${r.reason})`;
+  const r = await connect(args).call<{ serial: string; revokedAt: string; reason: string; alreadyRevoked: boolean; alsoRevoked: string[]; keyBlocked: boolean }>('POST', `/v1/certificates/${encodeURIComponent(serial)}/revoke`, credential, { reason });
+  const human = [
+    r.alreadyRevoked ? `${r.serial} was already revoked at ${r.revokedAt} (${r.reason})` : `revoked ${r.serial} (reason ${r.reason})`,
+    ...keyLines({ alsoRevoked: r.alsoRevoked ?? [], keyBlocked: r.keyBlocked ?? false }),
+    ...(r.alreadyRevoked && !r.keyBlocked ? ['nothing changed'] : []),
+  ].join('\n');
   return { data: r, human };
 }

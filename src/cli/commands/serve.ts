@@ -1,5 +1,6 @@
 // `ca serve`: run the CA service on a directory until SIGTERM or SIGINT.
 
+import { parseDuration } from '../../config/duration.js';
 import { parseListenAddress, startService } from '../../server/serve.js';
 import { CaError } from '../../errors.js';
 import type { CommandOutput } from '../output.js';
@@ -10,7 +11,26 @@ export interface ServeArgs {
   httpListen: string;
   rateLimit: string;
   signingWorkers?: string;
+  handshakeTimeout: string;
+  headerTimeout: string;
+  requestTimeout: string;
+  keepAliveTimeout: string;
+  maxConnections: string;
+  ocspSignLimit: string;
+  auditHeadInterval: string;
   passphrase: string | undefined;
+}
+
+function wholeNumber(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) throw new CaError('ERR_USAGE', `cli: ${flag} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function milliseconds(text: string, flag: string): number {
+  const seconds = parseDuration(text);
+  if (seconds < 1 || seconds > 3600) throw new CaError('ERR_USAGE', `cli: ${flag} must be from 1s to 1h`);
+  return seconds * 1000;
 }
 
 export async function serve(args: ServeArgs): Promise<CommandOutput> {
@@ -20,6 +40,9 @@ export async function serve(args: ServeArgs): Promise<CommandOutput> {
   if (signingWorkers !== undefined && (!Number.isSafeInteger(signingWorkers) || signingWorkers < 0 || signingWorkers > 64)) {
     throw new CaError('ERR_USAGE', 'cli: --signing-workers must be a whole number from 0 to 64');
   }
+  const headersTimeoutMs = milliseconds(args.headerTimeout, '--header-timeout');
+  const requestTimeoutMs = milliseconds(args.requestTimeout, '--request-timeout');
+  if (headersTimeoutMs > requestTimeoutMs) throw new CaError('ERR_USAGE', 'cli: --header-timeout cannot be longer than --request-timeout');
   const service = await startService({
     dir: args.dir,
     listen: parseListenAddress(args.listen, '--listen'),
@@ -27,6 +50,15 @@ export async function serve(args: ServeArgs): Promise<CommandOutput> {
     passphrase: args.passphrase,
     rateLimitPerSecond,
     ...(signingWorkers === undefined ? {} : { signingWorkers }),
+    limits: {
+      handshakeTimeoutMs: milliseconds(args.handshakeTimeout, '--handshake-timeout'),
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: milliseconds(args.keepAliveTimeout, '--keep-alive-timeout'),
+      maxConnections: wholeNumber(args.maxConnections, '--max-connections', 1, 1_000_000),
+    },
+    ocspSignPerClientPerSecond: wholeNumber(args.ocspSignLimit, '--ocsp-sign-limit', 0, 1_000_000),
+    auditHeadIntervalMs: milliseconds(args.auditHeadInterval, '--audit-head-interval'),
   });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -15,14 +15,19 @@ export function localActor(): string {
   return `local:${user}`;
 }
 
-/** Opens a CA directory for the duration of `fn`. */
+/** Opens a CA directory for the duration of `fn` (until its promise settles, when it returns one). */
 export function withLocalCa<T>(dir: string, fn: (ca: LocalCa) => T): T {
   const ca = LocalCa.open(dir);
+  let result: T;
   try {
-    return fn(ca);
-  } finally {
+    result = fn(ca);
+  } catch (e) {
     ca.close();
+    throw e;
   }
+  if (result instanceof Promise) return result.finally(() => ca.close()) as T;
+  ca.close();
+  return result;
 }
 
 /** The status a record has at `now`. */

@@ -4,7 +4,9 @@ import { createEnrollmentToken, TOKEN_DEFAULT_SECONDS } from '../../auth/enrollm
 import { parseDuration } from '../../config/duration.js';
 import { systemClock } from '../../crypto/clock.js';
 import { parseDnsName, parseIpAddress } from '../../identity/names.js';
+import { isReservedSpiffeId } from '../../identity/reserved.js';
 import { parseSpiffeIdIn } from '../../identity/spiffe.js';
+import { plainText } from '../../identity/text.js';
 import { CaError } from '../../errors.js';
 import type { CommandOutput } from '../output.js';
 import { localActor, withLocalCa } from './shared.js';
@@ -26,12 +28,16 @@ export async function token(args: TokenArgs): Promise<CommandOutput> {
   const ca = withLocalCa(args.dir, (ca) => ({ config: ca.directory.config, key: ca.directory.loadKey('token', args.passphrase) }));
   const c = ca.config;
   // Refuse now what the CA would refuse at enrollment, so a token is never minted for names it cannot get.
-  const spiffeId = args.spiffeId === undefined ? undefined : parseSpiffeIdIn(args.spiffeId, c.trustDomain).uri;
+  plainText(args.name, 'the certificate name', 64);
+  const id = args.spiffeId === undefined ? undefined : parseSpiffeIdIn(args.spiffeId, c.trustDomain);
+  if (id && isReservedSpiffeId(id)) throw new CaError('ERR_IDENTITY_RESERVED', `cli: ${id.uri} is reserved for meshca itself and cannot be granted`);
+  const spiffeId = id?.uri;
   const dnsNames = args.dns.map((d) => parseDnsName(d, { allowWildcards: c.allowWildcards }));
   const ipAddresses = args.ip.map((ip) => parseIpAddress(ip).text);
   if (!spiffeId && dnsNames.length === 0 && ipAddresses.length === 0) throw new CaError('ERR_NAME_REQUIRED', 'cli: a token must grant at least one identity (--spiffe-id, --dns or --ip)');
   if (certTtlSeconds !== undefined && certTtlSeconds > c.maxTtlSeconds) throw new CaError('ERR_TTL_TOO_LONG', "cli: --cert-ttl exceeds this CA's maximum TTL");
-  const minted = await createEnrollmentToken(ca.key, systemClock, c.trustDomain, { name: args.name, spiffeId, dnsNames, ipAddresses, certTtlSeconds }, lifetime);
+  // The certificate lifetime is written into every token: it is the most an enrollment may ask for.
+  const minted = await createEnrollmentToken(ca.key, systemClock, c.trustDomain, { name: args.name, spiffeId, dnsNames, ipAddresses, certTtlSeconds: certTtlSeconds ?? c.defaultTtlSeconds }, lifetime);
   withLocalCa(args.dir, (local) =>
     local.store.appendAudit({ at: new Date(), actor: localActor(), action: 'token-create', target: `token:${minted.jti}`, outcome: 'ok', detail: { name: args.name, spiffeId, dnsNames, ipAddresses, expiresAt: minted.expiresAt.toISOString() } }),
   );

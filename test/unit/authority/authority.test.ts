@@ -126,7 +126,7 @@ describe('Authority.revoke and CRLs', () => {
     const { authority, store } = createTestCa();
     const { kind, der } = { kind: 'intermediate' as const, der: authority.intermediate.certificate.der };
     store.recordIssued(
-      { serial: authority.intermediate.certificate.serial, kind, issuerKeyId: authority.root.keyIdHex, commonName: 'int', spiffeId: null, dnsNames: [], ipAddresses: [], notBefore: T0, notAfter: T0, der, revokedAt: null, reason: null },
+      { serial: authority.intermediate.certificate.serial, kind, issuerKeyId: authority.root.keyIdHex, commonName: 'int', spiffeId: null, dnsNames: [], ipAddresses: [], notBefore: T0, notAfter: T0, der, revokedAt: null, reason: null, subjectKeyHash: 'aa', renewedFrom: null, issuedAt: T0 },
       { at: T0, actor: 't', action: 'init', target: null, outcome: 'ok' },
     );
     expect(() => authority.revoke(authority.intermediate.certificate.serial, 'unspecified', operator)).toThrow(expect.objectContaining({ code: 'ERR_REVOKE_CA_CERTIFICATE' }));

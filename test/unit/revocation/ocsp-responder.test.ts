@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { generateKeyPair, readPublicKeyInfo, signerFor, spkiOf } from '../../../src/crypto/keys.js';
 import { AsnConvert, asn1Ocsp } from '../../../src/crypto/x509.js';
 import { readCertificate } from '../../../src/pki/certificate.js';
-import { createOcspRequest } from '../../../src/revocation/ocsp.js';
+import { Tag, explicit, octets, oid, seq, tlv, unsignedInteger } from '../../../src/crypto/der.js';
+import { OID_NONCE, createOcspRequest, issuerHashes } from '../../../src/revocation/ocsp.js';
 import { OcspResponder } from '../../../src/revocation/ocsp-responder.js';
 import { storeSource } from '../../../src/revocation/ocsp-source.js';
 import { verifyOcspResponse } from '../../../src/revocation/ocsp-verify.js';
@@ -76,6 +77,86 @@ describe('OcspResponder', () => {
   });
 });
 
+describe('OcspResponder under flooding', () => {
+  const HASHES = { sha1: '1.3.14.3.2.26', sha256: '2.16.840.1.101.3.4.2.1', sha384: '2.16.840.1.101.3.4.2.2', sha512: '2.16.840.1.101.3.4.2.3' } as const;
+
+  /** A request for `serial` with a CertID of hash `alg` and the given parameter encoding, and optionally a nonce. */
+  function variant(t: ReturnType<typeof setup>, serial: Buffer, alg: keyof typeof HASHES, params: Buffer[], nonce?: Buffer): Buffer {
+    const inter = t.authority.intermediate;
+    const h = issuerHashes(inter.subject, readPublicKeyInfo(inter.certificate.spki).keyBytes)[alg];
+    const certId = seq(seq(oid(HASHES[alg]), ...params), octets(h.name), octets(h.key), serial[0]! === 0 ? tlv(Tag.INTEGER, serial) : unsignedInteger(serial));
+    const extensions = nonce ? [explicit(2, seq(seq(oid(OID_NONCE), octets(octets(nonce)))))] : [];
+    return seq(seq(seq(seq(certId)), ...extensions));
+  }
+
+  /** The responder's signatures, counted. */
+  function counted(t: ReturnType<typeof setup>) {
+    const key = generateKeyPair('ec-p256').privateKey;
+    const cert = t.authority.issueOcspSigner(spkiOf(key), 86400, { actor: 'test' });
+    const signer = signerFor(key);
+    const count = { signatures: 0 };
+    t.responder.setSigner({ signer: { algorithm: signer.algorithm, sign: (d) => (count.signatures++, signer.sign(d)) }, certificate: cert.der, keyHash: createHash('sha1').update(readPublicKeyInfo(spkiOf(key)).keyBytes).digest() });
+    return count;
+  }
+
+  it('ok/one serial asked for in every accepted CertID encoding costs at most eight signatures, however often', () => {
+    const t = setup();
+    const count = counted(t);
+    const serial = Buffer.from(t.leaf.serial, 'hex');
+    for (let i = 0; i < 400; i++) {
+      const alg = (Object.keys(HASHES) as Array<keyof typeof HASHES>)[i % 4]!;
+      const answer = t.responder.respond(variant(t, serial, alg, i % 8 < 4 ? [tlv(Tag.NULL, Buffer.alloc(0))] : []), `10.0.0.${i % 200}`);
+      expect(statusOf(answer.body)).toBe(0);
+      const verified = verifyOcspResponse(answer.body, { leaf: readCertificate(t.leaf.der), issuer: t.authority.intermediate.certificate, nonce: undefined, now: t.clock.now() });
+      expect(verified.status).toBe('good');
+    }
+    expect(count.signatures).toBeLessThanOrEqual(8);
+  });
+
+  it.each([
+    ['parameters other than absent or NULL', (t: ReturnType<typeof setup>, serial: Buffer) => variant(t, serial, 'sha1', [octets(Buffer.from('junk'))])],
+    ['two parameters', (t: ReturnType<typeof setup>, serial: Buffer) => variant(t, serial, 'sha1', [tlv(Tag.NULL, Buffer.alloc(0)), tlv(Tag.NULL, Buffer.alloc(0))])],
+    ['a serial with a redundant leading zero', (t: ReturnType<typeof setup>, serial: Buffer) => variant(t, Buffer.concat([Buffer.alloc(1), serial]), 'sha1', [])],
+  ])('fail/a CertID with %s is a malformedRequest, costing no signature', (_n, make) => {
+    const t = setup();
+    const count = counted(t);
+    for (let i = 0; i < 50; i++) expect(statusOf(t.responder.respond(make(t, Buffer.from(t.leaf.serial, 'hex')), '10.0.0.1').body)).toBe(1);
+    expect(count.signatures).toBe(0);
+  });
+
+  it('ok/past its signing budget a client gets the pre-signed answer without its nonce, or tryLater; other clients keep theirs', () => {
+    const t = setup();
+    const responder = new OcspResponder({ issuerSubject: t.authority.intermediate.subject, issuerKeyBits: readPublicKeyInfo(t.authority.intermediate.certificate.spki).keyBytes, source: storeSource(t.store, t.authority.intermediate.keyIdHex), clock: t.clock, validitySeconds: 3600, signPerClientPerSecond: 5 });
+    counted({ ...t, responder });
+    const view = readCertificate(t.leaf.der);
+    const ask = (client: string, nonce?: Buffer) => responder.respond(t.request(t.leaf.serial, nonce), client);
+    ask('10.0.0.1'); // pre-signs the nonce-less answer
+    let echoed = 0;
+    let withoutNonce = 0;
+    for (let i = 0; i < 60; i++) {
+      const nonce = Buffer.from(i.toString(16).padStart(32, '0'), 'hex');
+      const body = ask('10.0.0.1', nonce).body;
+      try {
+        verifyOcspResponse(body, { leaf: view, issuer: t.authority.intermediate.certificate, nonce, now: t.clock.now() });
+        echoed++;
+      } catch {
+        expect(verifyOcspResponse(body, { leaf: view, issuer: t.authority.intermediate.certificate, nonce: undefined, now: t.clock.now() }).status).toBe('good');
+        withoutNonce++;
+      }
+    }
+    expect(echoed).toBeGreaterThanOrEqual(8);
+    expect(echoed).toBeLessThanOrEqual(12);
+    expect(withoutNonce).toBe(60 - echoed);
+    // Another client has its own budget.
+    const nonce = Buffer.alloc(16, 7);
+    expect(verifyOcspResponse(ask('10.0.0.2', nonce).body, { leaf: view, issuer: t.authority.intermediate.certificate, nonce, now: t.clock.now() }).status).toBe('good');
+    // A never-issued serial has no pre-signed answer: past the budget it is tryLater (3).
+    const statuses = Array.from({ length: 30 }, () => statusOf(responder.respond(t.request('4abc'), '10.0.0.3').body));
+    expect(statuses.filter((s) => s === 0).length).toBeLessThanOrEqual(12);
+    expect(statuses.filter((s) => s === 3).length).toBeGreaterThanOrEqual(18);
+  });
+});
+
 describe('Authority.signCrl', () => {
   it('yields to the event loop between pages of a large CRL', async () => {
     const { authority, store } = createTestCa();
@@ -83,7 +164,7 @@ describe('Authority.signCrl', () => {
     for (let i = 0; i < 25_000; i++) {
       const serial = `4${i.toString(16).padStart(31, '0')}`;
       store.recordIssued(
-        { serial, kind: 'leaf', issuerKeyId: authority.intermediate.keyIdHex, commonName: 'x', spiffeId: null, dnsNames: [], ipAddresses: [], notBefore: now, notAfter: new Date('2026-06-20T00:00:00Z'), der: Buffer.alloc(1), revokedAt: null, reason: null },
+        { serial, kind: 'leaf', issuerKeyId: authority.intermediate.keyIdHex, commonName: 'x', spiffeId: null, dnsNames: [], ipAddresses: [], notBefore: now, notAfter: new Date('2026-06-20T00:00:00Z'), der: Buffer.alloc(1), revokedAt: null, reason: null, subjectKeyHash: serial, renewedFrom: null, issuedAt: now },
         { at: now, actor: 't', action: 'issue', target: serial, outcome: 'ok' },
       );
       store.recordRevocation(serial, now, 'superseded', { at: now, actor: 't', action: 'revoke', target: serial, outcome: 'ok' });

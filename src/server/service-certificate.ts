@@ -1,0 +1,96 @@
+// The CA service's own TLS certificate: issued by its CA under the reserved identity, renewed at two thirds of its life, replaced at once when revoked.
+
+import type { Logger } from 'pino';
+import type { Authority } from '../authority/authority.js';
+import type { IssuedLeaf } from '../authority/issue.js';
+import { generateKeyPair, privateKeyToPem, spkiOf } from '../crypto/keys.js';
+import { toPem } from '../crypto/pem.js';
+
+/** What a listener's secure context is built from. */
+export interface ServiceTlsOptions {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string[];
+}
+
+/**
+ * Holds the service's leaf (`spiffe://TD/meshca/ca`, with the listen host's names) and its key, which never
+ * leaves this process. `install` receives every new credential, to swap it into the listener in place.
+ */
+export class ServiceCertificate {
+  private leaf!: IssuedLeaf;
+  private options!: ServiceTlsOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private install: ((options: ServiceTlsOptions) => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly authority: Authority,
+    private readonly names: { dnsNames: string[]; ipAddresses: string[] },
+    private readonly logger: Logger,
+  ) {
+    this.issue();
+  }
+
+  /** The current leaf's serial. */
+  get serial(): string {
+    return this.leaf.serial;
+  }
+
+  /** The current key and chain, for the listener. */
+  get tlsOptions(): ServiceTlsOptions {
+    return this.options;
+  }
+
+  /** From now on, hands every replacement to `install` and renews at two thirds of each leaf's life. */
+  start(install: (options: ServiceTlsOptions) => void): void {
+    this.install = install;
+    this.schedule();
+  }
+
+  /** Replaces the leaf at once if `serials` (just revoked; null when too many to list) may include it. */
+  revoked(serials: readonly string[] | null, isRevoked: (serial: string) => boolean): void {
+    if (serials !== null && !serials.includes(this.leaf.serial)) return;
+    if (!isRevoked(this.leaf.serial)) return;
+    this.logger.warn({ serial: this.leaf.serial }, 'the service certificate was revoked; replacing it now');
+    this.replace('revoked');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private issue(): void {
+    const key = generateKeyPair('ec-p256').privateKey;
+    this.leaf = this.authority.issueCaServiceLeaf(spkiOf(key), this.names, { actor: 'system:serve' });
+    this.options = {
+      key: privateKeyToPem(key),
+      cert: `${toPem('CERTIFICATE', this.leaf.der)}${this.authority.chainPem}`,
+      ca: [this.authority.root.pem, this.authority.intermediate.pem],
+    };
+  }
+
+  private replace(why: 'renewed' | 'revoked'): void {
+    if (this.stopped) return;
+    const previous = this.leaf.serial;
+    try {
+      this.issue();
+    } catch (e) {
+      this.logger.error({ err: e }, 'could not replace the service certificate; retrying in a minute');
+      return this.schedule(60_000);
+    }
+    this.install?.(this.options);
+    this.logger.info({ serial: this.leaf.serial, replaces: previous, why, notAfter: this.leaf.notAfter }, why === 'revoked' ? 'replaced the revoked service certificate' : 'renewed the service certificate');
+    this.schedule();
+  }
+
+  private schedule(inMs?: number): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    const { notBefore, notAfter } = this.leaf;
+    const due = inMs ?? notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3 - Date.now();
+    this.timer = setTimeout(() => this.replace('renewed'), Math.max(1000, Math.min(due, 2 ** 31 - 1)));
+    this.timer.unref();
+  }
+}
