@@ -50,6 +50,7 @@ run: $(BUILT)
 	@echo "Get a first certificate from another terminal, in $(CURDIR):"
 	@echo '  export MESHCA_TOKEN=$$($(CA) token demo --dir $(CA_DIR) --spiffe-id spiffe://dev.meshca.internal/demo --dns demo.dev.meshca.internal)'
 	@echo '  $(CA) issue demo --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --cert-out demo.pem --key-out demo.key'
+	@echo '  unset MESHCA_TOKEN'
 	@echo '  $(CA) renew --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --cert demo.pem --key demo.key --daemon'
 	@echo
 	$(CA) serve --dir $(CA_DIR)

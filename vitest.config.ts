@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at a time even on two cores (vitest's default would be one): most tests wait on child processes,
+    // sockets and timers, not on the CPU.
+    maxWorkers: 2,
     reporters: ['default'],
   },
 });

@@ -54,6 +54,7 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
     const status = httpStatusFor(err);
     if (status >= 500) deps.logger.error({ err: e, reqId: res.locals.requestId as string | undefined }, 'unexpected error');
     else deps.metrics.refused((err as CaError).code);
+    res.locals.errorCode = err instanceof CaError ? err.code : 'ERR_INTERNAL';
     res.status(status).json(errorBody(err));
   });
   return app;

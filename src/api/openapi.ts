@@ -68,6 +68,7 @@ export const OPENAPI = {
           status: { enum: ['valid', 'revoked', 'expired'] },
           revokedAt: { type: ['string', 'null'], format: 'date-time' },
           reason: { type: ['string', 'null'] },
+          renewedFrom: { type: ['string', 'null'], description: 'serial of the certificate this one renewed' },
           certificate: { type: 'string', description: 'PEM (single-certificate lookups only)' },
         },
       },
@@ -79,7 +80,7 @@ export const OPENAPI = {
         summary: 'Issue a certificate for a CSR',
         security: [{ bearer: [] }],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/SignRequest' } } } },
-        responses: { 201: leaf, 400: error, 401: error, 403: error, 413: error, 429: error },
+        responses: { 201: leaf, 400: error, 401: error, 403: error, 413: error, 415: error, 429: error },
       },
     },
     '/v1/renew': {
@@ -87,7 +88,7 @@ export const OPENAPI = {
         summary: 'Renew the presented certificate with the same identities, optionally for a new key',
         security: [{ mtls: [] }],
         requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { csr: { type: 'string' } } } } } },
-        responses: { 201: leaf, 400: error, 401: error, 429: error },
+        responses: { 201: leaf, 400: error, 401: error, 403: error, 409: error, 415: error, 429: error },
       },
     },
     '/v1/certificates': {
@@ -116,11 +117,20 @@ export const OPENAPI = {
         security: [{ bearer: [] }, { mtls: [] }],
         parameters: [{ name: 'serial', in: 'path', required: true, schema: { type: 'string' } }],
         requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', example: 'keyCompromise' } } } } } },
-        responses: { 200: { description: 'revoked (or already revoked: alreadyRevoked true)' }, 400: error, 401: error, 403: error, 404: error },
+        responses: { 200: { description: 'revoked (or already revoked: alreadyRevoked true); keyCompromise also reports keyBlocked and alsoRevoked (the other leaves with that key)' }, 400: error, 401: error, 403: error, 404: error },
       },
     },
     '/v1/audit': {
       get: { summary: 'The audit log (scope: audit)', security: [{ bearer: [] }], responses: { 200: { description: 'events' }, 401: error, 403: error } },
+    },
+    '/v1/audit/head': {
+      get: {
+        summary: 'The latest signed head of the audit chain (no authentication; also on the HTTP listener): record it elsewhere, check it later with `ca audit verify --head`',
+        responses: {
+          200: { description: '{id, seal, at, jws, publicKey: {jwk, thumbprint}}: jws is an ES256 compact JWS (typ meshca-audit-head+jwt, kid the thumbprint) over {td, id, seal, iat}' },
+          503: error,
+        },
+      },
     },
     '/v1/trust-bundle': {
       get: { summary: 'Root and intermediate certificates, PEM (no authentication; also on the HTTP listener)', responses: { 200: { description: 'PEM', content: { 'application/x-pem-file': {} } } } },

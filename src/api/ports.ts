@@ -10,7 +10,8 @@ import type { Clock } from '../crypto/clock.js';
 /** Counters and histograms the API feeds; implemented with prom-client by the server. */
 export interface ApiMetrics {
   issued(kind: 'issue' | 'renew'): void;
-  revoked(): void;
+  /** `count` revocations were recorded (by the API or by a `ca revoke` on the directory). */
+  revoked(count: number): void;
   refused(code: string): void;
   observeRequest(route: string, method: string, status: number, seconds: number): void;
 }
@@ -50,5 +51,5 @@ export interface ApiDeps {
   /** The latest signed audit chain head (`{id, seal, at, jws, publicKey}`), published unauthenticated. */
   readonly auditHead: () => SignedAuditHead | undefined;
   /** Where refused authentications are counted for the audit log (see auth/refusals.ts). */
-  readonly refusals: { record(claimedActor: string, code: string, remoteAddress: string | undefined): void };
+  readonly refusals: { record(actor: string, action: string, code: string, remoteAddress: string | undefined, detail?: Readonly<Record<string, unknown>>): void };
 }

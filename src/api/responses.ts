@@ -29,6 +29,7 @@ export function recordResponse(r: CertificateRecord, now: Date, withPem = false)
     status: r.revokedAt !== null ? 'revoked' : r.notAfter <= now ? 'expired' : 'valid',
     revokedAt: r.revokedAt?.toISOString() ?? null,
     reason: r.reason,
+    renewedFrom: r.renewedFrom,
     ...(withPem ? { certificate: toPem('CERTIFICATE', r.der) } : {}),
   };
 }

@@ -34,7 +34,7 @@ export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const now = wholeSeconds(clock.now());
-  const record: ApiKeyRecord = { id, name: p.name, secretHash: hashSecret(secret), scopes, createdAt: now, expiresAt: addSeconds(now, lifetime), revokedAt: null, lastUsedAt: null };
+  const record: ApiKeyRecord = { id, name: p.name, secretHash: hashSecret(secret), scopes, createdAt: now, expiresAt: addSeconds(now, lifetime), revokedAt: null, lastUsedAt: null, intact: true };
   store.createApiKey(record, { at: now, actor: p.actor, action: 'apikey-create', target: `apikey:${p.name}`, outcome: 'ok', detail: { id, scopes, expiresAt: record.expiresAt.toISOString() } });
   return { key: `mca_${id}_${secret}`, record };
 }
@@ -56,6 +56,7 @@ export function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: string
   const record = store.findApiKey(m[1]!);
   const given = hashSecret(m[2]!);
   if (!record || !timingSafeEqual(record.secretHash, given)) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is not valid');
+  if (!record.intact) throw new CaError('ERR_APIKEY_INVALID', `auth: API key "${record.name}" was written or changed outside meshca (its seal does not match) and is refused`);
   if (record.revokedAt !== null) throw new CaError('ERR_APIKEY_REVOKED', `auth: API key "${record.name}" has been revoked`);
   const now = clock.now();
   if (record.expiresAt <= now) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${record.name}" expired at ${record.expiresAt.toISOString()}`);

@@ -12,6 +12,8 @@ export interface ApiKeyRecord {
   readonly expiresAt: Date;
   readonly revokedAt: Date | null;
   readonly lastUsedAt: Date | null;
+  /** False when the stored row does not match its seal: it was written or changed outside meshca. */
+  readonly intact: boolean;
 }
 
 /** Durable storage of API keys. */

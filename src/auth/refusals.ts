@@ -1,36 +1,43 @@
-// Refused authentications, audited: one row per claimed actor and reason per second, so a flood cannot grow the log without bound.
+// Refused requests, audited: one row per actor, action and reason per window (a second; longer under a flood), so no flood can outgrow the log.
 
 import type { AuditEvent } from '../authority/ports.js';
 
-/** Where aggregated rows go: one transaction per flush. */
+/** Where aggregated rows go: one transaction per window. */
 export interface RefusalSink {
   appendAuditBatch(events: readonly AuditEvent[]): void;
 }
 
-/** Distinct (actor, reason) pairs kept per second; the rest of that second is counted under `(others)`. */
-export const MAX_PAIRS_PER_SECOND = 32;
+/** Distinct (actor, action, reason) triples kept per window; the rest of that window is counted under `(others)`. */
+export const MAX_PAIRS_PER_WINDOW = 32;
+/** Longest window: under a sustained flood rows are written once a minute at most. */
+export const MAX_WINDOW_SECONDS = 60;
 /** Remote addresses (and, for `(others)`, actors) kept as a sample per row. */
 const SAMPLE = 4;
 
 interface Bucket {
   readonly actor: string;
+  readonly action: string;
   readonly code: string;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
   count: number;
   readonly addresses: Set<string>;
   readonly actors: Set<string>;
 }
 
 /**
- * Collects refused authentications (unknown, expired or revoked keys, wrong secrets, bad tokens, foreign or
- * revoked certificates, rate-limit refusals) and writes, once a second, one audit row per claimed actor and
- * reason with how many there were: at most {@link MAX_PAIRS_PER_SECOND} + 1 rows a second, however many requests.
+ * Collects refusals (refused authentication under the actor the request claimed; refused authorization and rate
+ * limits under the authenticated actor) and writes one audit row per actor, action and reason per window, with how
+ * many there were. A window is one second; when one fills up ({@link MAX_PAIRS_PER_WINDOW} triples: a flood of
+ * made-up credentials), the next is twice as long, up to a minute, and it falls back to a second once quiet. So a
+ * flood adds at most ~33 rows a minute for each reason, however many requests it sends.
  *
  * @example
  * const refusals = new RefusalLog(store, (e) => logger.error({ err: e }));
- * refusals.record('apikey-id:0123456789abcdef', 'ERR_APIKEY_INVALID', '10.1.2.3');
+ * refusals.record('claimed:apikey-id:0123456789abcdef', 'authenticate', 'ERR_APIKEY_INVALID', '10.1.2.3');
  */
 export class RefusalLog {
-  private second = 0;
+  private start = 0;
+  private seconds = 1;
   private buckets = new Map<string, Bucket>();
   private readonly timer: NodeJS.Timeout;
 
@@ -40,46 +47,61 @@ export class RefusalLog {
     private readonly now: () => number = Date.now,
   ) {
     this.timer = setInterval(() => {
-      if (Math.floor(this.now() / 1000) !== this.second) this.write();
+      if (this.elapsed()) this.write();
     }, 1000);
     this.timer.unref();
   }
 
-  /** Counts one refusal of `claimedActor` (who the request said it was) for `code`. */
-  record(claimedActor: string, code: string, remoteAddress: string | undefined): void {
-    const second = Math.floor(this.now() / 1000);
-    if (second !== this.second) {
-      this.write();
-      this.second = second;
-    }
-    let key = `${claimedActor}\u0000${code}`;
+  private second(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  private elapsed(): boolean {
+    return this.second() >= this.start + this.seconds;
+  }
+
+  /** Counts one refusal of `actor` doing `action` for `code`; `detail` (of the first in the window) is kept. */
+  record(actor: string, action: string, code: string, remoteAddress: string | undefined, detail?: Readonly<Record<string, unknown>>): void {
+    if (this.buckets.size > 0 && this.elapsed()) this.write();
+    if (this.buckets.size === 0) this.start = this.second();
+    let key = `${actor}\u0000${action}\u0000${code}`;
     let bucket = this.buckets.get(key);
-    if (!bucket && this.buckets.size >= MAX_PAIRS_PER_SECOND) {
-      key = `(others)\u0000${code}`;
+    if (!bucket && this.buckets.size >= MAX_PAIRS_PER_WINDOW) {
+      key = `(others)\u0000${action}\u0000${code}`;
       bucket = this.buckets.get(key);
     }
     if (!bucket) {
-      bucket = { actor: key.startsWith('(others)\u0000') ? '(others)' : claimedActor, code, count: 0, addresses: new Set(), actors: new Set() };
+      const others = key.startsWith('(others)\u0000');
+      bucket = { actor: others ? '(others)' : actor, action, code, detail: others ? undefined : detail, count: 0, addresses: new Set(), actors: new Set() };
       this.buckets.set(key, bucket);
     }
     bucket.count++;
     if (remoteAddress !== undefined && bucket.addresses.size < SAMPLE) bucket.addresses.add(remoteAddress);
-    if (bucket.actor === '(others)' && bucket.actors.size < SAMPLE) bucket.actors.add(claimedActor);
+    if (bucket.actor === '(others)' && bucket.actors.size < SAMPLE) bucket.actors.add(actor);
   }
 
-  /** Writes the current second's rows (one transaction) and starts afresh. */
+  /** Writes the window's rows (one transaction) and sizes the next window by how full this one was. */
   private write(): void {
     if (this.buckets.size === 0) return;
-    const at = new Date(this.second * 1000);
+    const at = new Date(this.start * 1000);
+    const flooded = this.buckets.size >= MAX_PAIRS_PER_WINDOW;
     const events: AuditEvent[] = [...this.buckets.values()].map((b) => ({
       at,
       actor: b.actor,
-      action: 'authenticate',
+      action: b.action,
       target: null,
       outcome: 'refused',
-      detail: { code: b.code, count: b.count, remoteAddresses: [...b.addresses], ...(b.actor === '(others)' ? { actors: [...b.actors] } : {}) },
+      detail: {
+        ...b.detail,
+        code: b.code,
+        count: b.count,
+        remoteAddresses: [...b.addresses],
+        ...(this.seconds > 1 ? { windowSeconds: this.seconds } : {}),
+        ...(b.actor === '(others)' ? { actors: [...b.actors] } : {}),
+      },
     }));
     this.buckets = new Map();
+    this.seconds = flooded ? Math.min(MAX_WINDOW_SECONDS, this.seconds * 2) : 1;
     try {
       this.sink.appendAuditBatch(events);
     } catch (e) {

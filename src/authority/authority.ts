@@ -13,7 +13,7 @@ import { revokedEntries, signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { GroupCommit } from './group-commit.js';
 import { SigningPool } from './signing-pool.js';
-import { issueLeaf, issueLeafGrouped, keyBlocked, renewalForked, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
+import { issued, issueLeaf, issueLeafGrouped, keyBlocked, renewalForked, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { Issuer } from './issuer.js';
 import type { LeafPolicy } from './policy.js';
 import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './ports.js';
@@ -157,33 +157,46 @@ export class Authority {
    * key or for `newKey` (whose CSR proves possession). The caller must have proved it holds the current key.
    */
   renew(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): IssuedLeaf {
-    const { request, options } = this.renewalOf(der, newKey);
-    return issueLeaf(this.issuance, request, caller, options);
+    const renewal = this.renewalOf(der, newKey, caller);
+    return 'replayed' in renewal ? renewal.replayed : issueLeaf(this.issuance, renewal.request, caller, renewal.options);
   }
 
   /** As `renew`, recorded through group commit like `issueGrouped`. */
   renewGrouped(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): Promise<IssuedLeaf> {
     try {
-      const { request, options } = this.renewalOf(der, newKey);
-      return issueLeafGrouped(this.signGrouped, this.groupCommit, request, caller, options);
+      const renewal = this.renewalOf(der, newKey, caller);
+      return 'replayed' in renewal ? Promise.resolve(renewal.replayed) : issueLeafGrouped(this.signGrouped, this.groupCommit, renewal.request, caller, renewal.options);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   /**
-   * The request that renews `der`: its identities and lifetime, for its own key or `newKey`. Refused early when
-   * its key is blocked, or when it was already renewed longer ago than the grace (a second successor would fork
-   * its lineage: the sign of a stolen key); the store checks both again in the transaction that records the leaf.
+   * What renewing `der` means: the request for a new leaf with its identities and lifetime (for its own key or
+   * `newKey`), or the successor it already has. Refused early when its key is blocked, or when it was already
+   * renewed longer ago than the grace (a second successor would fork its lineage: the sign of a stolen key).
+   * Within the grace, a same-key repeat (a client that lost the response) gets the same successor again, so no
+   * second branch exists; a repeat with a new key supersedes the earlier successor. The store checks the key and
+   * the grace again in the transaction that records the leaf.
    */
-  private renewalOf(der: Buffer, newKey: SubjectKey | undefined): { request: IssueRequest; options: IssueOptions } {
+  private renewalOf(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): { request: IssueRequest; options: IssueOptions } | { replayed: IssuedLeaf } {
     const current = this.currentLeaf(der);
     if (newKey === undefined && this.options.store.isKeyBlocked(current.subjectKeyHash)) throw keyBlocked();
     const grace = this.options.renewalGraceSeconds ?? RENEWAL_GRACE_SECONDS;
-    const [first] = this.options.store.renewalsOf(current.serial);
+    const renewals = this.options.store.renewalsOf(current.serial);
     const now = wholeSeconds(this.options.clock.now());
+    const first = renewals[0];
     if (first && (now.getTime() - first.issuedAt.getTime()) / 1000 > grace) {
       throw renewalForked(current.serial, { predecessor: current.serial, successor: first.serial, renewedAt: first.issuedAt.toISOString(), lineage: 'fork' }, `as ${first.serial} at ${first.issuedAt.toISOString()}, more than ${formatDuration(grace)} ago`);
+    }
+    if (newKey === undefined) {
+      const successor = renewals
+        .map((r) => this.options.store.findBySerial(r.serial))
+        .find((r) => r !== undefined && r.revokedAt === null && r.notAfter > now && r.subjectKeyHash === current.subjectKeyHash);
+      if (successor) {
+        this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'renew', target: successor.serial, outcome: 'noop', detail: { predecessor: current.serial, replayed: successor.serial } });
+        return { replayed: issued(successor) };
+      }
     }
     const lifetime = Math.round((current.notAfter.getTime() - current.notBefore.getTime()) / 1000) - this.options.policy.backdateSeconds;
     return {

@@ -183,7 +183,8 @@ function accept(ctx: SigningContext, request: IssueRequest, options: IssueOption
   return applyLeafPolicy(ctx.policy, request, publicKey, wholeSeconds(ctx.clock.now()), ctx.issuer.notAfter, { allowReserved: options.reservedIdentity === true });
 }
 
-function issued(record: CertificateRecord): IssuedLeaf {
+/** The issued-leaf view of a stored record. */
+export function issued(record: CertificateRecord): IssuedLeaf {
   return {
     serial: record.serial,
     der: record.der,

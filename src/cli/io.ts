@@ -41,6 +41,8 @@ export function readPassphrase(passphraseFile: string | undefined): string | und
 
 /** Where a secret (API key, enrollment token) may come from, in the order they are tried. */
 export interface SecretSources {
+  /** What the secret must look like, and what it is called in the error when it does not. */
+  readonly shape?: { readonly test: RegExp; readonly what: string };
   /** The value given on the command line (visible to every local user in `ps`: prefer the file or the variable). */
   readonly value?: string | undefined;
   /** A file whose first line is the secret. */
@@ -52,12 +54,16 @@ export interface SecretSources {
 /** The secret from `--x`, `--x-file` or the environment variable, or undefined when none is given. */
 export function readSecret(sources: SecretSources, flag: string): string | undefined {
   if (sources.value !== undefined && sources.file !== undefined) throw new CaError('ERR_USAGE', `cli: give --${flag} or --${flag}-file, not both`);
+  const checked = (text: string, from: string): string => {
+    if (sources.shape && !sources.shape.test.test(text)) throw new CaError('ERR_USAGE', `cli: ${from} holds no ${sources.shape.what}`);
+    return text;
+  };
   if (sources.file !== undefined) {
     const text = readInputFile(sources.file, `--${flag}-file`).toString('utf8').replace(/\r?\n.*$/s, '').trim();
     if (text === '') throw new CaError('ERR_USAGE', `cli: the --${flag}-file ${sources.file} is empty`);
-    return text;
+    return checked(text, `the --${flag}-file ${sources.file}`);
   }
   if (sources.value !== undefined) return sources.value;
-  const env = process.env[sources.env]?.trim();
-  return env === undefined || env === '' ? undefined : env;
+  const env = sources.env === '' ? undefined : process.env[sources.env]?.trim();
+  return env === undefined || env === '' ? undefined : checked(env, `$${sources.env}`);
 }

@@ -7,6 +7,8 @@ import { escapeUnsafe, escapeUnsafeJson } from '../identity/text.js';
 export interface CommandOutput<T = unknown> {
   readonly data: T;
   readonly human: string;
+  /** Things the user should know beside the result, printed to stderr as `ca: note: ...` in either mode. */
+  readonly notes?: readonly string[];
 }
 
 /** Streams the CLI writes to (injectable for in-process tests). */
@@ -35,6 +37,7 @@ export function exitCodeFor(code: CaErrorCode): number {
  * escaped, so nothing printed can drive the terminal or reorder what a reader sees.
  */
 export function printOutput(out: CommandOutput, json: boolean, term: Terminal): void {
+  for (const note of out.notes ?? []) term.stderr(`ca: note: ${escapeUnsafe(note)}\n`);
   if (json) term.stdout(`${escapeUnsafeJson(JSON.stringify(out.data, null, 2))}\n`);
   else if (out.human !== '') term.stdout(escapeUnsafe(out.human.endsWith('\n') ? out.human : `${out.human}\n`, ['\n', '\t']));
 }
@@ -55,8 +58,9 @@ export function printError(e: unknown, term: Terminal, json: boolean): number {
   return EXIT.internal;
 }
 
-/** Lays rows out as a left-aligned text table with a header. */
-export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+/** Lays rows out as a left-aligned text table with a header; every cell is escaped whole (a newline in a name cannot forge a row). */
+export function table(headers: readonly string[], given: readonly (readonly string[])[]): string {
+  const rows = given.map((r) => r.map((c) => escapeUnsafe(c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');

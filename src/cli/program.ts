@@ -37,8 +37,11 @@ function localOrRemote(o: { dir?: string; caUrl?: string }): 'local' | 'remote' 
   return o.dir !== undefined ? 'local' : 'remote';
 }
 
+const API_KEY = { test: /^mca_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/, what: 'meshca API key (mca_...)' };
+const TOKEN = { test: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, what: 'enrollment token (a JWT from `ca token`)' };
+
 /** The API key from --api-key, --api-key-file or $MESHCA_API_KEY. */
-const apiKeyOf = (o: { apiKey?: string; apiKeyFile?: string }): string | undefined => readSecret({ value: o.apiKey, file: o.apiKeyFile, env: 'MESHCA_API_KEY' }, 'api-key');
+const apiKeyOf = (o: { apiKey?: string; apiKeyFile?: string }): string | undefined => readSecret({ value: o.apiKey, file: o.apiKeyFile, env: 'MESHCA_API_KEY', shape: API_KEY }, 'api-key');
 
 /**
  * The enrollment credential of `ca issue --ca-url`: what the flags name (token or API key, each as a value or a
@@ -46,19 +49,24 @@ const apiKeyOf = (o: { apiKey?: string; apiKeyFile?: string }): string | undefin
  */
 function enrollmentCredential(o: { token?: string; tokenFile?: string; apiKey?: string; apiKeyFile?: string }): { token?: string; apiKey?: string } {
   const flagged = [o.token, o.tokenFile, o.apiKey, o.apiKeyFile].some((v) => v !== undefined);
-  const token = flagged ? readSecret({ value: o.token, file: o.tokenFile, env: '' }, 'token') : readSecret({ env: 'MESHCA_TOKEN' }, 'token');
-  const apiKey = flagged ? readSecret({ value: o.apiKey, file: o.apiKeyFile, env: '' }, 'api-key') : readSecret({ env: 'MESHCA_API_KEY' }, 'api-key');
+  const token = flagged ? readSecret({ value: o.token, file: o.tokenFile, env: '', shape: TOKEN }, 'token') : readSecret({ env: 'MESHCA_TOKEN', shape: TOKEN }, 'token');
+  const apiKey = flagged ? readSecret({ value: o.apiKey, file: o.apiKeyFile, env: '', shape: API_KEY }, 'api-key') : readSecret({ env: 'MESHCA_API_KEY', shape: API_KEY }, 'api-key');
   return { ...(token === undefined ? {} : { token }), ...(apiKey === undefined ? {} : { apiKey }) };
 }
 
 /** Builds the program; `run` receives each verb's output. */
 function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: Terminal): Command {
+  // commander's own usage errors as one line in the CLI's format, like every other error.
+  const output = {
+    writeOut: term.stdout,
+    writeErr: term.stderr,
+    outputError: (text: string) => term.stderr(`ca: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see \`ca help\` or \`ca <command> --help\`) [ERR_USAGE]\n`),
+  };
   const program = new Command('ca')
     .description('meshca: an internal certificate authority for service-to-service mTLS')
     .version(version(), '-V, --version')
-    .showHelpAfterError('(run `ca help` or `ca <command> --help` for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: term.stdout, writeErr: term.stderr })
+    .configureOutput(output)
     .allowExcessArguments(false);
 
   const passphraseOption = new Option('--passphrase-file <file>', 'file whose first line is the CA key passphrase (default: $CA_PASSPHRASE)');
@@ -155,7 +163,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .description('run the CA service: HTTPS API (mTLS renewal) and a plain-HTTP listener for public material')
     .requiredOption('--dir <dir>', 'CA directory')
     .option('--listen <host:port>', 'HTTPS API listener', '127.0.0.1:8443')
-    .option('--http-listen <host:port>', 'plain-HTTP listener (trust bundle, health, metrics; the --public-url of ca init)', '127.0.0.1:8080')
+    .option('--http-listen <host:port>', 'plain-HTTP listener: CRLs, OCSP, trust bundle, health, metrics, audit head (the --public-url of ca init)', '127.0.0.1:8080')
     .option('--rate-limit <n>', 'sign and renew requests per second allowed per caller', '100')
     .option('--signing-workers <n>', 'threads that verify CSRs and sign leaves (0: the main thread; default: one per core but one, at least one)')
     .option('--handshake-timeout <dur>', 'TLS handshake must finish within this', '10s')
@@ -166,6 +174,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--ocsp-sign-limit <n>', 'OCSP responses signed on the fly (nonce, cache miss) per client address per second; 0: no limit', '200')
     .option('--audit-head-interval <dur>', 'how often the signed audit chain head is logged and published', '60s')
     .addOption(passphraseOption)
+    .option('--json', 'accepted for uniformity: the service always logs JSON lines')
     .action((o) => run(() => serve({ ...o, passphrase: readPassphrase(o.passphraseFile) }), false));
 
   program
@@ -188,7 +197,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .description('create an API key and print it (shown once; only its hash is stored)')
     .requiredOption('--dir <dir>', 'CA directory')
     .requiredOption('--name <name>', 'name of the key (shown in the audit log)')
-    .requiredOption('--scope <scope>', 'issue:<glob>, revoke, list or audit (repeatable, or comma-separated)', collect, [])
+    .requiredOption('--scope <scope>', 'issue:spiffe:PATTERN, issue:dns:PATTERN, issue:ip:CIDR, revoke, list or audit (repeatable, or comma-separated; an untyped issue:GLOB is stored as the typed scope it means)', collect, [])
     .option('--expires <dur>', 'lifetime (default and maximum 90d)')
     .option('--json', 'print JSON')
     .action((o) => run(() => apikeyCreate(o), !!o.json));
@@ -248,7 +257,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     });
 
   const configure = (c: Command): void => {
-    c.exitOverride().configureOutput({ writeOut: term.stdout, writeErr: term.stderr }).allowExcessArguments(false);
+    c.exitOverride().configureOutput(output).allowExcessArguments(false);
     c.commands.forEach(configure);
   };
   program.commands.forEach(configure);

@@ -53,10 +53,16 @@ export async function renewOnce(client: CaClient, files: CredentialFiles, rekey:
   return issued;
 }
 
-/** When to renew: two thirds into the lifetime, moved by up to ±5% of it so a fleet does not renew in step. */
-export function renewalTime(notBefore: Date, notAfter: Date, random: () => number = Math.random): Date {
-  const life = notAfter.getTime() - notBefore.getTime();
-  return new Date(notBefore.getTime() + (life * 2) / 3 + (random() - 0.5) * 0.1 * life);
+/**
+ * When to renew: two thirds into the validity, moved by up to ±5% of it so a fleet does not renew in step. The
+ * validity counts from `receivedAt` when the certificate was received later than its notBefore: the CA backdates
+ * notBefore for clock skew (a minute), which for a lifetime of a minute or less would put the two-thirds point
+ * in the past as soon as the certificate arrives, and renew it over and over.
+ */
+export function renewalTime(notBefore: Date, notAfter: Date, random: () => number = Math.random, receivedAt?: Date): Date {
+  const start = Math.max(notBefore.getTime(), Math.min(receivedAt?.getTime() ?? 0, notAfter.getTime()));
+  const life = notAfter.getTime() - start;
+  return new Date(start + (life * 2) / 3 + (random() - 0.5) * 0.1 * life);
 }
 
 /** Retry delay after `failures` failed attempts: exponential from 1 s, capped, with full jitter to spread a herd. */
@@ -104,6 +110,8 @@ function runHook(command: string, log: (line: string) => void): Promise<void> {
 /** Renews forever until `signal` aborts; never gives up, and says loudly when the certificate has expired. */
 export async function runRenewalDaemon(o: DaemonOptions): Promise<void> {
   let failures = 0;
+  /** The certificate this daemon last received, and when. */
+  let received: { serial: string; at: Date } | undefined;
   while (!o.signal.aborted) {
     let current;
     try {
@@ -114,12 +122,14 @@ export async function runRenewalDaemon(o: DaemonOptions): Promise<void> {
       continue;
     }
     const life = current.notAfter.getTime() - current.notBefore.getTime();
-    const wait = failures === 0 ? renewalTime(current.notBefore, current.notAfter).getTime() - Date.now() : retryDelayMs(failures, life);
+    const receivedAt = received?.serial === current.serial ? received.at : undefined;
+    const wait = failures === 0 ? renewalTime(current.notBefore, current.notAfter, Math.random, receivedAt).getTime() - Date.now() : retryDelayMs(failures, life);
     if (failures === 0) o.log(`certificate ${current.serial} valid until ${current.notAfter.toISOString()}; renewing in ${Math.max(0, Math.round(wait / 1000))}s`);
     await sleep(Math.max(0, wait), o.signal);
     if (o.signal.aborted) break;
     try {
       const issued = await renewOnce(o.client, o, o.rekey);
+      received = { serial: issued.serial, at: new Date() };
       failures = 0;
       o.log(`renewed ${current.serial} → ${issued.serial}, valid until ${issued.notAfter}`);
       if (o.exec) await runHook(o.exec, o.log);

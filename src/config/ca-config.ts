@@ -53,7 +53,7 @@ export const CONFIG_DEFAULTS = {
 /** Checks a CA name: it becomes `O=` and part of `CN=... Root CA`, so at most 50 characters of plain text. */
 export function parseCaName(name: string): string {
   if (name.trim() !== name || name.length === 0 || name.length > 50 || !isPlainText(name)) {
-    throw new CaError('ERR_CONFIG_INVALID', 'config: the CA name must be 1-50 characters without control or bidi characters or surrounding spaces');
+    throw new CaError('ERR_CONFIG_INVALID', 'config: the CA name must be 1-50 characters without control, bidi or invisible characters or surrounding spaces');
   }
   return name;
 }

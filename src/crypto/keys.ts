@@ -2,7 +2,7 @@
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { CaError } from '../errors.js';
-import { Tag, bitString, children, expectTag, nullValue, oid, oidToString, readWhole, seq } from './der.js';
+import { Tag, bitString, children, expectTag, nullValue, oid, oidToString, readWhole, seq, unsignedInteger } from './der.js';
 
 /** Key types accepted by `--key-type`. */
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'ed25519', 'rsa-2048', 'rsa-3072'] as const;
@@ -63,18 +63,28 @@ export function readPublicKeyInfo(spki: Buffer): PublicKeyInfo {
     if (bits[0] !== 0) throw new CaError('ERR_KEY_INVALID', 'crypto: public key bit string has unused bits');
     const keyBytes = bits.subarray(1);
     const alg = oidToString(expectTag(algOid, Tag.OID, 'algorithm OID').value);
-    if (alg === OID.ed25519) return { algorithm: 'ed25519', spki, keyBytes };
+    // One key has one encoding: a key hash (what keyCompromise blocks) must not change with how the SPKI is written.
+    const canonical = (algorithm: Buffer, key: Buffer): void => {
+      if (!seq(algorithm, bitString(key)).equals(spki)) throw new CaError('ERR_KEY_INVALID', 'crypto: the public key is not in canonical DER (extra or missing algorithm parameters, or a non-minimal encoding)');
+    };
+    if (alg === OID.ed25519) {
+      canonical(seq(oid(OID.ed25519)), keyBytes);
+      return { algorithm: 'ed25519', spki, keyBytes };
+    }
     if (alg === OID.ecPublicKey) {
       const curveOid = oidToString(expectTag(params, Tag.OID, 'named curve').value);
       const curve = curveOid === OID.p256 ? 'P-256' : curveOid === OID.p384 ? 'P-384' : curveOid === OID.p521 ? 'P-521' : undefined;
       if (curve !== 'P-256' && curve !== 'P-384') throw new CaError('ERR_KEY_WEAK', `crypto: EC curve ${curve ?? curveOid} is not accepted (use P-256 or P-384)`);
+      canonical(seq(oid(OID.ecPublicKey), oid(curveOid)), keyBytes);
       return { algorithm: 'ec', curve, spki, keyBytes };
     }
     if (alg === OID.rsaEncryption) {
-      const modulus = expectTag(children(readWhole(keyBytes, Tag.SEQUENCE, 'RSAPublicKey').value)[0], Tag.INTEGER, 'modulus').value;
-      const leading = modulus.findIndex((b) => b !== 0);
-      const modulusBits = leading < 0 ? 0 : (modulus.length - leading - 1) * 8 + modulus[leading]!.toString(2).length;
+      const [n, e] = children(readWhole(keyBytes, Tag.SEQUENCE, 'RSAPublicKey').value).map((el, i) => expectTag(el, Tag.INTEGER, i === 0 ? 'modulus' : 'publicExponent').value);
+      if (n === undefined || e === undefined) throw new CaError('ERR_DER_INVALID', 'der: RSAPublicKey needs a modulus and an exponent');
+      const leading = n.findIndex((b) => b !== 0);
+      const modulusBits = leading < 0 ? 0 : (n.length - leading - 1) * 8 + n[leading]!.toString(2).length;
       if (modulusBits < 2048) throw new CaError('ERR_KEY_WEAK', `crypto: RSA key of ${modulusBits} bits is too short (at least 2048)`);
+      canonical(seq(oid(OID.rsaEncryption), nullValue()), seq(unsignedInteger(n), unsignedInteger(e)));
       return { algorithm: 'rsa', modulusBits, spki, keyBytes };
     }
     throw new CaError('ERR_KEY_TYPE_UNSUPPORTED', `crypto: public key algorithm ${alg} is not accepted`);

@@ -36,6 +36,8 @@ export function parseDnsName(text: string, options: { allowWildcards?: boolean }
 
 /** Parses an IPv4 or IPv6 address to its canonical text and the 4 or 16 bytes written into an iPAddress SAN. */
 export function parseIpAddress(text: string): { text: string; bytes: Buffer } {
+  // A zone (fe80::1%eth0) names an interface of one host; it has no meaning in a certificate.
+  if (text.includes('%')) throw new CaError('ERR_IP_ADDRESS_INVALID', `identity: "${text}" carries a zone ID (%...), which a certificate cannot hold`);
   const version = isIP(text);
   if (version === 4) return { text, bytes: Buffer.from(text.split('.').map(Number)) };
   if (version === 6) {

@@ -3,10 +3,12 @@
 import { CaError } from '../errors.js';
 
 /**
- * Characters that rewrite what a terminal or a reader shows: C0 and C1 controls, DEL, and the Unicode bidi
- * embeddings, overrides, isolates and marks (a "Trojan Source" name reads differently from what it is).
+ * Characters that change what a terminal or a reader shows rather than being shown: controls (C0, C1, DEL),
+ * format characters (bidi embeddings, overrides, isolates and marks, zero-width characters, the soft hyphen,
+ * the byte-order mark), line and paragraph separators, and lone surrogates. A "Trojan Source" name reads
+ * differently from what it is; an invisible one looks like another.
  */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'gu');
 
 /** True when `text` holds no control or bidi character. */
@@ -22,7 +24,7 @@ export function isPlainText(text: string): boolean {
  */
 export function plainText(text: string, what: string, maxLength: number): string {
   if (text.length === 0 || text.length > maxLength) throw new CaError('ERR_NAME_INVALID', `identity: ${what} must be 1-${maxLength} characters`);
-  if (!isPlainText(text)) throw new CaError('ERR_NAME_INVALID', `identity: ${what} holds control or bidi characters, which are refused`);
+  if (!isPlainText(text)) throw new CaError('ERR_NAME_INVALID', `identity: ${what} holds control, bidi or invisible characters, which are refused`);
   return text;
 }
 

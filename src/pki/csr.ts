@@ -45,7 +45,7 @@ export function verifyCsr(der: Buffer): VerifiedCsr {
     publicKey = readPublicKeyInfo(spki);
   } catch (e) {
     if (isCaError(e, 'ERR_KEY_WEAK') || isCaError(e, 'ERR_KEY_TYPE_UNSUPPORTED')) throw e;
-    throw new CaError('ERR_CSR_MALFORMED', 'pki: the CSR public key is not valid', { cause: e });
+    throw new CaError('ERR_CSR_MALFORMED', `pki: the CSR public key is not valid${e instanceof CaError ? ` (${e.message.replace(/^\w+: /, '')})` : ''}`, { cause: e });
   }
   // Before the signature: a degenerate key (RSA e = 1, an off-curve point) can make any signature "verify".
   checkSubjectKey(publicKey);

@@ -18,6 +18,22 @@ const SMALL_PRIMES: readonly bigint[] = (() => {
   return primes;
 })();
 
+/**
+ * ROCA (CVE-2017-15361): Infineon's library made primes p = k·M + (65537^a mod M) for the primorial M, so every
+ * such modulus lies, modulo each of the primes 3..167, in the subgroup 65537 generates. A random modulus does so
+ * for all 38 with probability about 2^-154; these keys factor in CPU-months. Each entry: the prime, and the
+ * bitmask of the residues in that subgroup (the check Boulder runs through rocacheck).
+ */
+const ROCA_PRINTS: readonly { p: bigint; mask: bigint }[] = [3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167].map((p) => {
+  let mask = 0n;
+  for (let r = 1, i = 0; i < p; i++, r = (r * (65537 % p)) % p) mask |= 1n << BigInt(r);
+  return { p: BigInt(p), mask };
+});
+
+function hasRocaFingerprint(n: bigint): boolean {
+  return ROCA_PRINTS.every(({ p, mask }) => ((1n << (n % p)) & mask) !== 0n);
+}
+
 /** floor(sqrt(n)) by Newton's method. */
 function isqrt(n: bigint): bigint {
   if (n < 2n) return n;
@@ -64,6 +80,7 @@ function checkRsa(keyBytes: Buffer): void {
   if (bitLength(e) > 256) weak('an RSA public exponent above 2^256 - 1');
   if (e >= n) weak('an RSA public exponent not below the modulus');
   if (n % 2n === 0n) weak('an even RSA modulus');
+  if (hasRocaFingerprint(n)) weak('the RSA modulus has the ROCA fingerprint (CVE-2017-15361: made by a vulnerable Infineon library)');
   const factor = SMALL_PRIMES.find((p) => n % p === 0n);
   if (factor !== undefined) weak(`the RSA modulus is divisible by ${factor}`);
   if (isSquare(n)) weak('the RSA modulus is a perfect square (p = q)');
@@ -129,8 +146,8 @@ function checkEd25519(keyBytes: Buffer): void {
 
 /**
  * Refuses a subject key no one should hold a certificate for (`ERR_KEY_WEAK` with the reason): RSA moduli of
- * 2048-4096 bits (multiples of 8), odd, without factors below 752, not a square, not factorable by 100 steps of
- * Fermat's method, with an odd exponent of at least 65537; EC points on P-256 or P-384, uncompressed, not the
+ * 2048-4096 bits (multiples of 8), odd, without the ROCA fingerprint, without factors below 752, not a square,
+ * not factorable by 100 steps of Fermat's method, with an odd exponent of at least 65537; EC points on P-256 or P-384, uncompressed, not the
  * identity; Ed25519 points canonical and not of small order. Run on sign, renew and rekey alike.
  *
  * @example

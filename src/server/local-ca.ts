@@ -112,7 +112,7 @@ export function initLocalCa(options: InitOptions): InitResult {
       passphrase: options.passphrase,
     },
     (tmp) => {
-      const store = openSqliteStore(join(tmp, CA_FILES.database), { create: true, sealKey: auditSealKey(auditKey) });
+      const store = openSqliteStore(join(tmp, CA_FILES.database), { create: true, sealKey: auditSealKey(auditKey), auditKeyFresh: true });
       try {
         const at = clock.now();
         const detail = { name: config.name, trustDomain: config.trustDomain, keyType: config.keyType };
@@ -148,9 +148,9 @@ export class LocalCa {
   /** Opens the directory and its database (no CA keys yet; the audit key, which seals every audit row, now). */
   static open(dir: string, options: { clock?: Clock } = {}): LocalCa {
     const directory = CaDirectory.open(dir);
-    const auditKey = directory.auditKey();
-    const store = openSqliteStore(directory.databasePath, { sealKey: auditSealKey(auditKey) });
-    return new LocalCa(directory, store, auditKey, options.clock ?? systemClock);
+    const audit = directory.auditKey();
+    const store = openSqliteStore(directory.databasePath, { sealKey: auditSealKey(audit.key), auditKeyFresh: audit.fresh });
+    return new LocalCa(directory, store, audit.key, options.clock ?? systemClock);
   }
 
   /** The authority, loading (and if needed decrypting) both CA keys the first time. */

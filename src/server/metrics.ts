@@ -6,9 +6,9 @@ import type { ApiMetrics } from '../api/ports.js';
 /** The service's metrics and the registry that renders them. */
 export function createMetrics(caNotAfter: { root: Date; intermediate: Date }): ApiMetrics & { registry: Registry } {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'meshca_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'meshca_' });
   const issued = new Counter({ name: 'meshca_certificates_issued_total', help: 'Certificates issued, by kind (issue, renew)', labelNames: ['kind'], registers: [registry] });
-  const revoked = new Counter({ name: 'meshca_revocations_total', help: 'Certificates revoked', registers: [registry] });
+  const revoked = new Counter({ name: 'meshca_revocations_total', help: 'Certificates revoked (through the API or ca revoke on the directory)', registers: [registry] });
   const refused = new Counter({ name: 'meshca_refusals_total', help: 'Requests refused, by error code', labelNames: ['code'], registers: [registry] });
   const latency = new Histogram({
     name: 'meshca_http_request_duration_seconds',
@@ -24,7 +24,7 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }): A
   return {
     registry,
     issued: (kind) => issued.inc({ kind }),
-    revoked: () => revoked.inc(),
+    revoked: (count) => revoked.inc(count),
     refused: (code) => refused.inc({ code }),
     observeRequest: (route, method, status, seconds) => latency.observe({ route, method, status: String(status) }, seconds),
   };

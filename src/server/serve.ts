@@ -26,6 +26,7 @@ import { LocalCa } from './local-ca.js';
 import { acquireServeLock } from './lock.js';
 import { createMetrics } from './metrics.js';
 import { ServiceCertificate } from './service-certificate.js';
+import { boundedPerConnection, dropIdleSockets } from './slow-clients.js';
 
 type Validity = { readonly notBefore: Date; readonly notAfter: Date };
 
@@ -111,6 +112,16 @@ async function listen(server: HttpServer | HttpsServer, at: ListenAddress, what:
   return server.address() as AddressInfo;
 }
 
+/** `produce`, computed at most once per `ms`: /metrics is unauthenticated, and rendering it costs a millisecond. */
+function cachedFor<T>(ms: number, produce: () => Promise<T>): () => Promise<T> {
+  let cached: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= ms) cached = { at: now, value: produce() };
+    return cached.value;
+  };
+}
+
 /** Starts `ca serve` on a CA directory. */
 export async function startService(options: ServeOptions): Promise<RunningService> {
   const clock = options.clock ?? systemClock;
@@ -123,6 +134,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     ca.close();
     throw e;
   }
+  if (ca.store.upgraded) logger.warn({ from: ca.store.upgraded.from, to: ca.store.upgraded.to }, 'upgraded the CA database; what changed is in the audit log under system:migrate');
   const loose = ca.directory.looseModes();
   if (loose.length > 0) {
     logger.warn({ loose }, `other local users can read the CA directory: run chmod 700 ${ca.directory.dir} ${join(ca.directory.dir, CA_FILES.privateDir)} and chmod 600 on the files in them`);
@@ -187,7 +199,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       logger,
       metrics,
       readiness,
-      metricsText: () => metrics.registry.metrics(),
+      metricsText: cachedFor(1_000, () => metrics.registry.metrics()),
       rateLimitPerSecond: options.rateLimitPerSecond ?? 100,
       refusals,
       auditHead: () => signedHead,
@@ -199,7 +211,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const publisher = new CrlPublisher({
       sign: (level) => authority.signCrl(level),
       onError: (e) => logger.error({ err: e }, 'could not publish the CRLs; retrying at the next change or interval'),
-      onPublished: (crl) => logger.info({ level: crl.level, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate }, 'published CRL'),
+      onPublished: (crl) => logger.info({ crl: crl.level, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate }, 'published CRL'),
     });
     const responder = new OcspResponder({
       issuerSubject: authority.intermediate.subject,
@@ -217,16 +229,49 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       logger.info({ serial: cert.serial, notAfter: cert.notAfter }, 'installed the OCSP signer');
       return cert;
     };
+    const revocationHandler = createRevocationHandler({ publisher, responder });
+    const limits = { ...LISTENER_DEFAULTS, ...options.limits };
+    const httpLimits = {
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Timeouts are enforced by a sweep; the default 30 s sweep lets a slow client stay that much longer.
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    };
+    // The TLS credentials come once both ports are held: a service that cannot listen issues nothing.
+    const https = createHttpsServer(
+      { requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutMs, ...httpLimits },
+      boundedPerConnection(createApiApp(deps, revocationHandler)),
+    );
+    https.maxConnections = limits.maxConnections;
+    const publicHandler = createPublicHandler(deps);
+    const http = createHttpServer(httpLimits, boundedPerConnection((req, res) => {
+      if (revocationHandler(req, res) || publicHandler(req, res)) return;
+      const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `api: ${req.url} is not served over plain HTTP (the API is on the HTTPS listener)` } });
+      res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    }));
+    http.maxConnections = limits.maxConnections;
+    for (const server of [https, http]) dropIdleSockets(server, limits.requestTimeoutMs);
+    servers.push(https, http);
+    const httpsAddress = await listen(https, options.listen, 'the HTTPS API');
+    const httpAddress = await listen(http, options.httpListen, 'plain HTTP');
+
+    // The service's own certificate: issued by the CA it serves (reserved identity spiffe://TD/meshca/ca),
+    // renewed at two thirds of its life and replaced at once if it is revoked. Installed before anything awaits,
+    // so no handshake finds the listener without it.
+    const service = new ServiceCertificate(authority, serverNames(options.listen.host), logger);
+    https.setSecureContext(service.tlsOptions);
+    service.start((tls) => https.setSecureContext(tls));
     keepRenewed('the OCSP signer', installOcspSigner(), installOcspSigner);
     await publisher.refresh();
-    // The service's own certificate: issued by the CA it serves (reserved identity spiffe://TD/meshca/ca),
-    // renewed at two thirds of its life and replaced at once if it is revoked.
-    const service = new ServiceCertificate(authority, serverNames(options.listen.host), logger);
     let revocationSeq = ca.store.revocationsSince(0).seq;
     const watch = setInterval(() => {
       try {
         const { seq, serials } = ca.store.revocationsSince(revocationSeq);
         if (seq === revocationSeq) return;
+        metrics.revoked(seq - revocationSeq);
         revocationSeq = seq;
         responder.invalidate(serials ?? undefined);
         service.revoked(serials, (serial) => ca.store.findBySerial(serial)?.revokedAt != null);
@@ -245,35 +290,6 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       publisher.stop();
       service.stop();
     };
-    const revocationHandler = createRevocationHandler({ publisher, responder });
-
-    const limits = { ...LISTENER_DEFAULTS, ...options.limits };
-    const httpLimits = {
-      maxHeaderSize: 16 * 1024,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // Timeouts are enforced by a sweep; the default 30 s sweep lets a slow client stay that much longer.
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-    };
-    const https = createHttpsServer(
-      { ...service.tlsOptions, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutMs, ...httpLimits },
-      createApiApp(deps, revocationHandler),
-    );
-    https.maxConnections = limits.maxConnections;
-    service.start((tls) => https.setSecureContext(tls));
-
-    const publicHandler = createPublicHandler(deps);
-    const http = createHttpServer(httpLimits, (req, res) => {
-      if (revocationHandler(req, res) || publicHandler(req, res)) return;
-      const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `api: ${req.url} is not served over plain HTTP (the API is on the HTTPS listener)` } });
-      res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-    http.maxConnections = limits.maxConnections;
-    servers.push(https, http);
-    const httpsAddress = await listen(https, options.listen, 'the HTTPS API');
-    const httpAddress = await listen(http, options.httpListen, 'plain HTTP');
     logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, serverCertificate: service.serial, signingWorkers, limits }, 'listening');
 
     let closing: Promise<void> | undefined;

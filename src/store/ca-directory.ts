@@ -111,9 +111,8 @@ export class CaDirectory {
   /** Opens `dir`, refusing a folder that is not a CA directory. */
   static open(dir: string): CaDirectory {
     const abs = resolve(dir);
-    if (!existsSync(abs) || !statSync(abs).isDirectory()) {
-      throw new CaError('ERR_CA_DIR_MISSING', `store: CA directory ${dir} does not exist (create it with \`ca init --dir ${dir}\`)`);
-    }
+    if (!existsSync(abs)) throw new CaError('ERR_CA_DIR_MISSING', `store: CA directory ${dir} does not exist (create it with \`ca init --dir ${dir}\`)`);
+    if (!statSync(abs).isDirectory()) throw new CaError('ERR_CA_DIR_MISSING', `store: ${dir} is a file, not a CA directory`);
     if (!existsSync(join(abs, CA_FILES.config))) {
       throw new CaError('ERR_CA_DIR_MISSING', `store: ${dir} is not a CA directory (no ${CA_FILES.config})`);
     }
@@ -125,13 +124,15 @@ export class CaDirectory {
   }
 
   /**
-   * The audit key. A directory made before the audit chain was keyed gets one now (0600, written once even when
-   * several processes open the directory at the same moment).
+   * The audit key, and whether it is new. A directory made before the audit chain was keyed gets one now (0600,
+   * written once even when several processes open the directory at the same moment); a key made less than a
+   * minute ago counts as new, for the other processes of such a moment.
    */
-  auditKey(): KeyObject {
+  auditKey(): { key: KeyObject; fresh: boolean } {
     const path = join(this.dir, CA_FILES.auditKey);
     if (!existsSync(path)) writeFileExclusive(path, privateKeyToPem(generateKeyPair('ec-p256').privateKey), CA_MODES.file);
-    return privateKeyFromPem(readText(path, 'audit key'), undefined, 'audit key');
+    const fresh = Date.now() - statSync(path).mtimeMs < 60_000;
+    return { key: privateKeyFromPem(readText(path, 'audit key'), undefined, 'audit key'), fresh };
   }
 
   /** Every entry of the directory (and of private/) that other local users may read or enter, as "path (mode)". */

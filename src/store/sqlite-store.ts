@@ -1,5 +1,6 @@
 // The CertificateStore port on better-sqlite3: WAL, synchronous=FULL, forward-only numbered migrations.
 
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/ports.js';
@@ -40,10 +41,22 @@ interface ApiKeyRow {
   expires_at: number;
   revoked_at: number | null;
   last_used_at: number | null;
+  seal: Buffer | null;
 }
 
-function toApiKey(r: ApiKeyRow): ApiKeyRecord {
+/**
+ * The seal of an API key row: HMAC under the audit seal key over everything that says what the key may do and
+ * whether it still may (not its last use). A key inserted, widened, extended or un-revoked by someone who can
+ * write ca.db but not read private/ does not match it.
+ */
+function apiKeySeal(sealKey: Buffer, r: Pick<ApiKeyRow, 'id' | 'name' | 'secret_hash' | 'scopes' | 'created_at' | 'expires_at' | 'revoked_at'>): Buffer {
+  return createHmac('sha256', sealKey).update(JSON.stringify(['api-key', r.id, r.name, Buffer.from(r.secret_hash).toString('hex'), r.scopes, r.created_at, r.expires_at, r.revoked_at])).digest();
+}
+
+function toApiKey(r: ApiKeyRow, sealKey: Buffer): ApiKeyRecord {
+  const seal = apiKeySeal(sealKey, r);
   return {
+    intact: r.seal !== null && r.seal.length === seal.length && timingSafeEqual(r.seal, seal),
     id: r.id,
     name: r.name,
     secretHash: r.secret_hash,
@@ -159,6 +172,9 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     this.spendToken = db.prepare('INSERT INTO used_tokens (jti, used_at, expires_at, serial) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING');
   }
 
+  /** The schema versions this opening upgraded the database from and to, if it did (what changed is in the audit log). */
+  upgraded: { from: number; to: number } | undefined;
+
   private readonly statements = new Map<string, Database.Statement>();
 
   /** A prepared statement for `text`, prepared once per store (preparing costs more than running a lookup). */
@@ -206,9 +222,13 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     this.recordOneTx ??= this.db.transaction(({ record, audit, spendToken, renewalGraceSeconds }: IssuedEntry): 'recorded' | 'token-spent' | 'key-blocked' | 'renewal-forked' => {
       // Checked in the transaction that stores the leaf, so a racing keyCompromise or a second renewal cannot slip between.
       if (this.isKeyBlocked(record.subjectKeyHash)) return 'key-blocked';
+      // Earlier successors of the same predecessor: past the grace a new one would fork the lineage; within it
+      // (a retry after a lost response, or a race) the new one replaces them, and they are revoked as superseded.
+      let superseded: string[] = [];
       if (record.renewedFrom !== null) {
         const first = this.sql<[string], number | null>('SELECT MIN(issued_at) FROM certificates WHERE renewed_from = ?').pluck().get(record.renewedFrom);
         if (first !== null && first !== undefined && toSeconds(record.issuedAt) - first > (renewalGraceSeconds ?? 0)) return 'renewal-forked';
+        superseded = this.sql<[string], string>('SELECT serial FROM certificates WHERE renewed_from = ? AND revoked_at IS NULL ORDER BY serial').pluck().all(record.renewedFrom);
       }
       if (spendToken && this.spendToken.run(spendToken.jti, toSeconds(audit.at), toSeconds(spendToken.expiresAt), record.serial).changes === 0) {
         return 'token-spent';
@@ -232,7 +252,13 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       });
       // Undo the token spend too (the savepoint rolls back): the caller retries with a fresh serial.
       if (inserted.changes === 0) throw new SerialTaken();
-      this.audit(audit);
+      const at = toSeconds(record.issuedAt);
+      for (const earlier of superseded) {
+        this.markRevoked.run(at, 'superseded', earlier);
+        this.logRevocation.run(earlier, at);
+        this.audit({ at: audit.at, actor: audit.actor, action: 'revoke', target: earlier, outcome: 'ok', detail: { reason: 'superseded', supersededBy: record.serial, lineage: 'repeat' } });
+      }
+      this.audit(superseded.length === 0 ? audit : { ...audit, detail: { ...audit.detail, lineage: 'repeat', supersedes: superseded } });
       return 'recorded';
     });
     return this.recordOneTx(entry);
@@ -291,14 +317,21 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
           if (this.sql('INSERT INTO blocked_keys (subject_key_hash, blocked_at, serial) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(row.subject_key_hash, at, serial).changes > 0) {
             this.audit({ at: audit.at, actor: audit.actor, action: 'key-block', target: serial, outcome: 'ok', detail: { subjectKeyHash: row.subject_key_hash } });
           }
-          const siblings = this.sql<[string, number], string>(
-            "SELECT serial FROM certificates WHERE subject_key_hash = ? AND kind = 'leaf' AND revoked_at IS NULL AND not_after > ? ORDER BY serial",
-          ).pluck().all(row.subject_key_hash, at);
-          for (const sibling of siblings) {
-            this.markRevoked.run(at, 'keyCompromise', sibling);
-            this.logRevocation.run(sibling, at);
-            this.audit({ at: audit.at, actor: audit.actor, action: 'revoke', target: sibling, outcome: 'ok', detail: { reason: 'keyCompromise', sameKeyAs: serial } });
-            alsoRevoked.push(sibling);
+          // Tainted: every leaf with the key, and every leaf renewed (transitively) from one of them, since those
+          // renewals were authorized by the key; a thief's rekeyed lineage goes with the holder's.
+          const tainted = this.sql<[string, number], { serial: string; subject_key_hash: string }>(
+            `WITH RECURSIVE tainted(serial) AS (
+               SELECT serial FROM certificates WHERE subject_key_hash = ? AND kind = 'leaf'
+               UNION SELECT c.serial FROM certificates c JOIN tainted t ON c.renewed_from = t.serial
+             )
+             SELECT serial, subject_key_hash FROM certificates WHERE serial IN tainted AND revoked_at IS NULL AND not_after > ? ORDER BY serial`,
+          ).all(row.subject_key_hash, at);
+          for (const sibling of tainted) {
+            this.markRevoked.run(at, 'keyCompromise', sibling.serial);
+            this.logRevocation.run(sibling.serial, at);
+            const why = sibling.subject_key_hash === row.subject_key_hash ? { sameKeyAs: serial } : { renewedWithKeyOf: serial };
+            this.audit({ at: audit.at, actor: audit.actor, action: 'revoke', target: sibling.serial, outcome: 'ok', detail: { reason: 'keyCompromise', ...why } });
+            alsoRevoked.push(sibling.serial);
           }
         }
         const record = toRecord(already ? row : { ...row, revoked_at: at, revocation_reason: reason });
@@ -384,10 +417,16 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   createApiKey(record: ApiKeyRecord, audit: AuditEvent): void {
     this.guard(() =>
       this.db.transaction(() => {
+        // An expired key frees its name: it is marked revoked as of its expiry (and resealed) to make room.
+        for (const old of this.sql<[string, number], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL AND expires_at <= ?').all(record.name, toSeconds(record.createdAt))) {
+          const retired = { ...old, revoked_at: old.expires_at };
+          this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(retired.revoked_at, apiKeySeal(this.sealKey, retired), old.id);
+        }
         const taken = this.sql('SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(record.name);
         if (taken) throw new CaError('ERR_APIKEY_NAME_TAKEN', `auth: an active API key is already named "${record.name}" (revoke it first)`);
-        this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
-          .run(record.id, record.name, record.secretHash, JSON.stringify(record.scopes), toSeconds(record.createdAt), toSeconds(record.expiresAt));
+        const row = { id: record.id, name: record.name, secret_hash: record.secretHash, scopes: JSON.stringify(record.scopes), created_at: toSeconds(record.createdAt), expires_at: toSeconds(record.expiresAt), revoked_at: null };
+        this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, seal) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(row.id, row.name, row.secret_hash, row.scopes, row.created_at, row.expires_at, apiKeySeal(this.sealKey, row));
         this.audit(audit);
       }).immediate(),
     );
@@ -396,12 +435,12 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   findApiKey(id: string): ApiKeyRecord | undefined {
     return this.guard(() => {
       const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?').get(id);
-      return row ? toApiKey(row) : undefined;
+      return row ? toApiKey(row, this.sealKey) : undefined;
     });
   }
 
   listApiKeys(): ApiKeyRecord[] {
-    return this.guard(() => this.sql<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, name').all().map(toApiKey));
+    return this.guard(() => this.sql<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, name').all().map((r) => toApiKey(r, this.sealKey)));
   }
 
   revokeApiKey(name: string, at: Date, audit: AuditEvent): ApiKeyRecord | undefined {
@@ -409,9 +448,10 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       this.db.transaction(() => {
         const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
         if (!row) return undefined;
-        this.sql('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(toSeconds(at), row.id);
+        const revoked = { ...row, revoked_at: toSeconds(at) };
+        this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(revoked.revoked_at, apiKeySeal(this.sealKey, revoked), row.id);
         this.audit(audit);
-        return toApiKey({ ...row, revoked_at: toSeconds(at) });
+        return toApiKey({ ...revoked, seal: apiKeySeal(this.sealKey, revoked) }, this.sealKey);
       }).immediate(),
     );
   }
@@ -429,7 +469,12 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
 /** What a migration's data step may use: the audit seal key, for the rows it writes or reseals. */
 interface MigrationContext {
   readonly sealKey: Buffer;
+  /** True when the audit key was made just now: only then may rows from before it be sealed (migration 006). */
+  readonly auditKeyFresh: boolean;
 }
+
+/** The first migration that seals rows with the audit key; a database older than it may be sealed only by a new key. */
+const FIRST_SEALED_VERSION = 6;
 
 /** Data steps SQL cannot express, run in the same transaction as their migration. */
 const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationContext) => void> = {
@@ -477,6 +522,18 @@ const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationCont
       audit({ at: new Date(), actor: 'system:migrate', action: 'apikey-scopes-typed', target: `apikey:${key.name}`, outcome: 'ok', detail: { id: key.id, from, to, dropped } });
     }
   },
+  // 009_api_key_seals: seal every stored key as it stands (a key left with no scope by 007 is revoked first).
+  9: (db, { sealKey }) => {
+    const audit = auditAppender(db, sealKey);
+    const update = db.prepare('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?');
+    const now = Math.floor(Date.now() / 1000);
+    for (const row of db.prepare<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, id').all()) {
+      const emptied = row.revoked_at === null && (JSON.parse(row.scopes) as unknown[]).length === 0;
+      const sealed = emptied ? { ...row, revoked_at: now } : row;
+      update.run(sealed.revoked_at, apiKeySeal(sealKey, sealed), row.id);
+      if (emptied) audit({ at: new Date(now * 1000), actor: 'system:migrate', action: 'apikey-revoke', target: `apikey:${row.name}`, outcome: 'ok', detail: { id: row.id, why: 'no scope was left after typing its scopes' } });
+    }
+  },
   // 008_key_lineage: the key hash of every stored certificate, and an issuance time (notBefore, for older rows).
   8: (db) => {
     const update = db.prepare('UPDATE certificates SET subject_key_hash = ?, issued_at = not_before WHERE serial = ?');
@@ -485,13 +542,20 @@ const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationCont
 };
 
 /** Applies every numbered migration newer than the database's version, each in its own transaction. */
-function migrate(db: Database.Database, ctx: MigrationContext): void {
+function migrate(db: Database.Database, ctx: MigrationContext): { from: number; to: number } | undefined {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
   const latest = Number(files.at(-1)?.slice(0, 3) ?? 0);
   const current = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
   if (current > latest) {
     throw new CaError('ERR_STORE_CORRUPT', `store: the database schema (version ${current}) is newer than this meshca understands (${latest}); upgrade meshca`);
+  }
+  const core = db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log')").get() as { n: number };
+  if (current > 0 && core.n !== 2) throw new CaError('ERR_STORE_CORRUPT', 'store: the database records meshca migrations but lacks meshca tables');
+  if (current > 0 && current < FIRST_SEALED_VERSION && latest >= FIRST_SEALED_VERSION && !ctx.auditKeyFresh) {
+    // Sealing it now would launder whatever was done to it: someone who can write ca.db can roll its schema back
+    // and rebuild the unkeyed chain of 005 after editing rows.
+    throw new CaError('ERR_AUDIT_TAMPERED', `store: the database is at schema ${current}, older than its audit key: it was rolled back or replaced since it was sealed, and meshca will not seal it again (if you restored a backup from before the audit key existed, move private/audit.key away first)`);
   }
   for (const file of files) {
     const version = Number(file.slice(0, 3));
@@ -505,6 +569,7 @@ function migrate(db: Database.Database, ctx: MigrationContext): void {
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Math.floor(Date.now() / 1000));
     }).immediate();
   }
+  return current > 0 && current < latest ? { from: current, to: latest } : undefined;
 }
 
 /**
@@ -513,7 +578,7 @@ function migrate(db: Database.Database, ctx: MigrationContext): void {
  * failing. A new database file is made 0600 before anything is written (SQLite gives its -wal and -shm files the
  * same mode). `sealKey` seals audit rows (see `auditSealKey`).
  */
-export function openSqliteStore(path: string, options: { create?: boolean; sealKey: Buffer }): SqliteCertificateStore {
+export function openSqliteStore(path: string, options: { create?: boolean; sealKey: Buffer; auditKeyFresh?: boolean }): SqliteCertificateStore {
   if (!options.create && path !== ':memory:' && !existsSync(path)) {
     throw new CaError('ERR_STORE_MISSING', `store: database ${path} is missing (was the CA directory created with \`ca init\`?)`);
   }
@@ -529,10 +594,17 @@ export function openSqliteStore(path: string, options: { create?: boolean; sealK
     // Reads through a memory map (no read() call per page) for the first 128 MiB: cold CRL builds read every
     // revoked entry once. Mapped pages count in RSS, so the map stays small.
     db.pragma('mmap_size = 134217728');
-    migrate(db, { sealKey: options.sealKey });
+    // meshca creates no triggers or views: one found was added outside meshca, e.g. to drop audit rows as they are written.
+    const foreign = db.prepare<[], { type: string; name: string }>("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')").all();
+    if (foreign.length > 0) {
+      throw new CaError('ERR_AUDIT_TAMPERED', `store: ${path} holds ${foreign.map((f) => `${f.type} "${f.name}"`).join(', ')}, which meshca never creates: the database was changed outside meshca; refusing to use it`);
+    }
+    const upgraded = migrate(db, { sealKey: options.sealKey, auditKeyFresh: options.auditKeyFresh ?? path === ':memory:' });
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys')").all();
     if (tables.length !== 7) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
-    return new SqliteCertificateStore(db, path, options.sealKey);
+    const store = new SqliteCertificateStore(db, path, options.sealKey);
+    store.upgraded = upgraded;
+    return store;
   } catch (e) {
     db?.close();
     throw storeError(e, path);

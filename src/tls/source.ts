@@ -315,13 +315,18 @@ class CaSource extends CertificateSource {
     this.timers.add(t);
   }
 
+  /** The certificate this source last received from the CA, and when (see renewalTime). */
+  private received: { serial: string; at: Date } | undefined;
+
   private scheduleRenewal(): void {
     const leaf = readCertificate(readPemLabelled(this.current.cert, ['CERTIFICATE'], 'certificate')[0]!);
     const life = leaf.notAfter.getTime() - leaf.notBefore.getTime();
-    const wait = this.failures === 0 ? renewalTime(leaf.notBefore, leaf.notAfter).getTime() - Date.now() : retryDelayMs(this.failures, life);
+    const receivedAt = this.received?.serial === leaf.serial ? this.received.at : undefined;
+    const wait = this.failures === 0 ? renewalTime(leaf.notBefore, leaf.notAfter, Math.random, receivedAt).getTime() - Date.now() : retryDelayMs(this.failures, life);
     this.later(wait, async () => {
       try {
         const issued = await renewOnce(this.client, this.files, false);
+        this.received = { serial: issued.serial, at: new Date() };
         this.failures = 0;
         this.install({ ...this.credentials(), cert: `${issued.certificate}${issued.chain}`, key: readFileSync(this.files.keyPath, 'utf8') });
       } catch (e) {

@@ -1,7 +1,7 @@
 // CSRs for weak public keys, made the way an attacker would: raw RSA arithmetic (any n, e, d) and EC points picked by hand.
 
-import { checkPrimeSync, createHash, generateKeyPairSync, generatePrimeSync, randomBytes, type KeyObject } from 'node:crypto';
-import { Tag, bitString, explicit, nullValue, oid, seq, smallInteger, tlv, unsignedInteger } from '../../src/crypto/der.js';
+import { checkPrimeSync, createHash, createPublicKey, generateKeyPairSync, generatePrimeSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { Tag, bitString, children, explicit, nullValue, oid, readWhole, seq, smallInteger, tlv, unsignedInteger } from '../../src/crypto/der.js';
 import { toPem } from '../../src/crypto/pem.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { distinguishedName } from '../../src/pki/extensions.js';
@@ -105,6 +105,11 @@ export function weakKeyCases(): WeakKeyCase[] {
     return [p, p];
   });
   const dSquare = modInverse(65537n, square.p * (square.p - 1n));
+  // A modulus with the ROCA fingerprint: r = 65537^a mod M (M the primorial of 3..167) plus a multiple of M.
+  const rocaPrimes = [3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167].map(BigInt);
+  const M = rocaPrimes.reduce((a, b) => a * b, 1n);
+  let roca = ((1n << 2047n) / M + big(randomBytes(16))) * M + modPow(65537n, big(randomBytes(4)), M);
+  if (roca % 2n === 0n) roca += M;
   const odd2052 = (big(randomBytes(257)) >> 4n) | (1n << 2051n) | 1n;
 
   return [
@@ -115,6 +120,7 @@ export function weakKeyCases(): WeakKeyCase[] {
     { name: 'RSA modulus divisible by 3', csr: rsaCsr(small.n, 65537n, dSmall), reason: 'divisible by 3' },
     { name: 'RSA modulus of close primes (Fermat)', csr: rsaCsr(close.n, 65537n, dClose), reason: "Fermat's method" },
     { name: 'RSA modulus p = q', csr: rsaCsr(square.n, 65537n, dSquare), reason: 'perfect square' },
+    { name: 'RSA modulus with the ROCA fingerprint', csr: rsaCsr(roca, 65537n, undefined), reason: 'ROCA fingerprint' },
     { name: 'RSA modulus of 2052 bits (not a multiple of 8)', csr: rsaCsr(odd2052, 65537n, undefined), reason: '2052 bits (a multiple of 8' },
     { name: 'RSA modulus of 1024 bits', csr: goodCsr(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey), reason: '1024 bits' },
     { name: 'RSA modulus of 4104 bits', csr: rsaCsr((big(randomBytes(513)) | (1n << 4103n)) | 1n, 65537n, undefined), reason: '4104 bits (at most 4096)' },
@@ -128,4 +134,42 @@ export function weakKeyCases(): WeakKeyCase[] {
     { name: 'Ed25519 identity point (order 1)', csr: ed25519Csr(Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])), reason: 'small order' },
     { name: 'Ed25519 point of order 8', csr: ed25519Csr(Buffer.from('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85', 'hex')), reason: 'small order' },
   ];
+}
+
+/** Ways to write the same public key differently in a SubjectPublicKeyInfo. */
+export type SpkiVariant = 'rsa without NULL' | 'EC with a trailing NULL' | 'non-minimal OID' | 'RSA modulus with a redundant zero';
+
+/**
+ * A CSR for `key`, validly signed by it, whose SubjectPublicKeyInfo holds the same key written another way: how
+ * someone with a blocked key would try to get it past a block keyed on the SPKI's bytes.
+ */
+export function reencodedCsr(key: KeyObject, variant: SpkiVariant): string {
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const [algId, bits] = children(readWhole(spki, Tag.SEQUENCE, 'spki').value);
+  const [algOid, params] = children(algId!.value);
+  let reencoded: Buffer;
+  switch (variant) {
+    case 'rsa without NULL':
+      reencoded = seq(seq(algOid!.raw), bits!.raw);
+      break;
+    case 'EC with a trailing NULL':
+      reencoded = seq(seq(algOid!.raw, params!.raw, nullValue()), bits!.raw);
+      break;
+    case 'non-minimal OID': {
+      // 1.2.840.10045.2.1 with the arc 840 written as 0x80 0x86 0x48 instead of 0x86 0x48.
+      const body = algOid!.value;
+      const bad = Buffer.concat([body.subarray(0, 1), Buffer.from([0x80]), body.subarray(1)]);
+      reencoded = seq(seq(tlv(Tag.OID, bad), ...(params ? [params.raw] : [])), bits!.raw);
+      break;
+    }
+    case 'RSA modulus with a redundant zero': {
+      const [n, e] = children(readWhole(bits!.value.subarray(1), Tag.SEQUENCE, 'rsa').value);
+      reencoded = seq(algId!.raw, bitString(seq(tlv(Tag.INTEGER, Buffer.concat([Buffer.alloc(1), n!.value])), e!.raw)));
+      break;
+    }
+  }
+  const cri = seq(smallInteger(0), distinguishedName({ commonName: 'reencoded' }), reencoded, explicit(0));
+  const isRsa = key.asymmetricKeyType === 'rsa';
+  const signature = sign('sha256', cri, key);
+  return toPem('CERTIFICATE REQUEST', seq(cri, isRsa ? seq(oid('1.2.840.113549.1.1.11'), nullValue()) : seq(oid('1.2.840.10045.4.3.2')), bitString(signature)));
 }

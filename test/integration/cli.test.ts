@@ -195,7 +195,7 @@ describe('ca list, revoke, audit', () => {
 
     const all = caJson<Array<Record<string, unknown>>>(['list', '--dir', dir]);
     expect(all).toHaveLength(3);
-    expect(Object.keys(all[0]!).sort()).toEqual(['dnsNames', 'ipAddresses', 'name', 'notAfter', 'notBefore', 'reason', 'revokedAt', 'serial', 'spiffeId', 'status'].sort());
+    expect(Object.keys(all[0]!).sort()).toEqual(['dnsNames', 'ipAddresses', 'name', 'notAfter', 'notBefore', 'reason', 'renewedFrom', 'revokedAt', 'serial', 'spiffeId', 'status'].sort());
 
     const revoked = caJson<{ serial: string; reason: string; alreadyRevoked: boolean }>(['revoke', b.serial, '--dir', dir, '--reason', 'keyCompromise']);
     expect(revoked).toMatchObject({ serial: b.serial, reason: 'keyCompromise', alreadyRevoked: false });
@@ -263,7 +263,7 @@ describe('ca crl and ca inspect', () => {
     expect(r.stdout).toContain(`serial   ${a.serial}`);
     expect(r.stdout).toContain(`spiffe://${TD}/api, api.acme.internal`);
     expect(r.stdout).toMatch(/sha256\s+([0-9a-f]{2}:){31}[0-9a-f]{2}/);
-    expect(r.stdout).toContain('Subject Alternative Name');
+    expect(r.stdout).toContain('ext      subjectAltName');
     const shown = caJson<Array<{ isCa: boolean; spiffeId: string | null; extensions: Array<{ name: string | null; critical: boolean }> }>>(['inspect', join(out, 'api.pem')]);
     expect(shown.map((s) => s.isCa)).toEqual([false, true]);
     expect(shown[0]!.spiffeId).toBe(`spiffe://${TD}/api`);

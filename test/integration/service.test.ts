@@ -117,8 +117,11 @@ describe('ca serve', () => {
       expect(audit.status).toBe(403);
       expect(audit.json().error.code).toBe('ERR_FORBIDDEN');
 
-      const rows = caJson<Array<{ actor: string; action: string; outcome: string }>>(['audit', '--dir', dir]).filter((r) => r.actor === 'apikey:deployer');
-      expect(rows.map((r) => `${r.action}:${r.outcome}`)).toEqual(['issue:ok', 'POST /v1/sign:refused', 'POST /v1/sign:refused', 'list:ok', 'POST /v1/certificates/:serial/revoke:refused', 'GET /v1/audit:refused']);
+      await new Promise((r) => setTimeout(r, 1200)); // refusals are written once a second, aggregated
+      const rows = caJson<Array<{ actor: string; action: string; outcome: string; detail: { count?: number } | null }>>(['audit', '--dir', dir]).filter((r) => r.actor === 'apikey:deployer');
+      expect(rows.filter((r) => r.outcome === 'ok').map((r) => r.action)).toEqual(['issue', 'list']);
+      const refused = (action: string) => rows.filter((r) => r.outcome === 'refused' && r.action === action).reduce((n, r) => n + (r.detail?.count ?? 0), 0);
+      expect([refused('POST /v1/sign'), refused('POST /v1/certificates/:serial/revoke'), refused('GET /v1/audit')]).toEqual([2, 1, 1]);
       expect(readFileSync(join(dir, 'ca.db')).includes(Buffer.from(key.split('_')[2]!))).toBe(false);
       expect(ca(['apikey', 'list', '--dir', dir]).stdout).not.toContain(key.split('_')[2]);
       expect(svc.log()).not.toContain(key.split('_')[2]);
@@ -328,7 +331,7 @@ describe('ca serve lifecycle', () => {
     await waitFor(() => serialOf() !== first, 40_000);
     const second = serialOf();
     expect(await svc.stop()).toBe(0);
-    await waitFor(() => /renewal attempt 1 failed/.test(daemonLog), 40_000);
+    await waitFor(() => /renewal attempt 1 failed/.test(daemonLog), 60_000); // the next renewal is two thirds of a minute after the first
     const again = await startCa(dir, { httpsPort: svc.httpsPort });
     await waitFor(() => serialOf() !== second, 60_000);
     daemon.kill('SIGTERM');
@@ -338,4 +341,22 @@ describe('ca serve lifecycle', () => {
     expect(readFileSync(join(out, 'hook.log'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(2);
     await again.stop();
   }, 180_000);
+
+  it('ok/ca renew --daemon renews a 15-second certificate every 10 seconds or so, not in a loop (its notBefore is backdated a minute)', async () => {
+    const dir = initCa(tempDir());
+    const out = join(dir, '..');
+    const svc = await startCa(dir);
+    const token = ca(['token', 'short', '--dir', dir, '--dns', 'short.acme.internal', '--cert-ttl', '15s']).stdout.trim();
+    expect(ca(['issue', 'short', '--ca-url', svc.url, '--ca-bundle', join(dir, 'root.pem'), '--token', token, '--ttl', '15s', '--cert-out', join(out, 's.pem'), '--key-out', join(out, 's.key')]).code).toBe(0);
+    const daemon = spawn(process.execPath, [join(import.meta.dirname, '../../dist/cmd/ca.js'), 'renew', '--daemon', '--ca-url', svc.url, '--ca-bundle', join(dir, 'root.pem'), '--cert', join(out, 's.pem'), '--key', join(out, 's.key')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let daemonLog = '';
+    daemon.stderr.on('data', (d: Buffer) => (daemonLog += d.toString()));
+    await new Promise((r) => setTimeout(r, 14_000));
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.on('exit', r));
+    const renewals = daemonLog.split('\n').filter((l) => / renewed /.test(l)).length;
+    expect(renewals, daemonLog).toBeGreaterThanOrEqual(1);
+    expect(renewals, daemonLog).toBeLessThanOrEqual(3);
+    await svc.stop();
+  }, 60_000);
 });

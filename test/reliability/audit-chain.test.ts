@@ -2,10 +2,11 @@
 // reordering or recomputed chain; a signed head shows a log cut back from its end; old databases are resealed.
 
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { auditSealKey, signAuditHead } from '../../src/audit/audit-key.js';
 import { generateKeyPair, privateKeyFromPem } from '../../src/crypto/keys.js';
 import { GENESIS, legacyRowHash, sealRow, verifyChain, type ChainedRow } from '../../src/store/audit-chain.js';
@@ -15,13 +16,22 @@ import { httpsRequest, startCa } from '../helpers/service.js';
 import { TEST_SEAL_KEY } from '../helpers/test-ca.js';
 import { tempDir } from '../helpers/tmp.js';
 
+/** A CA with a few issuances and a revocation, made once by the CLI; each test tampers with a copy of its own. */
+let template: string | undefined;
 function populatedCa(): string {
+  if (!template) {
+    template = join(mkdtempSync(join(tmpdir(), 'meshca-audit-template-')), 'ca');
+    expect(ca(['init', '--dir', template, '--name', 'Audit CA', '--trust-domain', 'acme.internal']).code).toBe(0);
+    for (const name of ['a', 'b', 'c']) expect(ca(['issue', name, '--dir', template, '--dns', `${name}.acme.internal`, '--cert-out', join(template, '..', `${name}.pem`), '--key-out', join(template, '..', `${name}.key`)]).code).toBe(0);
+    expect(ca(['revoke', '--cert', join(template, '..', 'b.pem'), '--dir', template]).code).toBe(0);
+  }
   const dir = join(tempDir(), 'ca');
-  expect(ca(['init', '--dir', dir, '--name', 'Audit CA', '--trust-domain', 'acme.internal']).code).toBe(0);
-  for (const name of ['a', 'b', 'c']) expect(ca(['issue', name, '--dir', dir, '--dns', `${name}.acme.internal`, '--cert-out', join(dir, '..', `${name}.pem`), '--key-out', join(dir, '..', `${name}.key`)]).code).toBe(0);
-  expect(ca(['revoke', '--cert', join(dir, '..', 'b.pem'), '--dir', dir]).code).toBe(0);
+  cpSync(template, dir, { recursive: true });
   return dir;
 }
+afterAll(() => {
+  if (template) rmSync(join(template, '..'), { recursive: true, force: true });
+});
 
 function tamper(dir: string, sql: string): void {
   const db = new Database(join(dir, 'ca.db'));
@@ -53,6 +63,52 @@ function recompute(dir: string, seal: (prev: Buffer, row: ChainedRow) => Buffer,
   }
   db.close();
 }
+
+describe('changes made to ca.db outside meshca', () => {
+  it('fail/a trigger (here, one that drops the audit rows of a planted key) makes every command refuse the database', () => {
+    const dir = populatedCa();
+    tamper(dir, "CREATE TRIGGER hide_evil BEFORE INSERT ON audit_log WHEN NEW.actor = 'apikey:evil' BEGIN SELECT RAISE(IGNORE); END;");
+    for (const args of [['audit', 'verify', '--dir', dir], ['list', '--dir', dir], ['issue', 'x', '--dir', dir, '--dns', 'x.acme.internal', '--cert-out', join(dir, '..', 'x.pem'), '--key-out', join(dir, '..', 'x.key')]]) {
+      const r = ca(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain('trigger "hide_evil"');
+      expect(r.stderr).toContain('[ERR_AUDIT_TAMPERED]');
+    }
+  });
+
+  it('fail/the schema rolled back to the unkeyed chain (to have the rows sealed again after editing them) is refused', () => {
+    const dir = populatedCa();
+    const weekAgo = new Date(Date.now() - 7 * 86_400_000);
+    utimesSync(join(dir, 'private', 'audit.key'), weekAgo, weekAgo); // a directory in use for a while
+    tamper(dir, "UPDATE audit_log SET actor = 'local:someone-else' WHERE id = 3; DELETE FROM schema_migrations WHERE version >= 6;");
+    refused(dir, 'older than its audit key', 'rolled back');
+  });
+
+  it('fail/an API key inserted, widened or un-revoked in ca.db is refused and listed as tampered', async () => {
+    const dir = populatedCa();
+    const key = ca(['apikey', 'create', '--dir', dir, '--name', 'narrow', '--scope', 'list']).stdout.trim();
+    const gone = ca(['apikey', 'create', '--dir', dir, '--name', 'gone', '--scope', 'list']).stdout.trim();
+    expect(ca(['apikey', 'revoke', 'gone', '--dir', dir]).code).toBe(0);
+    const secret = 'S'.repeat(43);
+    const { createHash } = await import('node:crypto');
+    tamper(dir, `UPDATE api_keys SET scopes = '["issue:spiffe:spiffe://acme.internal/**","list"]' WHERE name = 'narrow';
+      UPDATE api_keys SET revoked_at = NULL WHERE name = 'gone';
+      INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at) VALUES ('0123456789abcdef', 'evil', X'${createHash('sha256').update(secret).digest('hex')}', '["issue:spiffe:spiffe://acme.internal/**"]', 0, 4102444800);`);
+    const listed = caJson<Array<{ name: string; status: string }>>(['apikey', 'list', '--dir', dir]);
+    expect(Object.fromEntries(listed.map((k) => [k.name, k.status]))).toMatchObject({ narrow: 'tampered', gone: 'tampered', evil: 'tampered' });
+    const svc = await startCa(dir);
+    try {
+      const rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
+      for (const bearer of [key, gone, `mca_0123456789abcdef_${secret}`]) {
+        const r = await httpsRequest(`${svc.url}/v1/certificates`, { ca: rootPem, headers: { authorization: `Bearer ${bearer}` } });
+        expect([r.status, r.json().error.code]).toEqual([401, 'ERR_APIKEY_INVALID']);
+        expect(r.json().error.message).toContain('outside meshca');
+      }
+    } finally {
+      await svc.stop();
+    }
+  });
+});
 
 describe('ca audit verify', () => {
   it('ok/an untouched log verifies, every row sealed with the key in private/, which is not in the database', () => {
@@ -182,10 +238,25 @@ describe('upgrading a database written by meshca 0.1 (schema 5, unkeyed chain, u
 
   const rows = [{ actor: 'local:old', action: 'issue', target: 'aa' }, { actor: 'local:old', action: 'issue', target: 'bb' }, { actor: 'local:old', action: 'revoke', target: 'aa' }];
 
+  it('ok/a key that no scope survives typing is revoked by the upgrade, and says why', () => {
+    const path = join(tempDir(), 'ca.db');
+    schema5(path, rows, ['issue:10.*.0.1']);
+    const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY, auditKeyFresh: true });
+    expect(store.findApiKey('0123456789abcdef')).toMatchObject({ scopes: [], revokedAt: expect.any(Date), intact: true });
+    expect(store.auditLog().at(-1)).toMatchObject({ action: 'apikey-revoke', target: 'apikey:legacy', detail: { why: expect.stringContaining('no scope') } });
+    store.close();
+  });
+
+  it('fail/a database rolled back to the unkeyed schema is not sealed again by a key that already existed', () => {
+    const path = join(tempDir(), 'ca.db');
+    schema5(path, rows, ['list']);
+    expect(() => openSqliteStore(path, { sealKey: TEST_SEAL_KEY })).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_TAMPERED', message: expect.stringContaining('older than its audit key') }));
+  });
+
   it('ok/the chain is resealed with the key, the unkeyed chain recorded intact, and untyped scopes typed (one that fits no type dropped), each change audited', () => {
     const path = join(tempDir(), 'ca.db');
     schema5(path, rows, ['issue:*.acme.internal', 'issue:spiffe://acme.internal/ns/*', 'issue:10.0.0.*', 'issue:10.*.0.1', 'list']);
-    const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY });
+    const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY, auditKeyFresh: true });
     expect(store.verifyAuditChain()).toMatchObject({ ok: true, rows: 5 });
     const log = store.auditLog();
     expect(log[3]).toMatchObject({ actor: 'system:migrate', action: 'audit-chain-keyed', detail: { rows: 3, unkeyedChain: 'intact' } });
@@ -200,7 +271,7 @@ describe('upgrading a database written by meshca 0.1 (schema 5, unkeyed chain, u
     const db = new Database(path);
     db.exec("UPDATE audit_log SET actor = 'local:forger' WHERE id = 2");
     db.close();
-    const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY });
+    const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY, auditKeyFresh: true });
     expect(store.auditLog().find((r) => r.action === 'audit-chain-keyed')?.detail).toMatchObject({ unkeyedChain: 'row 2 was edited' });
     store.close();
   });

@@ -218,6 +218,15 @@ describe('typed scopes and reserved identities over the API', () => {
     expect(audit.filter((r) => r.action === 'issue' && r.detail?.spiffeId?.includes('/meshca/')).map((r) => r.actor)).toEqual(['system:serve']);
   });
 
+  it('ok/an untyped scope is stored as the typed one it means, and ca apikey create says so', () => {
+    const r = ca(['apikey', 'create', '--dir', dir, '--name', 'noted', '--scope', 'issue:*,issue:10.0.0.*,list']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^mca_/);
+    expect(r.stderr).toContain('ca: note: scope "issue:*" is stored as "issue:dns:*"');
+    expect(r.stderr).toContain('ca: note: scope "issue:10.0.0.*" is stored as "issue:ip:10.0.0.0/24"');
+    expect(caJson<Array<{ name: string; scopes: string[] }>>(['apikey', 'list', '--dir', dir]).find((k) => k.name === 'noted')?.scopes).toEqual(['issue:dns:*', 'issue:ip:10.0.0.0/24', 'list']);
+  });
+
   it('fail/no token and no local issuance can carry a reserved identity', () => {
     for (const id of [`spiffe://${TD}/meshca/ca`, `spiffe://${TD}/meshca/anything/else`]) {
       expectOneLineError(ca(['token', 'x', '--dir', dir, '--spiffe-id', id]), 'ERR_IDENTITY_RESERVED', 'reserved for meshca');

@@ -2,7 +2,8 @@
 // pipe, compressed bodies, and slow or idle connections.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { webcrypto } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditSealKey } from '../../src/audit/audit-key.js';
 import { privateKeyFromPem } from '../../src/crypto/keys.js';
+import { x509 } from '../../src/crypto/x509.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { expectOneLineError } from '../helpers/cli-error.js';
 import { CA_BIN, ca, caJson, openssl } from '../helpers/run.js';
@@ -82,13 +84,21 @@ describe('hardening', () => {
     ['a C1 control', `pay${C1}`],
     ['an escape sequence', `pay${ESC}[31m`],
     ['DEL', 'pay\u007f'],
+    ['a zero-width space', 'pay\u200bments'],
+    ['a line separator', 'pay\u2028ments'],
   ])('fail/a certificate name with %s is refused by ca issue, ca token, the API and ca init', async (_n, name) => {
-    expectOneLineError(ca(['issue', name, '--dir', dir, '--dns', 'pay.acme.internal', '--cert-out', out('x.pem'), '--key-out', out('x.key'), '--force']), 'ERR_NAME_INVALID', 'control or bidi characters');
-    expectOneLineError(ca(['token', name, '--dir', dir, '--dns', 'pay.acme.internal']), 'ERR_NAME_INVALID', 'control or bidi characters');
+    expectOneLineError(ca(['issue', name, '--dir', dir, '--dns', 'pay.acme.internal', '--cert-out', out('x.pem'), '--key-out', out('x.key'), '--force']), 'ERR_NAME_INVALID', 'control, bidi or invisible characters');
+    expectOneLineError(ca(['token', name, '--dir', dir, '--dns', 'pay.acme.internal']), 'ERR_NAME_INVALID', 'control, bidi or invisible characters');
     const key = ca(['apikey', 'create', '--dir', dir, '--name', `n${Math.random().toString(16).slice(2, 10)}`, '--scope', 'issue:dns:*.acme.internal']).stdout.trim();
     const r = await httpsRequest(`${svc.url}/v1/sign`, { ca: rootPem, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ csr: (await makeCsr()).pem, name, dnsNames: ['pay.acme.internal'] }) });
     expect([r.status, r.json().error.code]).toEqual([400, 'ERR_NAME_INVALID']);
-    expectOneLineError(ca(['init', '--dir', out(`bad-${Math.random()}`), '--name', name, '--trust-domain', TD]), 'ERR_CONFIG_INVALID', 'control or bidi');
+    expectOneLineError(ca(['init', '--dir', out(`bad-${Math.random()}`), '--name', name, '--trust-domain', TD]), 'ERR_CONFIG_INVALID', 'control, bidi or invisible');
+  });
+
+  it('fail/a name with a lone surrogate (possible only in JSON) is refused by the API', async () => {
+    const key = ca(['apikey', 'create', '--dir', dir, '--name', 'surrogates', '--scope', 'issue:dns:*.acme.internal']).stdout.trim();
+    const r = await httpsRequest(`${svc.url}/v1/sign`, { ca: rootPem, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ csr: (await makeCsr()).pem, name: 'pay\ud800', dnsNames: ['pay.acme.internal'] }) });
+    expect([r.status, r.json().error.code]).toEqual([400, 'ERR_NAME_INVALID']);
   });
 
   it('ok/names already stored (an older meshca, an edited database) and foreign certificates are printed escaped, never raw', () => {
@@ -111,6 +121,24 @@ describe('hardening', () => {
     expect(inspected.code).toBe(0);
     expect(inspected.stdout).not.toContain(BIDI);
     expect(inspected.stdout).toContain('\\u{202e}');
+  });
+
+  it('ok/a foreign certificate whose subject and SAN hold newlines cannot forge lines of ca inspect', async () => {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+    const forged = `payments\n\n    names    spiffe://${TD}/ns/prod/payments${ESC}[2J`;
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01', name: new x509.Name([{ '2.5.4.3': [{ utf8String: forged }] }]), notBefore: new Date(), notAfter: new Date(Date.now() + 86_400_000), keys, signingAlgorithm: alg,
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: `a\n    sha256   00:00` }])],
+    });
+    writeFileSync(out('forged.pem'), cert.toString('pem'));
+    const shown = ca(['inspect', out('forged.pem')]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).not.toContain(ESC);
+    const lines = shown.stdout.trimEnd().split('\n');
+    expect(lines.filter((l) => l.startsWith('    names '))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('    sha256 '))).toHaveLength(1);
+    expect(lines[0]).toContain('\\u{a}');
   });
 
   it('ok/a reader that closes the pipe early ends ca quietly: no EPIPE stack', () => {
@@ -140,6 +168,27 @@ describe('hardening', () => {
     expect(await closedWithin(plain, 6_000)).toBeLessThan(4_000);
     const tls = tlsConnect({ host: '127.0.0.1', port: svc.httpsPort, ca: rootPem, servername: 'localhost' }, () => tls.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
     expect(await closedWithin(tls, 6_000)).toBeLessThan(4_000);
+  });
+
+  it('fail/clients that pipeline thousands of requests and never read are cut off before the answers pile up in memory', async () => {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${svc.child.pid}/status`, 'utf8'))![1]) / 1024;
+    const before = rss();
+    const flood = 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000);
+    const sockets = Array.from({ length: 6 }, () => {
+      const s = netConnect(svc.httpPort, '127.0.0.1', () => {
+        s.pause(); // never read what comes back
+        s.write(flood);
+      });
+      s.on('error', () => undefined);
+      return s;
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+    const during = rss();
+    const healthy = await fetch(`${svc.httpUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+    expect(healthy.status).toBe(200);
+    const closed = await Promise.all(sockets.map((s) => closedWithin(s, 5_000)));
+    expect(closed.length).toBe(6);
+    expect(during - before).toBeLessThan(100);
   });
 
   it('fail/past --max-connections a listener closes new connections at once, and serves again when some close', async () => {

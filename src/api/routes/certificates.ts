@@ -63,8 +63,6 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
       const body = objectBody(req.body, ['reason'], true);
       const reason = parseRevocationReason(optionalString(body, 'reason', 64) ?? 'unspecified');
       const outcome = deps.authority.revoke(serial, reason, caller);
-      if (outcome.result === 'revoked') deps.metrics.revoked();
-      for (let i = 0; i < outcome.alsoRevoked.length; i++) deps.metrics.revoked();
       const r = outcome.record;
       res.json({ serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked', alsoRevoked: outcome.alsoRevoked, keyBlocked: outcome.keyBlocked });
     }),

@@ -36,35 +36,34 @@ export function perSecondLimiter(limit: number, now: () => number = Date.now): R
 type Handler = (caller: AuthenticatedCaller, req: Request, res: Response) => void | Promise<void>;
 
 /**
- * Runs `handler` for an authenticated caller; `limit` (sign and renew) throttles each caller separately.
- * A refused authentication or rate limit is counted in the audit log under the actor the request claimed
- * (aggregated per second); a refusal by the handler is audited per request under the authenticated actor.
+ * Runs `handler` for an authenticated caller; `limit` (sign and renew) throttles each caller separately. Every
+ * refusal is counted in the audit log, aggregated per actor, action and reason (see auth/refusals.ts): a refused
+ * authentication under the actor the request claimed (`claimed:...`, or `anonymous`), a rate limit or a refusal
+ * by the handler under the authenticated actor.
  */
 export function guarded(deps: ApiDeps, limit: RateLimiter | null, accepts: Accepts, handler: Handler) {
-  const refuse = (req: Request, res: Response, actor: string, e: unknown): never => {
-    if (e instanceof CaError) {
-      res.locals.claimedActor = actor;
-      deps.refusals.record(actor, e.code, req.socket.remoteAddress);
-    }
-    throw e;
-  };
+  const action = (req: Request): string => `${req.method} ${req.route?.path ?? req.path}`;
   return async (req: Request, res: Response): Promise<void> => {
     let caller: AuthenticatedCaller;
     try {
       caller = await authenticate(deps, req, accepts);
     } catch (e) {
-      return refuse(req, res, claimedActor(deps, req), e);
+      if (e instanceof CaError) {
+        const claimed = claimedActor(deps, req);
+        res.locals.claimedActor = claimed;
+        deps.refusals.record(claimed === 'anonymous' ? claimed : `claimed:${claimed}`, 'authenticate', e.code, req.socket.remoteAddress);
+      }
+      throw e;
     }
     res.locals.actor = caller.actor;
     if (limit && !limit.take(caller.kind === 'token' ? `ip:${req.socket.remoteAddress}` : caller.actor)) {
-      refuse(req, res, caller.actor, new CaError('ERR_RATE_LIMITED', `api: too many requests from ${caller.kind === 'token' ? 'this address' : caller.actor}; retry in a second`));
+      deps.refusals.record(caller.actor, action(req), 'ERR_RATE_LIMITED', req.socket.remoteAddress);
+      throw new CaError('ERR_RATE_LIMITED', `api: too many requests from ${caller.kind === 'token' ? 'this address' : caller.actor}; retry in a second`);
     }
     try {
       await handler(caller, req, res);
     } catch (e) {
-      if (e instanceof CaError && httpStatusFor(e) < 500) {
-        deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: `${req.method} ${req.route?.path ?? req.path}`, target: null, outcome: 'refused', detail: { code: e.code, ...e.detail } });
-      }
+      if (e instanceof CaError && httpStatusFor(e) < 500) deps.refusals.record(caller.actor, action(req), e.code, req.socket.remoteAddress, e.detail);
       throw e;
     }
   };

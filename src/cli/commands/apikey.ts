@@ -1,6 +1,7 @@
 // `ca apikey create|list|revoke`: scoped, expiring API keys for automation and operators.
 
 import { createApiKey } from '../../auth/api-keys.js';
+import { parseScope } from '../../auth/scopes.js';
 import { parseDuration } from '../../config/duration.js';
 import { systemClock } from '../../crypto/clock.js';
 import { CaError } from '../../errors.js';
@@ -10,8 +11,11 @@ import { localActor, withLocalCa } from './shared.js';
 export function apikeyCreate(args: { dir: string; name: string; scope: string[]; expires?: string }): CommandOutput {
   const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
   return withLocalCa(args.dir, (ca) => {
-    const { key, record } = createApiKey(ca.store, systemClock, { name: args.name, scopes: args.scope.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''), expiresInSeconds, actor: localActor() });
-    return { data: { key, name: record.name, id: record.id, scopes: record.scopes, expiresAt: record.expiresAt.toISOString() }, human: key };
+    const given = args.scope.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+    const { key, record } = createApiKey(ca.store, systemClock, { name: args.name, scopes: given, expiresInSeconds, actor: localActor() });
+    // An untyped scope is stored as the typed one it means: say which, since that may be narrower than expected.
+    const notes = given.filter((g) => !record.scopes.includes(g)).map((g) => `scope "${g}" is stored as "${parseScope(g).text}"`);
+    return { data: { key, name: record.name, id: record.id, scopes: record.scopes, expiresAt: record.expiresAt.toISOString() }, human: key, notes };
   });
 }
 
@@ -25,7 +29,7 @@ export function apikeyList(args: { dir: string }): CommandOutput {
       createdAt: k.createdAt.toISOString(),
       expiresAt: k.expiresAt.toISOString(),
       lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
-      status: k.revokedAt !== null ? 'revoked' : k.expiresAt <= now ? 'expired' : 'active',
+      status: !k.intact ? 'tampered' : k.revokedAt !== null ? 'revoked' : k.expiresAt <= now ? 'expired' : 'active',
     }));
     const human = data.length === 0 ? 'no API keys' : table(['NAME', 'ID', 'STATUS', 'EXPIRES', 'LAST USED', 'SCOPES'], data.map((k) => [k.name, k.id, k.status, k.expiresAt, k.lastUsedAt ?? '-', k.scopes.join(' ')]));
     return { data, human };

@@ -57,7 +57,7 @@ export async function auditVerify(args: { dir: string; head?: string }): Promise
     }
     return {
       data: { ok: true, rows: verdict.rows, lastId: verdict.lastId, head: verdict.head, ...(head ? { signedHead: head } : {}) },
-      human: `audit log intact: ${verdict.rows} rows, head ${verdict.head}${checked}\n(\`ca serve\` logs and serves a signed head at /v1/audit/head: record it elsewhere and check it here with --head)`,
+      human: `audit log intact: ${verdict.rows} rows, head ${verdict.head}${checked || '\n(`ca serve` logs and serves a signed head at /v1/audit/head: record it elsewhere and check it here with --head)'}`,
     };
   });
 }

@@ -12,6 +12,7 @@ import { readPemLabelled } from '../../crypto/pem.js';
 import { checkOutputPath, readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';
 import { LocalCa } from '../../server/local-ca.js';
+import { noteUpgrade } from './shared.js';
 
 export interface CrlArgs {
   dir?: string;
@@ -39,6 +40,7 @@ export async function crl(args: CrlArgs): Promise<CommandOutput> {
   checkOutputPath(args.out, 'CRL', true);
   if (args.caUrl !== undefined) return crlRemote(args);
   const ca = LocalCa.open(args.dir!);
+  noteUpgrade(ca);
   try {
     const authority = ca.authority(args.passphrase);
     const intermediate = await authority.signCrl('intermediate');

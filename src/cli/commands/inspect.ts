@@ -9,6 +9,7 @@ import { readSubjectAltName } from '../../pki/extensions.js';
 import { OID } from '../../pki/oids.js';
 import { readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';
+import { escapeUnsafe } from '../../identity/text.js';
 import { REVOCATION_REASONS } from '../../revocation/reasons.js';
 
 const REASON_NAMES: Record<number, string> = Object.fromEntries(Object.entries(REVOCATION_REASONS).map(([name, code]) => [code, name]));
@@ -55,7 +56,6 @@ function describeCertificate(der: Buffer) {
       extensions: extensionList(c.extensions),
       fingerprintSha256: createHash('sha256').update(der).digest('hex').replace(/(..)(?!$)/g, '$1:'),
     },
-    text: c.toString('text'),
   };
 }
 
@@ -73,7 +73,6 @@ function describeCsr(der: Buffer) {
       ipAddresses: san.ipAddresses,
       extensions: extensionList(r.extensions),
     },
-    text: r.toString('text'),
   };
 }
 
@@ -91,12 +90,47 @@ function describeCrl(der: Buffer) {
       revoked,
       extensions: extensionList(l.extensions),
     },
-    // x509's text form of a CRL is a hex dump; list the entries instead.
-    text: revoked.map((r) => `    ${r.serial}  ${r.revokedAt}  ${r.reason}`).join('\n'),
   };
 }
 
-const DESCRIBE: Record<Kind, (der: Buffer) => { data: Record<string, unknown>; text: string }> = {
+/**
+ * One field per line, every value escaped on its own: a subject or SAN from a foreign certificate can hold
+ * newlines and terminal escapes meant to forge the lines around it.
+ */
+function render(d: Record<string, unknown>, i: number): string {
+  const esc = (v: unknown): string => escapeUnsafe(String(v));
+  // WebCrypto algorithm objects: {name, namedCurve?, modulusLength?, hash?: {name}}.
+  const alg = (v: unknown): string => {
+    const a = v as { name?: unknown; namedCurve?: unknown; modulusLength?: unknown; hash?: { name?: unknown } };
+    return esc([a.name, a.namedCurve, a.modulusLength, a.hash?.name].filter((x) => x !== undefined).join(' '));
+  };
+  const list = (v: unknown): string => ((v as unknown[]).map(esc).join(', ') || '-');
+  const exts = (v: unknown): string[] => (v as Array<{ oid: string; name: string | null; critical: boolean }>).map((e) => `    ext      ${esc(e.name ?? e.oid)}${e.critical ? ' (critical)' : ''}`);
+  if (d.type === 'certificate') {
+    return [
+      `[${i}] certificate ${esc(d.subject)}`,
+      `    issuer   ${esc(d.issuer)}`,
+      `    serial   ${esc(d.serial)}`,
+      `    valid    ${esc(d.notBefore)} → ${esc(d.notAfter)}`,
+      `    names    ${list([...(d.uris as string[]), ...(d.dnsNames as string[]), ...(d.ipAddresses as string[])])}`,
+      `    key      ${alg(d.publicKey)}, signed with ${alg(d.signatureAlgorithm)}${d.isCa ? ', CA' : ''}`,
+      ...exts(d.extensions),
+      `    sha256   ${esc(d.fingerprintSha256)}`,
+    ].join('\n');
+  }
+  if (d.type === 'crl') {
+    return [
+      `[${i}] CRL from ${esc(d.issuer)}`,
+      `    number   ${esc(d.crlNumber)}`,
+      `    updates  ${esc(d.thisUpdate)} → ${esc(d.nextUpdate)}`,
+      `    revoked  ${(d.revoked as unknown[]).length}`,
+      ...(d.revoked as Array<{ serial: string; revokedAt: string; reason: string }>).map((r) => `    ${esc(r.serial)}  ${esc(r.revokedAt)}  ${esc(r.reason)}`),
+    ].join('\n');
+  }
+  return [`[${i}] CSR ${esc(d.subject)}`, `    names    ${list([...(d.uris as string[]), ...(d.dnsNames as string[]), ...(d.ipAddresses as string[])])}`, `    key      ${alg(d.publicKey)}, signed with ${alg(d.signatureAlgorithm)}`, ...exts(d.extensions)].join('\n');
+}
+
+const DESCRIBE: Record<Kind, (der: Buffer) => { data: Record<string, unknown> }> = {
   certificate: describeCertificate,
   csr: describeCsr,
   crl: describeCrl,
@@ -122,17 +156,6 @@ export function inspect(args: { file: string }): CommandOutput {
         .map((b) => describeDer(b.der, LABELS[b.label], args.file))
     : [describeDer(data, undefined, args.file)];
   if (objects.length === 0) throw new CaError('ERR_PEM_INVALID', `cli: ${args.file} has no CERTIFICATE, CERTIFICATE REQUEST or X509 CRL block`);
-  const human = objects
-    .map((o, i) => {
-      const d = o.data as Record<string, unknown>;
-      const head =
-        d.type === 'certificate'
-          ? [`[${i}] certificate ${d.subject}`, `    serial   ${d.serial}`, `    valid    ${d.notBefore} → ${d.notAfter}`, `    names    ${[...(d.uris as string[]), ...(d.dnsNames as string[]), ...(d.ipAddresses as string[])].join(', ') || '-'}`, `    sha256   ${d.fingerprintSha256}`]
-          : d.type === 'crl'
-            ? [`[${i}] CRL from ${d.issuer}`, `    number   ${d.crlNumber}`, `    updates  ${d.thisUpdate} → ${d.nextUpdate}`, `    revoked  ${(d.revoked as unknown[]).length}`]
-            : [`[${i}] CSR ${d.subject}`];
-      return `${head.join('\n')}\n${o.text}`;
-    })
-    .join('\n');
+  const human = objects.map((o, i) => render(o.data, i)).join('\n');
   return { data: objects.length === 1 ? objects[0]!.data : objects.map((o) => o.data), human };
 }

@@ -80,7 +80,7 @@ export interface RemoteIssueArgs extends RemoteArgs {
 
 /** `ca issue --ca-url`: the key is generated here and only a CSR leaves the machine. */
 export async function issueRemote(args: RemoteIssueArgs): Promise<CommandOutput> {
-  if ((args.token === undefined) === (args.apiKey === undefined)) throw new CaError('ERR_USAGE', 'cli: with --ca-url, give exactly one of --token T or --api-key K');
+  if ((args.token === undefined) === (args.apiKey === undefined)) throw new CaError('ERR_USAGE', 'cli: with --ca-url, give exactly one credential: --token-file F or $MESHCA_TOKEN (an enrollment token), or --api-key-file F or $MESHCA_API_KEY');
   if (args.keyOut === undefined) throw new CaError('ERR_USAGE', 'cli: --key-out FILE is required (the key is generated locally)');
   if (args.ttl !== undefined) parseDuration(args.ttl);
   checkOutputPath(args.certOut, 'certificate', true);

@@ -33,12 +33,13 @@ export function list(args: ListArgs): CommandOutput {
       status: statusOf(r, now),
       revokedAt: r.revokedAt?.toISOString() ?? null,
       reason: r.reason,
+      renewedFrom: r.renewedFrom,
     }));
     return { data, human: render(data) };
   });
 }
 
-type ListedCertificate = ReturnType<typeof certificateJson> & { name: string; status: string; revokedAt: string | null; reason: string | null };
+type ListedCertificate = ReturnType<typeof certificateJson> & { name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null };
 
 function render(data: readonly ListedCertificate[]): string {
   return data.length === 0
@@ -51,13 +52,13 @@ function render(data: readonly ListedCertificate[]): string {
 
 /** `ca list --ca-url`: the inventory from a running CA (API key with the list scope). */
 export async function listRemote(args: ListArgs & RemoteArgs & { apiKey?: string }): Promise<CommandOutput> {
-  if (args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, pass --api-key K (scope list)');
+  if (args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, give an API key with the list scope: --api-key-file F or $MESHCA_API_KEY');
   checkStatus(args.status);
   const query = new URLSearchParams();
   if (args.status) query.set('status', args.status);
   if (args.expiringWithin) query.set('expiringWithin', args.expiringWithin);
   const q = query.toString();
   const r = await connect(args).call<{ certificates: ListedCertificate[] }>('GET', `/v1/certificates${q ? `?${q}` : ''}`, { bearer: args.apiKey });
-  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason }) => ({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason }));
+  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom }) => ({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null }));
   return { data, human: render(data) };
 }

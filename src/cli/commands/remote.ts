@@ -1,6 +1,7 @@
 // What the verbs that talk to a running CA share: the client built from --ca-url, --ca-bundle and --insecure.
 
 import { CaClient } from '../../client/ca-client.js';
+import { readPemLabelled } from '../../crypto/pem.js';
 import { readInputFile } from '../io.js';
 
 export interface RemoteArgs {
@@ -12,5 +13,6 @@ export interface RemoteArgs {
 /** A client for the CA at --ca-url, trusting --ca-bundle (e.g. DIR/root.pem). */
 export function connect(args: RemoteArgs): CaClient {
   const caBundle = args.caBundle === undefined ? undefined : readInputFile(args.caBundle, 'CA bundle').toString('utf8');
+  if (caBundle !== undefined) readPemLabelled(caBundle, ['CERTIFICATE'], `CA bundle ${args.caBundle}`);
   return new CaClient({ caUrl: args.caUrl, caBundle, insecure: args.insecure ?? false });
 }

@@ -41,7 +41,7 @@ export function revoke(args: RevokeArgs): CommandOutput {
     const human = [
       data.alreadyRevoked ? `${r.serial} was already revoked at ${data.revokedAt} (${r.reason})` : `revoked ${r.serial} (${r.commonName}, reason ${r.reason})`,
       ...keyLines(data),
-      data.alreadyRevoked && !data.keyBlocked ? 'nothing changed' : 'a running `ca serve` publishes it (CRL and OCSP) within a second',
+      data.alreadyRevoked && !data.keyBlocked ? 'nothing changed' : 'a `ca serve` running on this directory publishes it (CRL and OCSP) within a second; without one, sign fresh CRLs with `ca crl`',
     ].join('\n');
     return { data, human };
   });
@@ -59,7 +59,7 @@ export interface RemoteRevokeArgs extends RemoteArgs {
 export async function revokeRemote(args: RemoteRevokeArgs): Promise<CommandOutput> {
   const reason = parseRevocationReason(args.reason ?? 'unspecified');
   const selfRevoke = args.apiKey === undefined && args.cert !== undefined && args.key !== undefined;
-  if (!selfRevoke && args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, revoke with --api-key K, or revoke your own certificate with --cert F --key F');
+  if (!selfRevoke && args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, revoke with an API key (--api-key-file F or $MESHCA_API_KEY), or revoke your own certificate with --cert F --key F');
   if (!selfRevoke && (args.serial === undefined) === (args.cert === undefined)) throw new CaError('ERR_USAGE', 'cli: give either a SERIAL or --cert FILE');
   const serial = args.serial ?? serialFromFile(args.cert!);
   const credential = selfRevoke

@@ -15,9 +15,13 @@ export function localActor(): string {
   return `local:${user}`;
 }
 
-/** Opens a CA directory for the duration of `fn` (until its promise settles, when it returns one). */
+/**
+ * Opens a CA directory for the duration of `fn` (until its promise settles, when it returns one). The first
+ * command after an upgrade says on stderr that the database was upgraded (a note beside the verb's output).
+ */
 export function withLocalCa<T>(dir: string, fn: (ca: LocalCa) => T): T {
   const ca = LocalCa.open(dir);
+  noteUpgrade(ca);
   let result: T;
   try {
     result = fn(ca);
@@ -28,6 +32,12 @@ export function withLocalCa<T>(dir: string, fn: (ca: LocalCa) => T): T {
   if (result instanceof Promise) return result.finally(() => ca.close()) as T;
   ca.close();
   return result;
+}
+
+/** Says once, on stderr, that opening `ca` upgraded its database. */
+export function noteUpgrade(ca: LocalCa): void {
+  const u = ca.store.upgraded;
+  if (u) process.stderr.write(`ca: note: upgraded ${ca.store.path} from schema ${u.from} to ${u.to}; what changed (resealed audit chain, typed API-key scopes) is in \`ca audit\` under system:migrate\n`);
 }
 
 /** The status a record has at `now`. */

@@ -12,6 +12,17 @@ describe('renewal schedule', () => {
     expect(renewalTime(nb, na, () => r).toISOString()).toBe(iso);
   });
 
+  it('ok/a short certificate just received is renewed two thirds into what is left of it, not at once (no renewal storm)', () => {
+    // A 15 s certificate, notBefore backdated a minute for clock skew, received at t.
+    const t = new Date('2026-06-15T12:00:00Z');
+    const notBefore = new Date(t.getTime() - 60_000);
+    const notAfter = new Date(t.getTime() + 15_000);
+    expect(renewalTime(notBefore, notAfter, () => 0.5).getTime()).toBeLessThan(t.getTime()); // without knowing when it came: at once
+    expect(renewalTime(notBefore, notAfter, () => 0.5, t).getTime()).toBe(t.getTime() + 10_000);
+    // A day-long certificate is hardly moved by it.
+    expect(renewalTime(nb, na, () => 0.5, new Date(nb.getTime() + 60_000)).toISOString()).toBe('2026-06-15T16:00:20.000Z');
+  });
+
   it('retries back off exponentially, capped, and spread by jitter', () => {
     const day = 86400_000;
     expect([1, 2, 3, 4].map((n) => retryDelayMs(n, day, () => 1))).toEqual([2000, 4000, 8000, 16000]);

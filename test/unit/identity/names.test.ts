@@ -44,7 +44,7 @@ describe('parseIpAddress', () => {
     expect(ipToText(ip.bytes)).toBe(canonical);
   });
 
-  it.each(['256.0.0.1', '1.2.3', 'localhost', '::g', ''])('fail/%j', (text) => {
+  it.each(['256.0.0.1', '1.2.3', 'localhost', '::g', '', 'fd00::1%eth0', '::ffff:10.0.0.1%1', '1:2:3:4:5:6:7:8%:9', 'fd00::1%:1:1:1:1:1:1:1:1'])('fail/%j', (text) => {
     expect(() => parseIpAddress(text)).toThrow(expect.objectContaining({ code: 'ERR_IP_ADDRESS_INVALID' }));
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readPublicKeyInfo, spkiOf } from '../../../src/crypto/keys.js';
 import { csrDer, verifyCsr } from '../../../src/pki/csr.js';
 import { checkSubjectKey } from '../../../src/pki/key-policy.js';
-import { goodCsr, weakKeyCases } from '../../helpers/weak-keys.js';
+import { goodCsr, reencodedCsr, weakKeyCases, type SpkiVariant } from '../../helpers/weak-keys.js';
 
 describe('checkSubjectKey', () => {
   it.each([
@@ -29,5 +29,18 @@ describe('checkSubjectKey', () => {
     })();
     expect(e.code).toBe('ERR_KEY_WEAK');
     expect(e.message).toContain(c.reason);
+  });
+});
+
+describe('canonical SubjectPublicKeyInfo', () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  it.each([
+    ['rsa without NULL', rsa],
+    ['RSA modulus with a redundant zero', rsa],
+    ['EC with a trailing NULL', ec],
+    ['non-minimal OID', ec],
+  ] as Array<[SpkiVariant, typeof rsa]>)('fail/%s: the same key written another way is refused, so its hash cannot dodge a block', (variant, key) => {
+    expect(() => verifyCsr(csrDer(Buffer.from(reencodedCsr(key, variant))))).toThrow(expect.objectContaining({ code: 'ERR_CSR_MALFORMED', message: expect.stringContaining('canonical DER') }));
   });
 });

@@ -7,6 +7,7 @@ import { Tag, explicit, octets, oid, seq, tlv, unsignedInteger } from '../../../
 import { OID_NONCE, createOcspRequest, issuerHashes } from '../../../src/revocation/ocsp.js';
 import { OcspResponder } from '../../../src/revocation/ocsp-responder.js';
 import { storeSource } from '../../../src/revocation/ocsp-source.js';
+import { SigningBudget, clientOf } from '../../../src/revocation/signing-budget.js';
 import { verifyOcspResponse } from '../../../src/revocation/ocsp-verify.js';
 import { createTestCa } from '../../helpers/test-ca.js';
 
@@ -154,6 +155,31 @@ describe('OcspResponder under flooding', () => {
     const statuses = Array.from({ length: 30 }, () => statusOf(responder.respond(t.request('4abc'), '10.0.0.3').body));
     expect(statuses.filter((s) => s === 0).length).toBeLessThanOrEqual(12);
     expect(statuses.filter((s) => s === 3).length).toBeGreaterThanOrEqual(18);
+  });
+});
+
+describe('SigningBudget', () => {
+  it.each([
+    ['10.0.0.1', '10.0.0.1'],
+    ['::ffff:10.0.0.1', '10.0.0.1'],
+    ['2001:db8:1:2:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::7', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+  ])('ok/%s draws from %s', (address, client) => {
+    expect(clientOf(address)).toBe(client);
+  });
+
+  it('ok/many addresses together get no more than ten clients\' worth: rotating addresses does not lift the limit', () => {
+    const t = 0;
+    const budget = new SigningBudget(5, () => t);
+    let granted = 0;
+    for (let i = 0; i < 3000; i++) if (budget.take(`10.1.${Math.floor(i / 250)}.${i % 250}`)) granted++;
+    expect(granted).toBe(100); // the shared burst: 20 × 5
+    const v6 = new SigningBudget(5, () => t);
+    let fromOneHost = 0;
+    for (let i = 0; i < 100; i++) if (v6.take(`2001:db8:1:2::${i.toString(16)}`)) fromOneHost++;
+    expect(fromOneHost).toBe(10); // one /64 is one client: its burst of 2 × 5
   });
 });
 
