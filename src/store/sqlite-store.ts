@@ -522,6 +522,11 @@ const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationCont
       audit({ at: new Date(), actor: 'system:migrate', action: 'apikey-scopes-typed', target: `apikey:${key.name}`, outcome: 'ok', detail: { id: key.id, from, to, dropped } });
     }
   },
+  // 008_key_lineage: the key hash of every stored certificate, and an issuance time (notBefore, for older rows).
+  8: (db) => {
+    const update = db.prepare('UPDATE certificates SET subject_key_hash = ?, issued_at = not_before WHERE serial = ?');
+    for (const row of db.prepare<[], { serial: string; der: Buffer }>('SELECT serial, der FROM certificates').all()) update.run(subjectKeyHash(readCertificate(row.der).spki), row.serial);
+  },
   // 009_api_key_seals: seal every stored key as it stands (a key left with no scope by 007 is revoked first).
   9: (db, { sealKey }) => {
     const audit = auditAppender(db, sealKey);
@@ -533,11 +538,6 @@ const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationCont
       update.run(sealed.revoked_at, apiKeySeal(sealKey, sealed), row.id);
       if (emptied) audit({ at: new Date(now * 1000), actor: 'system:migrate', action: 'apikey-revoke', target: `apikey:${row.name}`, outcome: 'ok', detail: { id: row.id, why: 'no scope was left after typing its scopes' } });
     }
-  },
-  // 008_key_lineage: the key hash of every stored certificate, and an issuance time (notBefore, for older rows).
-  8: (db) => {
-    const update = db.prepare('UPDATE certificates SET subject_key_hash = ?, issued_at = not_before WHERE serial = ?');
-    for (const row of db.prepare<[], { serial: string; der: Buffer }>('SELECT serial, der FROM certificates').all()) update.run(subjectKeyHash(readCertificate(row.der).spki), row.serial);
   },
 };
 
