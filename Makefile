@@ -23,10 +23,7 @@ $(INSTALLED): package.json package-lock.json
 install: $(INSTALLED)
 
 $(BUILT): $(INSTALLED) $(SOURCES)
-	rm -rf dist
-	npx tsc -p tsconfig.json
-	mkdir -p dist/src/store/migrations
-	cp src/store/migrations/*.sql dist/src/store/migrations/
+	npm run --silent build
 	chmod +x dist/cmd/ca.js
 	touch $@
 

@@ -70,6 +70,7 @@ export type CaErrorCode =
   | 'ERR_RATE_LIMITED'
   // HTTP requests
   | 'ERR_BODY_INVALID'
+  | 'ERR_PATH_INVALID'
   | 'ERR_BODY_TOO_LARGE'
   | 'ERR_BODY_ENCODING'
   | 'ERR_NOT_FOUND'

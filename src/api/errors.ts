@@ -49,6 +49,8 @@ export function bodyParserError(e: unknown): CaError | undefined {
   if (type === 'entity.parse.failed') return new CaError('ERR_BODY_INVALID', 'api: request body is not valid JSON');
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new CaError('ERR_BODY_INVALID', 'api: unsupported body encoding (send UTF-8 JSON)');
   if (type === 'request.aborted' || type === 'request.size.invalid' || type === 'stream.encoding.set') return new CaError('ERR_BODY_INVALID', 'api: the request body could not be read');
+  // Express's own refusal of a path parameter that is not valid percent-encoding (`/v1/certificates/%ff`).
+  if (e instanceof URIError) return new CaError('ERR_PATH_INVALID', 'api: the request path is not valid percent-encoding');
   // Anything else body-parser or its streams refuse with a client status is still the client's bad input.
   const status = (e as { status?: unknown }).status;
   if (typeof status === 'number' && status >= 400 && status < 500) return new CaError('ERR_BODY_INVALID', 'api: the request body could not be read');

@@ -4,6 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
 import { CaError } from '../errors.js';
 import { parseScope, type Scope } from './scopes.js';
+import { isReservedPattern } from '../identity/reserved.js';
 import type { ApiKeyRecord, ApiKeyStore } from './ports.js';
 
 /** API keys live 90 days by default, and never longer. */
@@ -28,7 +29,13 @@ export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string
   if (!NAME_FORMAT.test(p.name)) throw new CaError('ERR_USAGE', `auth: API key name "${p.name}" must be 1-64 letters, digits, ".", "_" or "-"`);
   if (p.scopes.length === 0) throw new CaError('ERR_SCOPE_INVALID', 'auth: an API key needs at least one scope');
   // Stored typed: an untyped `issue:*.acme.internal` is kept as the `issue:dns:*.acme.internal` it means.
-  const scopes = [...new Set(p.scopes.map((s) => parseScope(s).text))];
+  const parsed = p.scopes.map(parseScope);
+  for (const scope of parsed) {
+    if (scope.kind === 'issue' && scope.pattern.kind === 'spiffe' && isReservedPattern(scope.pattern.text)) {
+      throw new CaError('ERR_SCOPE_INVALID', `auth: scope "${scope.text}" names only reserved identities (spiffe://TD/meshca/… belongs to meshca itself), which no key can obtain`);
+    }
+  }
+  const scopes = [...new Set(parsed.map((s) => s.text))];
   const lifetime = p.expiresInSeconds ?? API_KEY_MAX_SECONDS;
   if (lifetime > API_KEY_MAX_SECONDS) throw new CaError('ERR_TTL_TOO_LONG', 'auth: API keys expire within 90 days at most');
   const id = randomBytes(8).toString('hex');

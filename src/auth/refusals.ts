@@ -11,6 +11,11 @@ export interface RefusalSink {
 export const MAX_PAIRS_PER_WINDOW = 32;
 /** Longest window: under a sustained flood rows are written once a minute at most. */
 export const MAX_WINDOW_SECONDS = 60;
+/**
+ * Rows written over the last minute past which the next window doubles, however the flood is shaped (a window
+ * that stays just under {@link MAX_PAIRS_PER_WINDOW} would otherwise write a row per distinct actor every second).
+ */
+export const ROWS_PER_MINUTE = 64;
 /** Remote addresses (and, for `(others)`, actors) kept as a sample per row. */
 const SAMPLE = 4;
 
@@ -28,8 +33,9 @@ interface Bucket {
  * Collects refusals (refused authentication under the actor the request claimed; refused authorization and rate
  * limits under the authenticated actor) and writes one audit row per actor, action and reason per window, with how
  * many there were. A window is one second; when one fills up ({@link MAX_PAIRS_PER_WINDOW} triples: a flood of
- * made-up credentials), the next is twice as long, up to a minute, and it falls back to a second once quiet. So a
- * flood adds at most ~33 rows a minute for each reason, however many requests it sends.
+ * made-up credentials) or the last minute saw {@link ROWS_PER_MINUTE} rows, the next is twice as long, up to a
+ * minute, and it falls back to a second once a minute is quiet. So a sustained flood adds at most a few dozen rows
+ * a minute for each reason, however many requests it sends and however it spreads them.
  *
  * @example
  * const refusals = new RefusalLog(store, (e) => logger.error({ err: e }));
@@ -39,6 +45,8 @@ export class RefusalLog {
   private start = 0;
   private seconds = 1;
   private buckets = new Map<string, Bucket>();
+  /** Rows written per window over the last minute: [second the window was written, rows]. */
+  private recent: [number, number][] = [];
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -101,7 +109,13 @@ export class RefusalLog {
       },
     }));
     this.buckets = new Map();
-    this.seconds = flooded ? Math.min(MAX_WINDOW_SECONDS, this.seconds * 2) : 1;
+    const now = this.second();
+    this.recent = this.recent.filter(([at]) => at > now - 60);
+    this.recent.push([now, events.length]);
+    const lastMinute = this.recent.reduce((n, [, rows]) => n + rows, 0);
+    // Longer windows while the log is busy; back to a second once the last minute was quiet.
+    if (flooded || lastMinute >= ROWS_PER_MINUTE) this.seconds = Math.min(MAX_WINDOW_SECONDS, this.seconds * 2);
+    else if (lastMinute < ROWS_PER_MINUTE / 2) this.seconds = 1;
     try {
       this.sink.appendAuditBatch(events);
     } catch (e) {

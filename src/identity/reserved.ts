@@ -13,9 +13,24 @@ export function caServiceSpiffeId(trustDomain: TrustDomain): string {
   return `spiffe://${trustDomain}${CA_SERVICE_PATH}`;
 }
 
-/** True when `id` lies under `spiffe://TD/meshca/`. */
+/**
+ * True when a SPIFFE path's first segment is `meshca` or looks like it to a person or a case-blind tool
+ * (`MESHCA`, `meshca.`): such IDs are refused too, so nothing issued can pass for a meshca component.
+ */
+export function isReservedPath(path: string): boolean {
+  const first = path.split('/')[1] ?? '';
+  return /^meshca\.*$/i.test(first);
+}
+
+/** True when `id` lies under `spiffe://TD/meshca/` (or a lookalike of it). */
 export function isReservedSpiffeId(id: SpiffeId): boolean {
-  return id.path === RESERVED_PATH_PREFIX.slice(0, -1) || id.path.startsWith(RESERVED_PATH_PREFIX);
+  return isReservedPath(id.path);
+}
+
+/** True when a SPIFFE ID pattern (`spiffe://TD/meshca/**`) can only ever match reserved IDs: a scope never usable. */
+export function isReservedPattern(pattern: string): boolean {
+  const m = /^spiffe:\/\/[^/]+(\/.*)$/.exec(pattern);
+  return m !== null && isReservedPath(m[1]!) && !/^\/\*/.test(m[1]!);
 }
 
 /** True when the SPIFFE ID text names a CA service (`spiffe://ANY/meshca/ca`): what a client pins. */

@@ -112,6 +112,24 @@ async function listen(server: HttpServer | HttpsServer, at: ListenAddress, what:
   return server.address() as AddressInfo;
 }
 
+/**
+ * Answers what Node's HTTP parser refuses (headers over the limit, a malformed request line, a request that took
+ * too long) with the same JSON error body as every other 4xx, instead of Node's bare status line.
+ */
+function jsonClientErrors(server: HttpServer | HttpsServer): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Only the HTTP parser's own refusals get an answer; a failed TLS handshake or a reset just closes.
+    const parser = err.code?.startsWith('HPE_') === true || err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (!parser || !socket.writable) return void socket.destroy();
+    const [status, code, message] =
+      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'ERR_HEADERS_TOO_LARGE', 'api: the request line and headers exceed 16 KiB']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'ERR_REQUEST_TIMEOUT', 'api: the request took too long to arrive']
+      : [400, 'ERR_BAD_REQUEST', 'api: the request is not valid HTTP/1.1'];
+    const body = JSON.stringify({ error: { code, message } });
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+}
+
 /** `produce`, computed at most once per `ms`: /metrics is unauthenticated, and rendering it costs a millisecond. */
 function cachedFor<T>(ms: number, produce: () => Promise<T>): () => Promise<T> {
   let cached: { at: number; value: Promise<T> } | undefined;
@@ -253,7 +271,10 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       res.end(body);
     }));
     http.maxConnections = limits.maxConnections;
-    for (const server of [https, http]) dropIdleSockets(server, limits.requestTimeoutMs);
+    for (const server of [https, http]) {
+      dropIdleSockets(server, limits.requestTimeoutMs);
+      jsonClientErrors(server);
+    }
     servers.push(https, http);
     const httpsAddress = await listen(https, options.listen, 'the HTTPS API');
     const httpAddress = await listen(http, options.httpListen, 'plain HTTP');

@@ -222,13 +222,22 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     this.recordOneTx ??= this.db.transaction(({ record, audit, spendToken, renewalGraceSeconds }: IssuedEntry): 'recorded' | 'token-spent' | 'key-blocked' | 'renewal-forked' => {
       // Checked in the transaction that stores the leaf, so a racing keyCompromise or a second renewal cannot slip between.
       if (this.isKeyBlocked(record.subjectKeyHash)) return 'key-blocked';
-      // Earlier successors of the same predecessor: past the grace a new one would fork the lineage; within it
-      // (a retry after a lost response, or a race) the new one replaces them, and they are revoked as superseded.
+      // Earlier successors of the same predecessor: past the grace a new one would fork the lineage. Within it, a
+      // successor for another key (a rekey repeat, or a thief's rekey) is replaced: revoked as superseded together
+      // with everything renewed from it since, so no branch outlives the repeat. Successors for the same key (a
+      // retry that raced the first) are the same holder's and stay valid: revoking one could strand the client
+      // that received it.
       let superseded: string[] = [];
       if (record.renewedFrom !== null) {
         const first = this.sql<[string], number | null>('SELECT MIN(issued_at) FROM certificates WHERE renewed_from = ?').pluck().get(record.renewedFrom);
         if (first !== null && first !== undefined && toSeconds(record.issuedAt) - first > (renewalGraceSeconds ?? 0)) return 'renewal-forked';
-        superseded = this.sql<[string], string>('SELECT serial FROM certificates WHERE renewed_from = ? AND revoked_at IS NULL ORDER BY serial').pluck().all(record.renewedFrom);
+        superseded = this.sql<[string, string, number], string>(
+          `WITH RECURSIVE replaced(serial) AS (
+             SELECT serial FROM certificates WHERE renewed_from = ? AND subject_key_hash IS NOT ?
+             UNION SELECT c.serial FROM certificates c JOIN replaced r ON c.renewed_from = r.serial
+           )
+           SELECT serial FROM certificates WHERE serial IN replaced AND revoked_at IS NULL AND not_after > ? ORDER BY serial`,
+        ).pluck().all(record.renewedFrom, record.subjectKeyHash, toSeconds(record.issuedAt));
       }
       if (spendToken && this.spendToken.run(spendToken.jti, toSeconds(audit.at), toSeconds(spendToken.expiresAt), record.serial).changes === 0) {
         return 'token-spent';

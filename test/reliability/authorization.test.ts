@@ -168,7 +168,7 @@ describe('typed scopes and reserved identities over the API', () => {
     ['ip-untyped', 'issue:10.0.0.*', ['ip']],
     ['all-typed', `issue:spiffe:spiffe://${TD}/**,issue:dns:**,issue:ip:0.0.0.0/0`, ['spiffe', 'spiffe lookalike', 'dns', 'dns lookalike', 'ip']],
   ];
-  type Ask = 'spiffe' | 'spiffe lookalike' | 'dns' | 'dns lookalike' | 'ip' | 'reserved ca' | 'reserved other';
+  type Ask = 'spiffe' | 'spiffe lookalike' | 'dns' | 'dns lookalike' | 'ip' | 'reserved ca' | 'reserved other' | 'reserved upper case' | 'reserved trailing dot';
   // Requests whose identity text resembles another type, the way the review's attacks did.
   const ASKS: Record<Ask, Record<string, unknown>> = {
     spiffe: { spiffeId: `spiffe://${TD}/ns/prod/api` },
@@ -178,6 +178,9 @@ describe('typed scopes and reserved identities over the API', () => {
     ip: { ipAddresses: ['10.0.0.7'] },
     'reserved ca': { spiffeId: `spiffe://${TD}/meshca/ca` },
     'reserved other': { spiffeId: `spiffe://${TD}/meshca/ocsp` },
+    // Lookalikes of the reserved prefix, to a person or a case-blind tool.
+    'reserved upper case': { spiffeId: `spiffe://${TD}/MESHCA/ca` },
+    'reserved trailing dot': { spiffeId: `spiffe://${TD}/meshca./ca` },
   };
 
   beforeAll(async () => {
@@ -212,7 +215,7 @@ describe('typed scopes and reserved identities over the API', () => {
     }
     recordFigures('typed-scopes', { cells, keys: KEYS.length, identities: Object.keys(ASKS).length, wrong: wrong.length });
     expect(wrong, wrong.join('\n')).toEqual([]);
-    expect(caJson<Array<{ spiffeId: string | null }>>(['list', '--dir', dir]).filter((c) => c.spiffeId?.includes('/meshca/') && c.spiffeId !== `spiffe://${TD}/meshca/ca`)).toEqual([]);
+    expect(caJson<Array<{ spiffeId: string | null }>>(['list', '--dir', dir]).filter((c) => /\/meshca\.*\//i.test(c.spiffeId ?? '') && c.spiffeId !== `spiffe://${TD}/meshca/ca`)).toEqual([]);
     // The only /meshca/ca leaves are the service's own (issued by system:serve).
     const audit = caJson<Array<{ actor: string; action: string; detail: { spiffeId?: string } | null }>>(['audit', '--dir', dir]);
     expect(audit.filter((r) => r.action === 'issue' && r.detail?.spiffeId?.includes('/meshca/')).map((r) => r.actor)).toEqual(['system:serve']);
@@ -227,8 +230,15 @@ describe('typed scopes and reserved identities over the API', () => {
     expect(caJson<Array<{ name: string; scopes: string[] }>>(['apikey', 'list', '--dir', dir]).find((k) => k.name === 'noted')?.scopes).toEqual(['issue:dns:*', 'issue:ip:10.0.0.0/24', 'list']);
   });
 
+  it('fail/a scope that names only reserved identities is refused when the key is made', () => {
+    for (const scope of [`issue:spiffe:spiffe://${TD}/meshca/**`, `issue:spiffe://${TD}/meshca/ca`, `issue:spiffe:spiffe://${TD}/Meshca./*`]) {
+      expectOneLineError(ca(['apikey', 'create', '--dir', dir, '--name', 'reserved-only', '--scope', scope]), 'ERR_SCOPE_INVALID', 'names only reserved identities');
+    }
+    expect(caJson<Array<{ name: string }>>(['apikey', 'list', '--dir', dir]).some((k) => k.name === 'reserved-only')).toBe(false);
+  });
+
   it('fail/no token and no local issuance can carry a reserved identity', () => {
-    for (const id of [`spiffe://${TD}/meshca/ca`, `spiffe://${TD}/meshca/anything/else`]) {
+    for (const id of [`spiffe://${TD}/meshca/ca`, `spiffe://${TD}/meshca/anything/else`, `spiffe://${TD}/MeshCA/ca`]) {
       expectOneLineError(ca(['token', 'x', '--dir', dir, '--spiffe-id', id]), 'ERR_IDENTITY_RESERVED', 'reserved for meshca');
       expectOneLineError(ca(['issue', 'x', '--dir', dir, '--spiffe-id', id, '--cert-out', join(root, 'x.pem'), '--key-out', join(root, 'x.key'), '--force']), 'ERR_IDENTITY_RESERVED', 'reserved for meshca');
     }

@@ -158,6 +158,26 @@ describe('hardening', () => {
     expect(svc.log()).not.toMatch(/"level":50/);
   });
 
+  it('fail/a path that is not percent-encoding, headers over 16 KiB and a request line that is not HTTP get a JSON 4xx naming what is wrong', async () => {
+    for (const path of ['/v1/certificates/%ff', '/v1/certificates/%']) {
+      const r = await httpsRequest(`${svc.url}${path}`, { ca: rootPem, headers: { authorization: 'Bearer x' } });
+      expect([path, r.status, r.json().error.code]).toEqual([path, 400, 'ERR_PATH_INVALID']);
+    }
+    const raw = (request: string) => new Promise<string>((resolve) => {
+      const s = netConnect(svc.httpPort, '127.0.0.1', () => s.write(request));
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('close', () => resolve(Buffer.concat(chunks).toString()));
+      s.on('error', () => undefined);
+    });
+    const huge = await raw(`GET /ocsp/${'A'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1.1 431 /);
+    expect(JSON.parse(huge.split('\r\n\r\n')[1]!).error.code).toBe('ERR_HEADERS_TOO_LARGE');
+    const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1.1 400 /);
+    expect(JSON.parse(garbage.split('\r\n\r\n')[1]!).error.code).toBe('ERR_BAD_REQUEST');
+  });
+
   it('fail/an idle TCP connection to the HTTPS listener is dropped after the handshake timeout', async () => {
     const socket = netConnect(svc.httpsPort, '127.0.0.1');
     expect(await closedWithin(socket, 6_000)).toBeLessThan(4_000);

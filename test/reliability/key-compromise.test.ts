@@ -146,6 +146,34 @@ describe('key compromise and lineage', () => {
     expect(rows.find((x) => x.action === 'revoke' && x.target === thiefNext.json().serial)?.detail).toMatchObject({ reason: 'keyCompromise', renewedWithKeyOf: victim.body.serial });
   });
 
+  it('fail/a repeat within the grace revokes the replaced branch whole: a thief\'s renewals of his rekeyed certificate go with it', async () => {
+    const { createPrivateKey, generateKeyPairSync: gen } = await import('node:crypto');
+    const newKey = () => privateKeyToPem(gen('ec', { namedCurve: 'P-256' }).privateKey);
+    const victim = await issue('branch');
+    const k2 = newKey();
+    const b = await renew(victim, { csr: goodCsr(createPrivateKey(k2)) });
+    const k3 = newKey();
+    const b2 = await renew({ cert: `${b.json().certificate}${b.json().chain}`, key: k2 }, { csr: goodCsr(createPrivateKey(k3)) });
+    expect([b.status, b2.status]).toEqual([201, 201]);
+    // The holder renews the original (a new key of its own): the thief's whole branch is replaced.
+    const k4 = newKey();
+    const c = await renew(victim, { csr: goodCsr(createPrivateKey(k4)) });
+    expect(c.status).toBe(201);
+    expect(status(b.json().serial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
+    expect(status(b2.json().serial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
+    const thiefNext = await renew({ cert: `${b2.json().certificate}${b2.json().chain}`, key: k3 });
+    expect([thiefNext.status, thiefNext.json().error.code]).toEqual([401, 'ERR_CERTIFICATE_REVOKED']);
+    expect((await renew({ cert: `${c.json().certificate}${c.json().chain}`, key: k4 })).status).toBe(201);
+  });
+
+  it('ok/same-key renewals racing each other all succeed and none is revoked: the client keeps whichever answer it got', async () => {
+    const c = await issue('race');
+    const answers = await Promise.all(Array.from({ length: 8 }, () => renew(c)));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(201));
+    for (const serial of new Set(answers.map((a) => a.json().serial as string))) expect(status(serial)).toMatchObject({ status: 'valid' });
+    for (const a of answers) expect((await renew({ cert: `${a.json().certificate}${a.json().chain}`, key: c.key })).status).toBe(201);
+  });
+
   it(`fail/renewing a certificate that was already renewed is refused after ${GRACE_SECONDS}s, with an audit row that flags the fork`, async () => {
     const c = await issue('lineage');
     const first = await renew(c);

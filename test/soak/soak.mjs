@@ -89,7 +89,7 @@ function member(cert, keyPem) {
 const revocable = [];
 
 const stats = {};
-for (const kind of Object.keys(RATES)) stats[kind] = { sent: 0, ok: 0, c4xx: 0, c5xx: 0, timeouts: 0, errors: 0, latencies: [] };
+for (const kind of Object.keys(RATES)) stats[kind] = { sent: 0, ok: 0, c4xx: 0, c5xx: 0, timeouts: 0, errors: 0, latencies: [], why: {} };
 const rss = [];
 const pending = new Set();
 let n = 0;
@@ -106,7 +106,8 @@ const fire = {
     return send('renew', https, { port: ports.https, path: '/v1/renew', method: 'POST', agent: current.agent, headers: { 'content-type': 'application/json' } }, '{}').then((r) => {
       if (r.status === 201 && fleet[i] === current) {
         fleet[i] = member(JSON.parse(r.body).certificate, current.keyPem);
-        current.agent.destroy();
+        // Not at once: a renewal fired a moment ago may still be on this connection.
+        setTimeout(() => current.agent.destroy(), 5_000).unref();
       }
       return r;
     });
@@ -149,10 +150,12 @@ await new Promise((resolve) => {
           if (!r || !measuring) return;
           const s = stats[kind];
           s.sent++;
+          // What went wrong, by error code or socket error, so a failed soak says why.
+          const why = (w) => (s.why[w] = (s.why[w] ?? 0) + 1);
           if (r.status === 'timeout') s.timeouts++;
-          else if (r.status === 'error') s.errors++;
-          else if (r.status >= 500) s.c5xx++;
-          else if (r.status >= 400) s.c4xx++;
+          else if (r.status === 'error') (s.errors++, why(r.error));
+          else if (r.status >= 500) (s.c5xx++, why(`${r.status}`));
+          else if (r.status >= 400) (s.c4xx++, why(`${r.status} ${/"code":"(\w+)"/.exec(r.body.toString())?.[1] ?? ''}`));
           else {
             s.ok++;
             s.latencies.push(r.ms);
@@ -177,7 +180,7 @@ await Promise.all(pending);
 svc.kill('SIGTERM');
 
 const pct = (xs, p) => (xs.length === 0 ? 0 : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
-const kinds = Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, { rate: Math.round((s.sent / (SECONDS - WARMUP)) * 10) / 10, sent: s.sent, ok: s.ok, '4xx': s.c4xx, '5xx': s.c5xx, timeouts: s.timeouts, errors: s.errors, p50: Math.round(pct(s.latencies, 50) * 10) / 10, p99: Math.round(pct(s.latencies, 99) * 10) / 10 }]));
+const kinds = Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, { rate: Math.round((s.sent / (SECONDS - WARMUP)) * 10) / 10, sent: s.sent, ok: s.ok, '4xx': s.c4xx, '5xx': s.c5xx, timeouts: s.timeouts, errors: s.errors, p50: Math.round(pct(s.latencies, 50) * 10) / 10, p99: Math.round(pct(s.latencies, 99) * 10) / 10, ...(Object.keys(s.why).length > 0 ? { why: s.why } : {}) }]));
 // Memory: the mean of the first minute after warm-up against the mean of the last minute.
 const after = rss.filter((r) => r.t >= WARMUP);
 const window = Math.max(1, Math.min(12, Math.floor(after.length / 3)));
