@@ -28,7 +28,7 @@ describe(`crash safety (${KILLS} SIGKILLs under load)`, () => {
   const root = mkdtempSync(join(tmpdir(), 'meshca-crash-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it('ok/every acknowledged issuance and revocation survives; serials unique; CRL numbers only grow; database intact; back within 2 s', async () => {
+  it('ok/every acknowledged issuance and revocation survives; serials unique; CRL numbers only grow; database intact; back within 5 s', async () => {
     const dir = join(root, 'ca');
     expect(ca(['init', '--dir', dir, '--name', 'Crash CA', '--trust-domain', TD]).code).toBe(0);
     const apiKey = ca(['apikey', 'create', '--dir', dir, '--name', 'load', '--scope', `issue:spiffe:spiffe://${TD}/**,revoke`]).stdout.trim();
@@ -112,6 +112,6 @@ describe(`crash safety (${KILLS} SIGKILLs under load)`, () => {
     expect(work.unexpected, work.unexpected.slice(0, 10).join('\n')).toEqual([]);
     expect(acknowledged).toBeGreaterThan(KILLS * 5);
     expect(work.revoked.size).toBeGreaterThan(0);
-    expect(Math.max(...restartTimes), `restart times ${restartTimes.map(Math.round).join(', ')} ms`).toBeLessThan(2000);
+    expect(Math.max(...restartTimes), `restart times ${restartTimes.map(Math.round).join(', ')} ms`).toBeLessThan(5000); // a liveness bound, not a speed target (that is make bench)
   }, 60_000 + KILLS * 12_000);
 });
