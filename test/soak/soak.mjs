@@ -50,8 +50,12 @@ const caPem = readFileSync(join(dir, 'root.pem'), 'utf8');
 const issuer = readCertificate(readPemLabelled(readFileSync(join(dir, 'intermediate.pem'), 'utf8'), ['CERTIFICATE'], 'i')[0]);
 
 const TIMEOUT = 10_000;
-const bearerAgent = new https.Agent({ keepAlive: true, ca: caPem, maxSockets: 16 });
-const plainAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+// Idle client sockets close after 4 s, before the service's 5 s keep-alive timeout: otherwise a request sent on a
+// socket the service is closing at that moment fails with "socket hang up" (a client-side race every HTTP/1.1
+// client has; real clients retry idempotent requests, and the soak counts every failure).
+const IDLE = { keepAlive: true, timeout: 4_000 };
+const bearerAgent = new https.Agent({ ...IDLE, ca: caPem, maxSockets: 16 });
+const plainAgent = new http.Agent({ ...IDLE, maxSockets: 16 });
 function send(kind, lib, options, body) {
   return new Promise((resolve) => {
     const started = performance.now();
@@ -84,7 +88,7 @@ for (let i = 0; i < 20; i++) {
 }
 /** A fleet member presenting `cert` on its own keep-alive mTLS connection. */
 function member(cert, keyPem) {
-  return { agent: new https.Agent({ keepAlive: true, maxSockets: 2, ca: caPem, cert, key: keyPem }), keyPem, leaf: readCertificate(readPemLabelled(cert, ['CERTIFICATE'], 'leaf')[0]) };
+  return { agent: new https.Agent({ ...IDLE, maxSockets: 2, ca: caPem, cert, key: keyPem }), keyPem, leaf: readCertificate(readPemLabelled(cert, ['CERTIFICATE'], 'leaf')[0]) };
 }
 const revocable = [];
 
