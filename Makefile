@@ -6,6 +6,9 @@ INSTALLED := node_modules/.meshca-installed
 BUILT := dist/.meshca-built
 SOURCES := $(shell find cmd src -type f \( -name '*.ts' -o -name '*.sql' \) 2>/dev/null) tsconfig.json
 CA_DIR ?= ca-data
+# make run's ports: apart from the quick start's 8443/8080, so both can run at once (make run HTTPS_PORT=… HTTP_PORT=…).
+HTTPS_PORT ?= 9443
+HTTP_PORT ?= 9080
 CA := node dist/cmd/ca.js
 
 .PHONY: all install build test run certs-example example bench soak clean tools bench-tools
@@ -40,17 +43,17 @@ test: $(BUILT) tools
 # Create a dev CA in ./ca-data when absent, say how to get a first certificate, and run the service in the foreground.
 run: $(BUILT)
 	@if [ ! -f $(CA_DIR)/config.json ]; then \
-	  $(CA) init --dir $(CA_DIR) --name "meshca dev" --trust-domain dev.meshca.internal; \
+	  $(CA) init --dir $(CA_DIR) --name "meshca dev" --trust-domain dev.meshca.internal --public-url http://127.0.0.1:$(HTTP_PORT); \
 	else echo "using the existing dev CA in $(CA_DIR)"; fi
 	@echo
-	@echo "meshca is starting: API https://127.0.0.1:8443, public http://127.0.0.1:8080 (Ctrl-C stops it)."
+	@echo "meshca is starting: API https://127.0.0.1:$(HTTPS_PORT), public http://127.0.0.1:$(HTTP_PORT) (Ctrl-C stops it)."
 	@echo "Get a first certificate from another terminal, in $(CURDIR):"
 	@echo '  export MESHCA_TOKEN=$$($(CA) token demo --dir $(CA_DIR) --spiffe-id spiffe://dev.meshca.internal/demo --dns demo.dev.meshca.internal)'
-	@echo '  $(CA) issue demo --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --cert-out demo.pem --key-out demo.key'
+	@echo '  $(CA) issue demo --ca-url https://127.0.0.1:$(HTTPS_PORT) --ca-bundle $(CA_DIR)/root.pem --cert-out demo.pem --key-out demo.key'
 	@echo '  unset MESHCA_TOKEN'
-	@echo '  $(CA) renew --ca-url https://127.0.0.1:8443 --ca-bundle $(CA_DIR)/root.pem --cert demo.pem --key demo.key --daemon'
+	@echo '  $(CA) renew --ca-url https://127.0.0.1:$(HTTPS_PORT) --ca-bundle $(CA_DIR)/root.pem --cert demo.pem --key demo.key --daemon'
 	@echo
-	$(CA) serve --dir $(CA_DIR)
+	$(CA) serve --dir $(CA_DIR) --listen 127.0.0.1:$(HTTPS_PORT) --http-listen 127.0.0.1:$(HTTP_PORT)
 
 certs-example: $(BUILT)
 	bash certs-example/make.sh

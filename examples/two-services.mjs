@@ -24,7 +24,8 @@ function call(from, port) {
     get({ host: '127.0.0.1', port, path: '/', agent: from.agent }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body.trim()));
+      // A refused client is answered 403 with the reason: show it as such.
+      res.on('end', () => resolve(res.statusCode === 403 ? `refused (${JSON.parse(body).error.refusal})` : body.trim()));
     }).on('error', (e) => resolve(`refused (${e.code ?? e.message})`));
   });
 }

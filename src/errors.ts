@@ -50,6 +50,9 @@ export type CaErrorCode =
   | 'ERR_FILE_NOT_FOUND'
   | 'ERR_FILE_UNREADABLE'
   | 'ERR_FILE_WRITE'
+  | 'ERR_FILE_EXISTS'
+  | 'ERR_ROOT_KEY_OFFLINE'
+  | 'ERR_ROTATION_FAILED'
   | 'ERR_USAGE'
   // callers and credentials
   | 'ERR_UNAUTHENTICATED'
@@ -71,6 +74,7 @@ export type CaErrorCode =
   // HTTP requests
   | 'ERR_BODY_INVALID'
   | 'ERR_PATH_INVALID'
+  | 'ERR_QUERY_INVALID'
   | 'ERR_BODY_TOO_LARGE'
   | 'ERR_BODY_ENCODING'
   | 'ERR_NOT_FOUND'

@@ -13,6 +13,12 @@ import { perSecondLimiter } from './routes/guard.js';
 import { renewRoutes } from './routes/renew.js';
 import { signRoutes } from './routes/sign.js';
 
+/**
+ * The query parameters each API path takes; any other is refused (`400 ERR_QUERY_INVALID`), like an unknown body
+ * field: a script filtering on a parameter meshca does not know must not get the whole inventory back.
+ */
+const QUERY_PARAMETERS: Record<string, readonly string[]> = { '/v1/certificates': ['status', 'expiringWithin', 'limit', 'all'] };
+
 /** Largest JSON body accepted: a CSR with a large RSA key and names fits in a few kB. */
 export const MAX_BODY = '64kb';
 
@@ -36,6 +42,13 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
     const encoding = req.headers['content-encoding'];
     if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return next();
     throw new CaError('ERR_BODY_ENCODING', `api: Content-Encoding ${JSON.stringify(encoding.slice(0, 32))} is not accepted: send the JSON body uncompressed`);
+  });
+  app.use((req, _res, next) => {
+    const allowed = QUERY_PARAMETERS[req.path] ?? [];
+    const unknown = Object.keys(req.query as Record<string, unknown>).filter((k) => !allowed.includes(k));
+    if (unknown.length === 0) return next();
+    const name = JSON.stringify(unknown[0]!.slice(0, 64));
+    throw new CaError('ERR_QUERY_INVALID', allowed.length === 0 ? `api: ${req.path} takes no query parameters (got ${name})` : `api: unknown query parameter ${name} for ${req.path} (known: ${allowed.join(', ')})`);
   });
   app.use(express.json({ limit: MAX_BODY, strict: true, inflate: false }));
   const router = express.Router();

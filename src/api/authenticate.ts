@@ -77,11 +77,17 @@ export function claimedActor(deps: Pick<ApiDeps, 'apiKeys'>, req: Request): stri
   return 'anonymous';
 }
 
+/** The shape of a compact JWS: three base64url parts. */
+const JWT_FORM = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
 /** Authenticates `req`, accepting only the credential kinds in `accepts`. */
 export async function authenticate(deps: ApiDeps, req: Request, accepts: Accepts): Promise<AuthenticatedCaller> {
   const presented = accepts === 'certificate' ? undefined : bearer(req);
   if (presented !== undefined) {
+    // Told apart by form, so a mistyped key is not reported as a bad token (or the reverse).
     if (looksLikeApiKey(presented)) return apiKeyCaller(verifyApiKey(deps.apiKeys, deps.clock, presented));
+    if (/^mca/i.test(presented)) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is malformed (a meshca API key is mca_<16 hex digits>_<43 characters>, as ca apikey create prints it)');
+    if (!JWT_FORM.test(presented)) throw new CaError('ERR_UNAUTHENTICATED', 'api: the bearer credential is neither a meshca API key (mca_…) nor an enrollment token (a JWT from ca token)');
     return tokenCaller(await verifyEnrollmentToken(deps.tokenKey, deps.clock, deps.authority.trustDomain, presented));
   }
   if (accepts !== 'bearer') {

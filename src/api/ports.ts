@@ -31,6 +31,8 @@ export interface SignedAuditHead {
 export interface Readiness {
   readonly ok: boolean;
   readonly checks: Readonly<Record<string, string>>;
+  /** What needs an operator soon without making the service unready (an intermediate to rotate). */
+  readonly warnings?: Readonly<Record<string, string>>;
 }
 
 /** Everything the API app is built from. */

@@ -17,7 +17,6 @@ function send(res: ServerResponse, status: number, type: string, body: string, e
  * path it does not serve, so the caller can answer 404 or hand the request on.
  */
 export function createPublicHandler(deps: PublicDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const bundle = `${deps.authority.root.pem}${deps.authority.intermediate.pem}`;
   const openapi = JSON.stringify(OPENAPI);
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -29,14 +28,14 @@ export function createPublicHandler(deps: PublicDeps): (req: IncomingMessage, re
     }
     switch (path) {
       case '/v1/trust-bundle':
-        send(res, 200, 'application/x-pem-file', bundle, { 'cache-control': 'public, max-age=300' });
+        send(res, 200, 'application/x-pem-file', deps.authority.trustBundlePem, { 'cache-control': 'public, max-age=300' });
         break;
       case '/healthz':
         send(res, 200, 'application/json', '{"status":"ok"}');
         break;
       case '/readyz': {
         const r = deps.readiness();
-        send(res, r.ok ? 200 : 503, 'application/json', JSON.stringify({ status: r.ok ? 'ready' : 'not ready', checks: r.checks }));
+        send(res, r.ok ? 200 : 503, 'application/json', JSON.stringify({ status: r.ok ? 'ready' : 'not ready', checks: r.checks, ...(r.warnings && Object.keys(r.warnings).length > 0 ? { warnings: r.warnings } : {}) }));
         break;
       }
       case '/v1/audit/head': {

@@ -1,15 +1,16 @@
 // CRLs and OCSP over plain node:http (RFC 5280 §4.2.1.13, RFC 6960 Appendix A, RFC 5019 §5): hot, cacheable, no express.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CrlLevel } from '../authority/authority.js';
 import type { CrlPublisher } from '../revocation/crl-publisher.js';
 import { ocspErrorResponse } from '../revocation/ocsp.js';
 import type { OcspAnswer, OcspResponder } from '../revocation/ocsp-responder.js';
+import { toPem } from '../crypto/pem.js';
 
 /** OCSP requests are a few hundred bytes; anything this large is not one. */
 const MAX_OCSP_REQUEST = 16 * 1024;
 
-const CRL_PATHS: Record<string, CrlLevel> = { '/crl/intermediate.crl': 'intermediate', '/crl/root.crl': 'root' };
+/** `/crl/root`, `/crl/intermediate` (the current one) or `/crl/<issuer key id hex>`, as `.crl` (DER) or `.pem`. */
+const CRL_PATH = /^\/crl\/(root|intermediate|[0-9a-f]{40})\.(crl|pem)$/;
 
 function sendOcsp(res: ServerResponse, answer: OcspAnswer, cacheable: boolean, now: number): void {
   const headers: Record<string, string | number> = { 'content-type': 'application/ocsp-response', 'content-length': answer.body.length };
@@ -35,31 +36,41 @@ function decodeGetRequest(encoded: string): Buffer | undefined {
 }
 
 /** A handler for `/crl/*` and `/ocsp`; returns false for any other path. */
-export function createRevocationHandler(deps: { publisher: CrlPublisher; responder: OcspResponder; now?: () => number }) {
+export function createRevocationHandler(deps: { publisher: CrlPublisher; responder: Pick<OcspResponder, 'respond'>; now?: () => number }) {
   const now = deps.now ?? Date.now;
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const path = (req.url ?? '/').split('?')[0]!;
-    const level = CRL_PATHS[path];
-    if (level !== undefined || path === '/crl/all.pem') {
+    const m = CRL_PATH.exec(path);
+    if (m || path === '/crl/all.pem') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD');
-      const crl = level === undefined ? undefined : deps.publisher.get(level);
-      const pem = level === undefined ? deps.publisher.pem() : undefined;
-      const body = crl?.der ?? (pem === undefined ? undefined : Buffer.from(pem));
-      const ref = crl ?? deps.publisher.get('intermediate');
-      if (body === undefined || ref === undefined) {
+      const which = m?.[1];
+      const all = which === undefined ? deps.publisher.all() : undefined;
+      const one = which === 'root' || which === 'intermediate' ? deps.publisher.get(which) : which !== undefined ? deps.publisher.byKeyId(which) : undefined;
+      const pem = which === undefined || m?.[2] === 'pem';
+      if (which !== undefined && which !== 'root' && which !== 'intermediate' && !one && deps.publisher.get('intermediate')) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `revocation: no issuer of this CA has key id ${which} (or its last leaf has expired)` } }));
+        return true;
+      }
+      const crls = all ?? (one ? [one] : undefined);
+      // Validators follow the current intermediate's CRL: the one re-signed most often.
+      const ref = one ?? deps.publisher.get('intermediate');
+      if (crls === undefined || ref === undefined) {
         res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
         res.end('{"error":{"code":"ERR_CRL_NOT_READY","message":"revocation: the CRL is being generated; retry in a second"}}');
         return true;
       }
-      const etag = level === undefined ? `"all-${deps.publisher.get('root')?.number}-${ref.number}"` : ref.etag;
+      const body = pem ? Buffer.from(crls.map((c) => toPem('X509 CRL', c.der)).join('')) : one!.der;
+      const etag = `"${pem ? 'pem-' : ''}${crls.map((c) => `${c.issuerKeyIdHex.slice(0, 8)}.${c.number}`).join('-')}"`;
       // Cacheable until shortly (a tenth of the validity) before nextUpdate, so no proxy serves a stale CRL.
-      const validity = ref.nextUpdate.getTime() - ref.thisUpdate.getTime();
-      const maxAge = Math.max(0, Math.floor((ref.nextUpdate.getTime() - validity / 10 - now()) / 1000));
+      const soonest = crls.reduce((a, c) => (c.nextUpdate < a.nextUpdate ? c : a), ref);
+      const validity = soonest.nextUpdate.getTime() - soonest.thisUpdate.getTime();
+      const maxAge = Math.max(0, Math.floor((soonest.nextUpdate.getTime() - validity / 10 - now()) / 1000));
       const headers = {
-        'content-type': level === undefined ? 'application/x-pem-file' : 'application/pkix-crl',
+        'content-type': pem ? 'application/x-pem-file' : 'application/pkix-crl',
         'cache-control': `public, max-age=${maxAge}`,
         'last-modified': ref.thisUpdate.toUTCString(),
-        expires: ref.nextUpdate.toUTCString(),
+        expires: soonest.nextUpdate.toUTCString(),
         etag,
       };
       if (req.headers['if-none-match'] === etag) {

@@ -14,14 +14,18 @@ import type { RevocationReason } from '../revocation/reasons.js';
 import { GroupCommit } from './group-commit.js';
 import { SigningPool } from './signing-pool.js';
 import { issued, issueLeaf, issueLeafGrouped, keyBlocked, renewalForked, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
-import type { Issuer } from './issuer.js';
+import type { CaCertificate, Issuer } from './issuer.js';
 import type { LeafPolicy } from './policy.js';
 import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './ports.js';
 
 /** Everything the authority is built from. */
 export interface AuthorityOptions {
-  readonly root: Issuer;
+  /** The root: a trust anchor here, never a signer (its key stays offline; see {@link signIssuerCrl}). */
+  readonly root: CaCertificate;
+  /** The intermediate that signs new leaves. */
   readonly intermediate: Issuer;
+  /** Intermediates replaced by a rotation that still have unexpired leaves: they sign their CRLs and OCSP signers. */
+  readonly retired?: readonly Issuer[];
   readonly policy: LeafPolicy;
   readonly urls: PublicationUrls;
   readonly store: CertificateStore;
@@ -43,6 +47,8 @@ export type CrlLevel = 'root' | 'intermediate';
 /** A signed CRL and what it says about itself. */
 export interface SignedCrl {
   readonly level: CrlLevel;
+  /** Hex key id of the issuer that signed it. */
+  readonly issuerKeyIdHex: string;
   readonly der: Buffer;
   readonly number: bigint;
   readonly thisUpdate: Date;
@@ -60,7 +66,10 @@ const CRL_PAGE = 10_000;
  * const leaf = authority.issue({ commonName: 'api', spiffeId: 'spiffe://acme.internal/api', key: { csr } }, { actor: 'local:ops' });
  */
 export class Authority {
-  private readonly issuance: IssuanceContext;
+  private issuance: IssuanceContext;
+  private active: Issuer;
+  private retiredIssuers: readonly Issuer[];
+  private signingWorkers = 0;
   /** Shared transactions for the issuances of a long-running service (`issueGrouped`, `renewGrouped`). */
   readonly groupCommit: GroupCommit;
   private signing: SigningPool | null = null;
@@ -76,7 +85,27 @@ export class Authority {
 
   constructor(private readonly options: AuthorityOptions) {
     this.groupCommit = new GroupCommit(options.store);
+    this.active = options.intermediate;
+    this.retiredIssuers = options.retired ?? [];
     this.issuance = { ...signingContext(options.intermediate, options.policy, options.urls, options.clock), store: options.store };
+  }
+
+  /**
+   * Switches to a new set of intermediates (after a rotation): new leaves come from `active` at once; `retired`
+   * keep signing their CRLs and OCSP signers. Signing workers, if any, restart with the new issuer; meanwhile
+   * this thread signs, so no request waits on the swap.
+   */
+  async setIntermediates(active: Issuer, retired: readonly Issuer[]): Promise<void> {
+    const { policy, urls, clock, store } = this.options;
+    this.issuance = { ...signingContext(active, policy, urls, clock), store };
+    this.active = active;
+    this.retiredIssuers = retired;
+    const pool = this.signing;
+    if (pool) {
+      this.signing = null;
+      await pool.close();
+      await this.startSigningWorkers(this.signingWorkers);
+    }
   }
 
   /**
@@ -85,15 +114,24 @@ export class Authority {
    */
   async startSigningWorkers(workers: number): Promise<number> {
     if (this.signing || workers < 1 || !SigningPool.available()) return this.signing?.size ?? 0;
-    const { intermediate, policy, urls, clock } = this.options;
-    this.signing = await SigningPool.start(workers, { issuerDer: intermediate.certificate.der, issuerKey: intermediate.key, policy, urls }, () => clock.now());
-    return this.signing.size;
+    this.signingWorkers = workers;
+    const { policy, urls, clock } = this.options;
+    const issuer = this.active;
+    const pool = await SigningPool.start(workers, { issuerDer: issuer.certificate.der, issuerKey: issuer.key, policy, urls }, () => clock.now());
+    // A rotation while the pool started: these workers hold the old issuer.
+    if (issuer !== this.active) {
+      await pool.close();
+      return this.startSigningWorkers(workers);
+    }
+    this.signing = pool;
+    return pool.size;
   }
 
   /** Stops the signing workers (grouped issuance falls back to this thread). */
   async stopSigningWorkers(): Promise<void> {
     const pool = this.signing;
     this.signing = null;
+    this.signingWorkers = 0;
     await pool?.close();
   }
 
@@ -106,17 +144,34 @@ export class Authority {
     return this.options.policy;
   }
 
-  get root(): Issuer {
+  get root(): CaCertificate {
     return this.options.root;
   }
 
+  /** The intermediate that signs new leaves. */
   get intermediate(): Issuer {
-    return this.options.intermediate;
+    return this.active;
   }
 
-  /** The leaf's chain above it: the intermediate PEM. */
+  /** Every intermediate that still answers for leaves: the current one first, then the retired ones. */
+  get intermediates(): readonly Issuer[] {
+    return [this.active, ...this.retiredIssuers];
+  }
+
+  /** A new leaf's chain above it: the current intermediate's PEM. */
   get chainPem(): string {
-    return this.options.intermediate.pem;
+    return this.active.pem;
+  }
+
+  /** The chain above an issued leaf: the PEM of the intermediate that signed it (a rotation may have come between). */
+  chainFor(leaf: { readonly serial: string }): string {
+    const keyId = this.options.store.findBySerial(leaf.serial)?.issuerKeyId;
+    return (this.intermediates.find((i) => i.keyIdHex === keyId) ?? this.active).pem;
+  }
+
+  /** What relying parties trust: the root, then every intermediate that still has leaves (PEM). */
+  get trustBundlePem(): string {
+    return [this.options.root, ...this.intermediates].map((c) => c.pem).join('');
   }
 
   /** Issues a leaf through the full pipeline; the certificate is recorded and audited before this returns. */
@@ -224,18 +279,18 @@ export class Authority {
    * Issues the delegated OCSP signing certificate for `spki`, valid `lifetimeSeconds` (never past the
    * intermediate). It is audited, not stored as a leaf: it has no identity to list or renew.
    */
-  issueOcspSigner(spki: Buffer, lifetimeSeconds: number, caller: Caller): { der: Buffer; serial: string; notBefore: Date; notAfter: Date } {
+  issueOcspSigner(issuer: Issuer, spki: Buffer, lifetimeSeconds: number, caller: Caller): { der: Buffer; serial: string; notBefore: Date; notAfter: Date } {
     const now = wholeSeconds(this.options.clock.now());
     const notBefore = addSeconds(now, -this.options.policy.backdateSeconds);
-    const cap = this.options.intermediate.notAfter;
+    const cap = issuer.notAfter;
     const notAfter = addSeconds(now, lifetimeSeconds) > cap ? cap : addSeconds(now, lifetimeSeconds);
     const serial = randomSerial();
     const der = signCertificate(
-      ocspSignerTemplate({ issuer: this.options.intermediate, commonName: `${this.options.policy.trustDomain} OCSP responder`, spki, serial, notBefore, notAfter }),
-      this.options.intermediate.signer,
+      ocspSignerTemplate({ issuer, commonName: `${this.options.policy.trustDomain} OCSP responder`, spki, serial, notBefore, notAfter }),
+      issuer.signer,
     );
     const hex = serialToHex(serial);
-    this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'ocsp-signer', target: hex, outcome: 'ok', detail: { notAfter: notAfter.toISOString() } });
+    this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'ocsp-signer', target: hex, outcome: 'ok', detail: { notAfter: notAfter.toISOString(), issuer: issuer.keyIdHex } });
     return { der, serial: hex, notBefore, notAfter };
   }
 
@@ -270,27 +325,52 @@ export class Authority {
   }
 
   /**
-   * Signs a fresh CRL for `level` with the next persisted CRL number. Entries are read in pages and encoded
-   * page by page, yielding to the event loop between pages so a large CRL never stalls other requests.
+   * Signs a fresh CRL for an intermediate (the current one by default) with the next persisted CRL number. The
+   * root's CRL is signed by {@link signIssuerCrl} in the rare ceremonies that have the root key.
    */
-  async signCrl(level: CrlLevel): Promise<SignedCrl> {
-    const issuer = level === 'root' ? this.options.root : this.options.intermediate;
-    const thisUpdate = wholeSeconds(this.options.clock.now());
-    const nextUpdate = addSeconds(thisUpdate, this.options.crlValiditySeconds);
-    const number = this.options.store.nextCrlNumber(issuer.keyIdHex);
-    const since = addSeconds(thisUpdate, -this.options.crlRetentionSeconds);
-    const pages: Buffer[] = [];
-    let entries = 0;
-    for (let after = ''; ; ) {
-      const page = this.options.store.revokedPage(issuer.keyIdHex, since, after, CRL_PAGE);
-      if (page.length === 0) break;
-      pages.push(revokedEntries(page));
-      entries += page.length;
-      after = page[page.length - 1]!.serial;
-      if (page.length < CRL_PAGE) break;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    const der = signCrl({ issuer: issuer.subject, issuerKeyId: issuer.keyId, signer: issuer.signer, thisUpdate, nextUpdate, number }, pages);
-    return { level, der, number, thisUpdate, nextUpdate, entries };
+  signCrl(issuer: Issuer = this.active): Promise<SignedCrl> {
+    const { store, clock, crlValiditySeconds, crlRetentionSeconds } = this.options;
+    return signIssuerCrl({ store, issuer, level: 'intermediate', now: clock.now(), validitySeconds: crlValiditySeconds, retentionSeconds: crlRetentionSeconds });
   }
+}
+
+type CrlParams = { store: CertificateStore; issuer: Issuer; level: CrlLevel; now: Date; validitySeconds: number; retentionSeconds: number };
+
+/** The pages of a CRL's entries, in serial order (yielded so the async signer can pause between them). */
+function* crlPages(p: CrlParams, since: Date): Generator<{ der: Buffer; count: number }> {
+  for (let after = ''; ; ) {
+    const page = p.store.revokedPage(p.issuer.keyIdHex, since, after, CRL_PAGE);
+    if (page.length === 0) return;
+    yield { der: revokedEntries(page), count: page.length };
+    after = page[page.length - 1]!.serial;
+    if (page.length < CRL_PAGE) return;
+  }
+}
+
+function finishCrl(p: CrlParams, thisUpdate: Date, number: bigint, pages: readonly { der: Buffer; count: number }[]): SignedCrl {
+  const nextUpdate = addSeconds(thisUpdate, p.validitySeconds);
+  const der = signCrl({ issuer: p.issuer.subject, issuerKeyId: p.issuer.keyId, signer: p.issuer.signer, thisUpdate, nextUpdate, number }, pages.map((x) => x.der));
+  return { level: p.level, issuerKeyIdHex: p.issuer.keyIdHex, der, number, thisUpdate, nextUpdate, entries: pages.reduce((n, x) => n + x.count, 0) };
+}
+
+/**
+ * Signs a CRL for `issuer` with the next persisted CRL number. Entries are read in pages and encoded page by
+ * page, yielding to the event loop between pages so a large CRL never stalls other requests.
+ */
+export async function signIssuerCrl(p: CrlParams): Promise<SignedCrl> {
+  const thisUpdate = wholeSeconds(p.now);
+  const number = p.store.nextCrlNumber(p.issuer.keyIdHex);
+  const pages: { der: Buffer; count: number }[] = [];
+  for (const page of crlPages(p, addSeconds(thisUpdate, -p.retentionSeconds))) {
+    pages.push(page);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return finishCrl(p, thisUpdate, number, pages);
+}
+
+/** As {@link signIssuerCrl}, at once: for the root's CRL, which lists at most a few intermediates. */
+export function signIssuerCrlNow(p: CrlParams): SignedCrl {
+  const thisUpdate = wholeSeconds(p.now);
+  const number = p.store.nextCrlNumber(p.issuer.keyIdHex);
+  return finishCrl(p, thisUpdate, number, [...crlPages(p, addSeconds(thisUpdate, -p.retentionSeconds))]);
 }

@@ -7,11 +7,28 @@ import { CaError } from '../errors.js';
 import { readCertificate, type CertificateView } from '../pki/certificate.js';
 import type { IssuerProfile } from '../pki/profile.js';
 
-/** An issuing certificate and the signer for its key, checked to belong together. */
-export interface Issuer extends IssuerProfile {
+/** A CA certificate without its key: what an offline root is to the service (a trust anchor, never a signer). */
+export interface CaCertificate {
   readonly certificate: CertificateView;
   readonly pem: string;
+  readonly subject: Buffer;
+  readonly keyId: Buffer;
   readonly keyIdHex: string;
+  readonly notAfter: Date;
+}
+
+/** Reads a CA certificate whose key is not at hand. */
+export function readCaCertificate(certificateDer: Buffer): CaCertificate {
+  const certificate = readCertificate(certificateDer);
+  const keyId = keyIdentifier(certificate.spki);
+  return { certificate, pem: toPem('CERTIFICATE', certificateDer), subject: certificate.subject, keyId, keyIdHex: keyId.toString('hex'), notAfter: certificate.notAfter };
+}
+
+/** An issuing certificate and the signer for its key, checked to belong together. */
+export interface Issuer extends IssuerProfile, CaCertificate {
+  readonly subject: Buffer;
+  readonly keyId: Buffer;
+  readonly notAfter: Date;
   /** The private key behind `signer`; it leaves the process never, and this thread only for the signing workers. */
   readonly key: KeyObject;
 }

@@ -52,6 +52,8 @@ export interface CertificateQuery {
   readonly expiringWithinSeconds?: number;
   readonly now: Date;
   readonly limit?: number;
+  /** Leave out the certificates with this SPIFFE ID (the CA service's own, from the inventory). */
+  readonly excludeSpiffeId?: string;
 }
 
 /** A revoked certificate as a CRL lists it. */
@@ -111,6 +113,8 @@ export interface CertificateStore {
   recordIssuedBatch(entries: readonly IssuedEntry[]): IssuedOutcome[];
   findBySerial(serial: string): CertificateRecord | undefined;
   list(query: CertificateQuery): CertificateRecord[];
+  /** How many certificates `list` would return without a limit. */
+  count(query: CertificateQuery): number;
   /**
    * Marks a certificate revoked (and audits it) in one transaction; a second revocation changes nothing. With
    * `blockKey`, the same transaction also blocks the certificate's key and revokes (keyCompromise, audited) every
@@ -128,6 +132,8 @@ export interface CertificateStore {
   revokedPage(issuerKeyId: string, notAfterSince: Date, afterSerial: string, limit: number): RevokedCertificate[];
   /** The newest revocation sequence number, and the serials revoked after `sinceSeq` (null when too many to list). */
   revocationsSince(sinceSeq: number): { seq: number; serials: string[] | null };
+  /** The latest notAfter of the leaves of the issuer with this key id (undefined when it issued none). */
+  lastLeafExpiry(issuerKeyId: string): Date | undefined;
   /** Persists and returns the next CRL number for an issuer; strictly increasing, never reused. */
   nextCrlNumber(issuerKeyId: string): bigint;
   appendAudit(event: AuditEvent): void;

@@ -7,7 +7,7 @@ import { apikeyCreate, apikeyList, apikeyRevoke } from './commands/apikey.js';
 import { audit, auditVerify } from './commands/audit.js';
 import { crl } from './commands/crl.js';
 import { ocsp } from './commands/ocsp.js';
-import { init } from './commands/init.js';
+import { init, rotateIntermediate } from './commands/init.js';
 import { inspect } from './commands/inspect.js';
 import { issue, issueRemote } from './commands/issue.js';
 import { list, listRemote } from './commands/list.js';
@@ -55,12 +55,17 @@ function enrollmentCredential(o: { token?: string; tokenFile?: string; apiKey?: 
 }
 
 /** Builds the program; `run` receives each verb's output. */
-function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: Terminal): Command {
-  // commander's own usage errors as one line in the CLI's format, like every other error.
+function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: Terminal, json: boolean): Command {
+  // commander's own usage errors as one line in the CLI's format, like every other error (and JSON on stdout
+  // under --json, as for any other error).
   const output = {
     writeOut: term.stdout,
     writeErr: term.stderr,
-    outputError: (text: string) => term.stderr(`ca: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see \`ca help\` or \`ca <command> --help\`) [ERR_USAGE]\n`),
+    outputError: (text: string) => {
+      const message = `cli: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see \`ca help\` or \`ca <command> --help\`)`;
+      if (json) term.stdout(`${JSON.stringify({ error: { code: 'ERR_USAGE', message } })}\n`);
+      term.stderr(`ca: ${message} [ERR_USAGE]\n`);
+    },
   };
   const program = new Command('ca')
     .description('meshca: an internal certificate authority for service-to-service mTLS')
@@ -86,9 +91,24 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--public-url <url>', 'base URL of the CRL and OCSP endpoints written into certificates', 'http://127.0.0.1:8080')
     .option('--default-ttl <dur>', 'leaf lifetime when none is asked for', '24h')
     .option('--max-ttl <dur>', 'longest leaf lifetime the CA grants', '7d')
+    .option('--intermediate-lifetime <dur>', 'how long each intermediate lives (at init and at each rotation)', '365d')
+    .option('--root-key-out <file>', 'write the root key to this file (which must not exist) instead of the CA directory: an offline root from the start')
     .addOption(passphraseOption)
     .option('--json', 'print JSON')
     .action((o) => run(() => init({ ...o, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+
+  program
+    .command('intermediate')
+    .description('`ca intermediate rotate`: make a new intermediate with the root key; the old one answers for its leaves until they expire')
+    .argument('<action>', 'rotate')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--root-key <file>', 'the root key, when it is kept offline (default: DIR/private/root.key)')
+    .addOption(passphraseOption)
+    .option('--json', 'print JSON')
+    .action((action: string, o) => run(() => {
+      if (action !== 'rotate') throw new CaError('ERR_USAGE', `cli: unknown intermediate action "${action}" (only "rotate")`);
+      return rotateIntermediate({ ...o, passphrase: readPassphrase(o.passphraseFile) });
+    }, !!o.json));
 
   const issueCommand = program
     .command('issue')
@@ -122,6 +142,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--api-key-file <file>', 'file whose first line is the API key')
     .option('--status <status>', 'valid, revoked or expired')
     .option('--expiring-within <dur>', 'only valid certificates expiring within this duration')
+    .option('--all', 'include the CA service\'s own TLS certificates (spiffe://DOMAIN/meshca/ca)', false)
     .option('--json', 'print JSON');
   remoteOptions(listCommand).action((o) => run(() => (localOrRemote(o) === 'local' ? list(o) : listRemote({ ...o, apiKey: apiKeyOf(o) })), !!o.json));
 
@@ -222,7 +243,9 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--ca-url <url>', 'a running CA (its public http:// URL, or https:// with --ca-bundle)')
     .option('--ca-bundle <file>', 'root certificate the fetched CRLs must chain to (with --ca-url)')
     .requiredOption('--out <file>', 'output file')
-    .option('--pem', 'write every level (root and intermediate) as PEM `X509 CRL` blocks instead of the intermediate CRL as DER', false)
+    .option('--pem', 'write every level (root and intermediates) as PEM `X509 CRL` blocks instead of the current intermediate\'s CRL as DER', false)
+    .option('--root', 're-sign the root\'s CRL with the root key (a ceremony for an offline root) and write it', false)
+    .option('--root-key <file>', 'with --root: the root key, when it is kept offline')
     .addOption(passphraseOption)
     .option('--json', 'print JSON')
     .action((o) => run(() => (localOrRemote(o), crl({ ...o, passphrase: o.caUrl === undefined ? readPassphrase(o.passphraseFile) : undefined })), !!o.json));
@@ -278,7 +301,7 @@ export async function main(argv: readonly string[], term: Terminal = processTerm
     } catch (e) {
       code = printError(e, term, json);
     }
-  }, term);
+  }, term, argv.includes('--json'));
   try {
     await program.parseAsync([...argv]);
   } catch (e) {

@@ -23,6 +23,15 @@ export interface CaConfigFile {
   encryptedKeys: boolean;
   /** How long after a leaf's first renewal a repeat renewal is accepted (optional; default 5m). */
   renewalGrace?: string;
+  /** How long each intermediate lives, at init and at each rotation (optional; default 365d). */
+  intermediateLifetime?: string;
+  /** How long the root's CRL is valid: it is re-signed only at rotations and by hand (optional; default 400d). */
+  rootCrlValidity?: string;
+  /**
+   * How long a new intermediate is published (trust bundle, CRLs) before it signs leaves, so every relying party
+   * has its CRL before it meets a leaf of it (optional; default 10m, twice meshca/tls's trust refresh).
+   */
+  rotationLead?: string;
 }
 
 /** The configuration, parsed. */
@@ -38,6 +47,9 @@ export interface CaConfig {
   readonly allowWildcards: boolean;
   readonly encryptedKeys: boolean;
   readonly renewalGraceSeconds: number;
+  readonly intermediateLifetimeSeconds: number;
+  readonly rootCrlValiditySeconds: number;
+  readonly rotationLeadSeconds: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -48,6 +60,9 @@ export const CONFIG_DEFAULTS = {
   crlValidity: '24h',
   crlRetention: '7d',
   renewalGrace: '5m',
+  intermediateLifetime: '365d',
+  rootCrlValidity: '400d',
+  rotationLead: '10m',
 } as const;
 
 /** Checks a CA name: it becomes `O=` and part of `CN=... Root CA`, so at most 50 characters of plain text. */
@@ -108,6 +123,9 @@ export function parseCaConfig(raw: unknown, source: string): CaConfig {
     allowWildcards: flag('allowWildcards'),
     encryptedKeys: flag('encryptedKeys'),
     renewalGraceSeconds: c.renewalGrace === undefined ? parseDuration(CONFIG_DEFAULTS.renewalGrace) : duration('renewalGrace'),
+    intermediateLifetimeSeconds: c.intermediateLifetime === undefined ? parseDuration(CONFIG_DEFAULTS.intermediateLifetime) : duration('intermediateLifetime'),
+    rootCrlValiditySeconds: c.rootCrlValidity === undefined ? parseDuration(CONFIG_DEFAULTS.rootCrlValidity) : duration('rootCrlValidity'),
+    rotationLeadSeconds: c.rotationLead === undefined ? parseDuration(CONFIG_DEFAULTS.rotationLead) : duration('rotationLead'),
   };
   if (config.defaultTtlSeconds > config.maxTtlSeconds) fail('"defaultTtl" is longer than "maxTtl"');
   return config;

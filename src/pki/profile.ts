@@ -23,8 +23,10 @@ import { OID } from './oids.js';
 export interface PublicationUrls {
   /** The root's CRL (listed in the intermediate). */
   readonly rootCrl: string;
-  /** The intermediate's CRL (listed in every leaf). */
+  /** The current intermediate's CRL (an alias that moves to the new intermediate at each rotation). */
   readonly intermediateCrl: string;
+  /** Where each issuer's CRL lives, as `${issuerCrlBase}/<issuer key id hex>.crl` (listed in every leaf). */
+  readonly issuerCrlBase: string;
   /** The OCSP responder for leaves. */
   readonly ocsp: string;
 }
@@ -32,7 +34,15 @@ export interface PublicationUrls {
 /** The URLs under a CA's public base URL (`http://127.0.0.1:8080` → `.../crl/intermediate.crl`, `.../ocsp`). */
 export function publicationUrls(publicUrl: string): PublicationUrls {
   const base = publicUrl.replace(/\/+$/, '');
-  return { rootCrl: `${base}/crl/root.crl`, intermediateCrl: `${base}/crl/intermediate.crl`, ocsp: `${base}/ocsp` };
+  return { rootCrl: `${base}/crl/root.crl`, intermediateCrl: `${base}/crl/intermediate.crl`, issuerCrlBase: `${base}/crl`, ocsp: `${base}/ocsp` };
+}
+
+/**
+ * The CRL of the issuer with this key id. Leaves name their own issuer's CRL, not the moving `intermediate.crl`
+ * alias: after a rotation, a leaf of the old intermediate must still find a CRL its issuer signed.
+ */
+export function issuerCrlUrl(urls: PublicationUrls, issuerKeyId: Buffer): string {
+  return `${urls.issuerCrlBase}/${issuerKeyId.toString('hex')}.crl`;
 }
 
 /** The CA's names, derived from its configured name. */
@@ -143,7 +153,7 @@ export class LeafProfile {
       basicConstraints(false),
       extKeyUsage([OID.serverAuth, OID.clientAuth]),
       authorityKeyIdentifier(issuer.keyId),
-      crlDistributionPoint(urls.intermediateCrl),
+      crlDistributionPoint(issuerCrlUrl(urls, issuer.keyId)),
       authorityInfoAccess(urls.ocsp),
     ];
   }

@@ -1,25 +1,37 @@
-// Keeps the published CRLs current: re-signed at once after a revocation and at half their validity regardless.
+// Keeps the published CRLs current: each intermediate's re-signed after a revocation and at half its validity; the root's as signed offline.
 
 import type { CrlLevel, SignedCrl } from '../authority/authority.js';
+import type { Issuer } from '../authority/issuer.js';
 import { toPem } from '../crypto/pem.js';
 
 /** A CRL as served: DER, and the HTTP validators derived from it. */
-export interface PublishedCrl extends SignedCrl {
+export interface PublishedCrl extends Pick<SignedCrl, 'level' | 'issuerKeyIdHex' | 'der' | 'number' | 'thisUpdate' | 'nextUpdate'> {
+  readonly entries: number | null;
   readonly etag: string;
 }
 
+/** The root's CRL as the CA directory holds it: signed at init, at each rotation, or by hand with the root key. */
+export type RootCrl = Omit<PublishedCrl, 'etag' | 'level' | 'entries'>;
+
 export interface CrlPublisherOptions {
-  readonly sign: (level: CrlLevel) => Promise<SignedCrl>;
+  /** The intermediates whose CRLs are published, the current one first (retired ones follow until their leaves expire). */
+  readonly issuers: () => readonly Issuer[];
+  readonly sign: (issuer: Issuer) => Promise<SignedCrl>;
+  /** The root's CRL as last signed, or undefined when there is none yet. */
+  readonly rootCrl: () => RootCrl | undefined;
   readonly onError: (e: unknown) => void;
   readonly onPublished?: (crl: PublishedCrl) => void;
 }
 
 /**
- * Holds the current CRL of each level. `refresh()` calls are coalesced: one regeneration runs at a time and a
- * request that arrives during it schedules exactly one more, so a burst of revocations costs two CRLs, not N.
+ * Holds the current CRL of the root and of each intermediate. `refresh()` calls are coalesced: one regeneration
+ * runs at a time and a request that arrives during it schedules exactly one more, so a burst of revocations costs
+ * two rounds of CRLs, not N.
  */
 export class CrlPublisher {
-  private readonly current = new Map<CrlLevel, PublishedCrl>();
+  private root: PublishedCrl | undefined;
+  private byIssuer = new Map<string, PublishedCrl>();
+  private activeKeyId: string | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
@@ -27,18 +39,29 @@ export class CrlPublisher {
 
   constructor(private readonly options: CrlPublisherOptions) {}
 
+  /** The root's CRL, or the current intermediate's. */
   get(level: CrlLevel): PublishedCrl | undefined {
-    return this.current.get(level);
+    return level === 'root' ? this.root : this.activeKeyId === undefined ? undefined : this.byIssuer.get(this.activeKeyId);
   }
 
-  /** Both levels as `X509 CRL` PEM, root first (what Node's tls `crl` option and `openssl -CRLfile` take). */
+  /** The CRL of the intermediate with this key id (hex), current or retired. */
+  byKeyId(issuerKeyIdHex: string): PublishedCrl | undefined {
+    return this.byIssuer.get(issuerKeyIdHex);
+  }
+
+  /** Every CRL in the bundle: the root's, then each intermediate's, current first. */
+  all(): PublishedCrl[] | undefined {
+    const current = this.get('intermediate');
+    if (!this.root || !current) return undefined;
+    return [this.root, current, ...[...this.byIssuer.values()].filter((c) => c !== current)];
+  }
+
+  /** Every level as `X509 CRL` PEM, root first (what Node's tls `crl` option and `openssl -CRLfile` take). */
   pem(): string | undefined {
-    const root = this.current.get('root');
-    const intermediate = this.current.get('intermediate');
-    return root && intermediate ? `${toPem('X509 CRL', root.der)}${toPem('X509 CRL', intermediate.der)}` : undefined;
+    return this.all()?.map((c) => toPem('X509 CRL', c.der)).join('');
   }
 
-  /** Re-signs both CRLs (coalesced); resolves when a regeneration that started after this call has finished. */
+  /** Re-signs every intermediate's CRL and re-reads the root's (coalesced); resolves when a round that started after this call has finished. */
   refresh(): Promise<void> {
     if (this.running) {
       this.again = true;
@@ -48,12 +71,21 @@ export class CrlPublisher {
       do {
         this.again = false;
         try {
-          for (const level of ['root', 'intermediate'] as const) {
-            const signed = await this.options.sign(level);
-            const published = { ...signed, etag: `"${level}-${signed.number}"` };
-            this.current.set(level, published);
+          const root = this.options.rootCrl();
+          if (root && root.number !== this.root?.number) {
+            this.root = { ...root, level: 'root', entries: null, etag: `"root-${root.number}"` };
+            this.options.onPublished?.(this.root);
+          }
+          const issuers = this.options.issuers();
+          const next = new Map<string, PublishedCrl>();
+          for (const issuer of issuers) {
+            const signed = await this.options.sign(issuer);
+            const published = { ...signed, etag: `"${signed.issuerKeyIdHex.slice(0, 16)}-${signed.number}"` };
+            next.set(issuer.keyIdHex, published);
             this.options.onPublished?.(published);
           }
+          this.byIssuer = next;
+          this.activeKeyId = issuers[0]?.keyIdHex;
         } catch (e) {
           this.options.onError(e);
         }
@@ -68,7 +100,7 @@ export class CrlPublisher {
   private schedule(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    const crl = this.current.get('intermediate');
+    const crl = this.get('intermediate');
     const half = crl ? (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2 : 60_000;
     const due = crl ? crl.thisUpdate.getTime() + half - Date.now() : 60_000;
     this.timer = setTimeout(() => void this.refresh(), Math.max(1_000, Math.min(due, 2 ** 31 - 1)));

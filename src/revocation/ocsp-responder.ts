@@ -7,6 +7,17 @@ import { ocspErrorResponse, parseOcspRequest, signOcspResponse, issuerHashes, ty
 import type { OcspSource } from './ocsp-source.js';
 import { SigningBudget } from './signing-budget.js';
 
+/** `answer(request)` for a request that parses; `malformedRequest` for anything else (a request never raises). */
+function parsedOr(der: Buffer, answer: (request: OcspRequest) => OcspAnswer): OcspAnswer {
+  let request: OcspRequest;
+  try {
+    request = parseOcspRequest(der);
+  } catch {
+    return { body: ocspErrorResponse('malformedRequest') };
+  }
+  return answer(request);
+}
+
 /** An answer ready to send: the DER and what HTTP caching needs. */
 export interface OcspAnswer {
   readonly body: Buffer;
@@ -25,6 +36,8 @@ export interface OcspResponderOptions {
   readonly cacheSize?: number;
   /** Responses signed on the fly (nonce, cache miss) per client address per second; 0 for no limit. Default 200. */
   readonly signPerClientPerSecond?: number;
+  /** A budget shared with the responders of other issuers (instead of `signPerClientPerSecond`). */
+  readonly budget?: SigningBudget;
 }
 
 interface Cached {
@@ -49,7 +62,13 @@ export class OcspResponder {
   constructor(private readonly options: OcspResponderOptions) {
     this.hashes = issuerHashes(options.issuerSubject, options.issuerKeyBits);
     this.cacheSize = options.cacheSize ?? 100_000;
-    this.budget = new SigningBudget(options.signPerClientPerSecond ?? 200);
+    this.budget = options.budget ?? new SigningBudget(options.signPerClientPerSecond ?? 200);
+  }
+
+  /** True when this responder's issuer is the one a CertID names. */
+  serves(c: OcspRequest['certs'][number]): boolean {
+    const h = this.hashes[c.hash];
+    return h.name.equals(c.issuerNameHash) && h.key.equals(c.issuerKeyHash);
   }
 
   /** Installs a (new) delegated signer; every cached response is dropped, as it names the old one. */
@@ -67,16 +86,12 @@ export class OcspResponder {
 
   /** The DER response for a DER request from `client` (its address, for the signing budget). */
   respond(der: Buffer, client?: string): OcspAnswer {
-    let request: OcspRequest;
-    try {
-      request = parseOcspRequest(der);
-    } catch {
-      return { body: ocspErrorResponse('malformedRequest') };
-    }
-    for (const c of request.certs) {
-      const h = this.hashes[c.hash];
-      if (!h.name.equals(c.issuerNameHash) || !h.key.equals(c.issuerKeyHash)) return { body: ocspErrorResponse('unauthorized') };
-    }
+    return parsedOr(der, (request) => this.answer(request, client));
+  }
+
+  /** The response to a parsed request; `unauthorized` unless every CertID names this responder's issuer. */
+  answer(request: OcspRequest, client?: string): OcspAnswer {
+    if (!request.certs.every((c) => this.serves(c))) return { body: ocspErrorResponse('unauthorized') };
     const signer = this.signer;
     if (!signer) return { body: ocspErrorResponse('tryLater') };
     const now = this.options.clock.now().getTime();
@@ -100,5 +115,31 @@ export class OcspResponder {
       this.cache.set(key, { answer, serial: single!.serial, refreshAt: now + (this.options.validitySeconds * 1000) / 2 });
     }
     return answer;
+  }
+}
+
+/**
+ * The responders of every intermediate that still has leaves (the current one and those a rotation retired),
+ * each with its own delegated signer: a request goes to the one its CertIDs name, and they share one signing
+ * budget per client.
+ */
+export class OcspResponders {
+  private responders: readonly OcspResponder[] = [];
+
+  /** Replaces the set (after a rotation). */
+  set(responders: readonly OcspResponder[]): void {
+    this.responders = responders;
+  }
+
+  respond(der: Buffer, client?: string): OcspAnswer {
+    return parsedOr(der, (request) => {
+      const first = request.certs[0];
+      const responder = first === undefined ? undefined : this.responders.find((r) => r.serves(first));
+      return responder ? responder.answer(request, client) : { body: ocspErrorResponse('unauthorized') };
+    });
+  }
+
+  invalidate(serials?: readonly string[]): void {
+    for (const r of this.responders) r.invalidate(serials);
   }
 }

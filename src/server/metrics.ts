@@ -4,7 +4,16 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ApiMetrics } from '../api/ports.js';
 
 /** The service's metrics and the registry that renders them. */
-export function createMetrics(caNotAfter: { root: Date; intermediate: Date }): ApiMetrics & { registry: Registry } {
+/** What the service sets beside the API's own metrics. */
+export interface ServiceMetrics extends ApiMetrics {
+  readonly registry: Registry;
+  /** The CA certificates' notAfter (after a rotation too). */
+  caNotAfter(notAfter: { root: Date; intermediate: Date }): void;
+  /** 1 while the intermediate is due for rotation and the service cannot do it (no root key), else 0. */
+  rotationNeeded(needed: boolean): void;
+}
+
+export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, expiring?: (withinSeconds: number) => number): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'meshca_' });
   const issued = new Counter({ name: 'meshca_certificates_issued_total', help: 'Certificates issued, by kind (issue, renew)', labelNames: ['kind'], registers: [registry] });
@@ -21,8 +30,28 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }): A
   notAfter.set({ level: 'root' }, caNotAfter.root.getTime() / 1000);
   notAfter.set({ level: 'intermediate' }, caNotAfter.intermediate.getTime() / 1000);
   for (const kind of ['issue', 'renew']) issued.inc({ kind }, 0);
+  const rotation = new Gauge({ name: 'meshca_intermediate_rotation_needed', help: '1 when the intermediate expires within 30 days and the service cannot rotate it (the root key is offline): run ca intermediate rotate', registers: [registry] });
+  rotation.set(0);
+  if (expiring) {
+    // Read when /metrics is rendered (at most once a second): a count on the notAfter index.
+    new Gauge({
+      name: 'meshca_leaves_expiring',
+      help: 'Valid leaves whose notAfter falls within the window (24h, 7d): what will fail if renewal stops',
+      labelNames: ['within'],
+      registers: [registry],
+      collect() {
+        this.set({ within: '24h' }, expiring(86400));
+        this.set({ within: '7d' }, expiring(7 * 86400));
+      },
+    });
+  }
   return {
     registry,
+    caNotAfter: (n) => {
+      notAfter.set({ level: 'root' }, n.root.getTime() / 1000);
+      notAfter.set({ level: 'intermediate' }, n.intermediate.getTime() / 1000);
+    },
+    rotationNeeded: (needed) => rotation.set(needed ? 1 : 0),
     issued: (kind) => issued.inc({ kind }),
     revoked: (count) => revoked.inc(count),
     refused: (code) => refused.inc({ code }),

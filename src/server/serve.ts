@@ -18,7 +18,9 @@ import { auditPublicKey, signAuditHead } from '../audit/audit-key.js';
 import type { SignedAuditHead } from '../api/ports.js';
 import { RefusalLog } from '../auth/refusals.js';
 import { CrlPublisher } from '../revocation/crl-publisher.js';
-import { OcspResponder } from '../revocation/ocsp-responder.js';
+import { OcspResponder, OcspResponders } from '../revocation/ocsp-responder.js';
+import { SigningBudget } from '../revocation/signing-budget.js';
+import type { Issuer } from '../authority/issuer.js';
 import { storeSource } from '../revocation/ocsp-source.js';
 import { CaError } from '../errors.js';
 import { CA_FILES } from '../store/ca-directory.js';
@@ -92,6 +94,12 @@ const OCSP_SIGNER_SECONDS = 86400;
 /** How often the revocation log is read for changes made by other processes. */
 const REVOCATION_POLL_MS = 250;
 const AUDIT_HEAD_INTERVAL_MS = 60_000;
+/** How often the intermediate on disk is checked for a rotation, and whether this service should rotate it. */
+const ROTATION_POLL_MS = 1_000;
+/** How often retired intermediates are checked for a last leaf that has expired. */
+const RETIRED_CHECK_MS = 10 * 60_000;
+/** From this long before the intermediate expires, a service that cannot rotate it warns. */
+const ROTATION_WARNING_MS = 30 * 86400_000;
 
 const LOOPBACK_NAMES = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
 
@@ -162,10 +170,11 @@ export async function startService(options: ServeOptions): Promise<RunningServic
   let stopWatching = (): void => {};
   let stopSigning = (): Promise<void> => Promise.resolve();
   /** Replaces a credential of the service's own at two thirds of its life, retrying every minute on failure. */
-  const keepRenewed = (what: string, current: Validity, renew: () => Validity): void => {
+  const keepRenewed = (what: string, current: Validity, renew: () => Validity, alive: () => boolean = () => true): void => {
     const at = current.notBefore.getTime() + ((current.notAfter.getTime() - current.notBefore.getTime()) * 2) / 3;
     const timer = setTimeout(() => {
       timers.delete(timer);
+      if (!alive()) return;
       let next: Validity;
       try {
         next = renew();
@@ -173,7 +182,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         logger.error({ err: e }, `could not renew ${what}; retrying in a minute`);
         next = { notBefore: new Date(Date.now() - 120_000), notAfter: new Date(Date.now() + 60_000) };
       }
-      keepRenewed(what, next, renew);
+      keepRenewed(what, next, renew, alive);
     }, Math.max(1000, Math.min(at - Date.now(), 2 ** 31 - 1)));
     timer.unref();
     timers.add(timer);
@@ -184,7 +193,9 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     stopSigning = () => authority.stopSigningWorkers();
     const signingWorkers = await authority.startSigningWorkers(options.signingWorkers ?? Math.max(1, availableParallelism() - 1));
     const tokenKey = ca.directory.loadKey('token', options.passphrase);
-    const metrics = createMetrics({ root: authority.root.notAfter, intermediate: authority.intermediate.notAfter });
+    const metrics = createMetrics({ root: authority.root.notAfter, intermediate: authority.intermediate.notAfter }, (within) => ca.store.count({ kind: 'leaf', expiringWithinSeconds: within, now: clock.now() }));
+    /** Set while the intermediate is due for rotation and this service cannot rotate it. */
+    let rotationWarning: string | undefined;
     const readiness = (): Readiness => {
       const checks: Record<string, string> = {};
       try {
@@ -194,7 +205,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         checks.database = (e as Error).message;
       }
       checks.intermediate = authority.intermediate.notAfter > clock.now() ? 'ok' : 'expired';
-      return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
+      return { ok: Object.values(checks).every((v) => v === 'ok'), checks, warnings: rotationWarning ? { intermediate: rotationWarning } : {} };
     };
     // The audit chain's head, signed with the audit key, logged and published so truncation shows from outside.
     const auditKeyPublic = await auditPublicKey(ca.auditKey);
@@ -223,30 +234,48 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       auditHead: () => signedHead,
     };
 
-    // Revocation publishing: CRLs re-signed after every revocation and at half their validity; an OCSP
-    // responder with a delegated, short-lived signer; a 250 ms poll of the revocation log so a local
-    // `ca revoke` on the directory shows in both within a second.
+    // Revocation publishing: each intermediate's CRL re-signed after every revocation and at half its
+    // validity, the root's as signed offline; an OCSP responder per intermediate with a delegated, short-lived
+    // signer; a 250 ms poll of the revocation log so a local `ca revoke` on the directory shows in both within a
+    // second.
     const publisher = new CrlPublisher({
-      sign: (level) => authority.signCrl(level),
+      issuers: () => authority.intermediates,
+      sign: (issuer) => authority.signCrl(issuer),
+      rootCrl: () => ca.rootCrl(options.passphrase),
       onError: (e) => logger.error({ err: e }, 'could not publish the CRLs; retrying at the next change or interval'),
-      onPublished: (crl) => logger.info({ crl: crl.level, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate }, 'published CRL'),
+      onPublished: (crl) => logger.info({ crl: crl.level, issuer: crl.issuerKeyIdHex, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate }, 'published CRL'),
     });
-    const responder = new OcspResponder({
-      issuerSubject: authority.intermediate.subject,
-      issuerKeyBits: readPublicKeyInfo(authority.intermediate.certificate.spki).keyBytes,
-      source: storeSource(ca.store, authority.intermediate.keyIdHex),
-      clock,
-      validitySeconds: OCSP_RESPONSE_SECONDS,
-      signPerClientPerSecond: options.ocspSignPerClientPerSecond ?? 200,
-    });
-    const installOcspSigner = () => {
+    const budget = new SigningBudget(options.ocspSignPerClientPerSecond ?? 200);
+    const responders = new OcspResponders();
+    const responderOf = new Map<string, OcspResponder>();
+    const installOcspSigner = (issuer: Issuer, responder: OcspResponder) => {
       const key = generateKeyPair('ec-p256').privateKey;
       const spki = spkiOf(key);
-      const cert = authority.issueOcspSigner(spki, OCSP_SIGNER_SECONDS, { actor: 'system:serve' });
+      const cert = authority.issueOcspSigner(issuer, spki, OCSP_SIGNER_SECONDS, { actor: 'system:serve' });
       responder.setSigner({ signer: signerFor(key), certificate: cert.der, keyHash: createHash('sha1').update(readPublicKeyInfo(spki).keyBytes).digest() });
-      logger.info({ serial: cert.serial, notAfter: cert.notAfter }, 'installed the OCSP signer');
+      logger.info({ serial: cert.serial, issuer: issuer.certificate.serial, notAfter: cert.notAfter }, 'installed the OCSP signer');
       return cert;
     };
+    /** A responder for each intermediate that answers for leaves; those of dropped intermediates stop. */
+    const installResponders = (): void => {
+      const wanted = new Set(authority.intermediates.map((i) => i.keyIdHex));
+      for (const id of [...responderOf.keys()]) if (!wanted.has(id)) responderOf.delete(id);
+      for (const issuer of authority.intermediates) {
+        if (responderOf.has(issuer.keyIdHex)) continue;
+        const responder = new OcspResponder({
+          issuerSubject: issuer.subject,
+          issuerKeyBits: readPublicKeyInfo(issuer.certificate.spki).keyBytes,
+          source: storeSource(ca.store, issuer.keyIdHex),
+          clock,
+          validitySeconds: OCSP_RESPONSE_SECONDS,
+          budget,
+        });
+        responderOf.set(issuer.keyIdHex, responder);
+        keepRenewed(`the OCSP signer of ${issuer.certificate.serial}`, installOcspSigner(issuer, responder), () => installOcspSigner(issuer, responder), () => responderOf.get(issuer.keyIdHex) === responder);
+      }
+      responders.set(authority.intermediates.map((i) => responderOf.get(i.keyIdHex)!));
+    };
+    const responder = responders;
     const revocationHandler = createRevocationHandler({ publisher, responder });
     const limits = { ...LISTENER_DEFAULTS, ...options.limits };
     const httpLimits = {
@@ -285,8 +314,81 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const service = new ServiceCertificate(authority, serverNames(options.listen.host), logger);
     https.setSecureContext(service.tlsOptions);
     service.start((tls) => https.setSecureContext(tls));
-    keepRenewed('the OCSP signer', installOcspSigner(), installOcspSigner);
+    installResponders();
     await publisher.refresh();
+
+    // Rotation: a new intermediate (made here at two thirds of the current one's life when the root key is at
+    // hand, or by `ca intermediate rotate` on the directory) is picked up within a second: new leaves come from it,
+    // the old one keeps its CRL and OCSP answers until its last leaf expires.
+    let stamp = ca.directory.intermediateStamp();
+    let rootCrlStamp = ca.directory.rootCrlStamp();
+    const newestIntermediate = (): Issuer => authority.intermediates.reduce((a, b) => (b.certificate.notBefore > a.certificate.notBefore ? b : a));
+    /** When a newly published intermediate starts signing (undefined once it does). */
+    const leadEnds = new Date(newestIntermediate().certificate.notBefore.getTime() + ca.directory.config.rotationLeadSeconds * 1000);
+    let signsFrom: Date | undefined = newestIntermediate() !== authority.intermediate && leadEnds > clock.now() ? leadEnds : undefined;
+    let lastReload = Date.now();
+    const reload = async (why: string): Promise<void> => {
+      const before = authority.intermediates.map((i) => i.keyIdHex).join();
+      const { active, retired, signsFrom: from } = ca.intermediates(options.passphrase);
+      signsFrom = from.getTime() > Date.now() ? from : undefined;
+      if ([active, ...retired].map((i) => i.keyIdHex).join() === before) return;
+      const previous = authority.intermediate;
+      await authority.setIntermediates(active, retired);
+      installResponders();
+      metrics.caNotAfter({ root: authority.root.notAfter, intermediate: active.notAfter });
+      if (active !== previous && active.keyIdHex !== previous.keyIdHex) service.rotated();
+      await publisher.refresh();
+      logger.info({ why, intermediate: active.certificate.serial, notAfter: active.notAfter, retired: retired.map((r) => r.certificate.serial) }, 'intermediates changed');
+    };
+    let reloading = false;
+    let rotateRetryAt = 0;
+    const rotationTick = async (): Promise<void> => {
+      if (reloading) return;
+      reloading = true;
+      try {
+        const now = Date.now();
+        // A root CRL re-signed by hand (ca crl --root) is served within a second.
+        const rootCrl = ca.directory.rootCrlStamp();
+        if (rootCrl !== rootCrlStamp) {
+          rootCrlStamp = rootCrl;
+          await publisher.refresh();
+        }
+        const current = ca.directory.intermediateStamp();
+        if (current !== stamp || (signsFrom !== undefined && now >= signsFrom.getTime())) {
+          await reload('the intermediate on disk changed (ca intermediate rotate)');
+          stamp = current;
+          lastReload = now;
+        } else if (now - lastReload > RETIRED_CHECK_MS) {
+          // Retired intermediates whose last leaf has expired are dropped.
+          await reload('a retired intermediate has no unexpired leaf left');
+          lastReload = now;
+        }
+        // The newest intermediate (during its lead, the one a rotation published but that does not sign yet).
+        const inter = newestIntermediate().certificate;
+        const due = inter.notBefore.getTime() + ((inter.notAfter.getTime() - inter.notBefore.getTime()) * 2) / 3;
+        if (now >= due && now >= rotateRetryAt && ca.directory.hasRootKey) {
+          rotateRetryAt = now + 60_000; // a failure is retried in a minute, not every second
+          const rotated = ca.rotateIntermediate(options.passphrase, undefined, { actor: 'system:serve' });
+          logger.info({ previous: rotated.previous.serial, current: rotated.current.serial, notAfter: rotated.current.notAfter }, 'rotated the intermediate at two thirds of its life');
+          await reload('rotated at two thirds of its life');
+          stamp = ca.directory.intermediateStamp();
+        }
+        const left = inter.notAfter.getTime() - now;
+        const warning = left < ROTATION_WARNING_MS && !ca.directory.hasRootKey
+          ? `the intermediate expires at ${inter.notAfter.toISOString()}; the root key is offline, so rotate it with: ca intermediate rotate --dir ${ca.directory.dir} --root-key FILE`
+          : undefined;
+        if (warning && warning !== rotationWarning) logger.warn({ notAfter: inter.notAfter }, warning);
+        rotationWarning = warning;
+        metrics.rotationNeeded(warning !== undefined);
+      } catch (e) {
+        logger.error({ err: e }, 'could not check or rotate the intermediate; retrying in a second');
+      } finally {
+        reloading = false;
+      }
+    };
+    await rotationTick();
+    const rotationTimer = setInterval(() => void rotationTick(), ROTATION_POLL_MS);
+    rotationTimer.unref();
     let revocationSeq = ca.store.revocationsSince(0).seq;
     const watch = setInterval(() => {
       try {
@@ -308,9 +410,19 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     stopWatching = () => {
       clearInterval(watch);
       clearInterval(headTimer);
+      clearInterval(rotationTimer);
       publisher.stop();
       service.stop();
     };
+    // The CRL and OCSP URLs written into certificates must reach this listener; another CA's (a second CA on one
+    // machine, the default 127.0.0.1:8080 of both) is the usual reason they do not.
+    const publicUrl = new URL(ca.directory.config.publicUrl);
+    const publicPort = Number(publicUrl.port || (publicUrl.protocol === 'https:' ? 443 : 80));
+    const publicHost = publicUrl.hostname.replace(/^\[|\]$/g, '');
+    const wildcard = httpAddress.address === '0.0.0.0' || httpAddress.address === '::';
+    if (publicPort !== httpAddress.port || (!wildcard && isIP(publicHost) !== 0 && publicHost !== httpAddress.address)) {
+      logger.warn({ publicUrl: ca.directory.config.publicUrl, http: httpAddress }, `the public URL written into certificates (${ca.directory.config.publicUrl}) is not this service's plain HTTP listener (${httpAddress.address}:${httpAddress.port}): relying parties will fetch CRLs and OCSP from elsewhere unless a proxy forwards them here`);
+    }
     logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, serverCertificate: service.serial, signingWorkers, limits }, 'listening');
 
     let closing: Promise<void> | undefined;

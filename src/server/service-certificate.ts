@@ -56,6 +56,11 @@ export class ServiceCertificate {
     this.replace('revoked');
   }
 
+  /** After an intermediate rotation: a certificate from the new intermediate, and every intermediate trusted for clients. */
+  rotated(): void {
+    this.replace('rotated');
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -67,11 +72,11 @@ export class ServiceCertificate {
     this.options = {
       key: privateKeyToPem(key),
       cert: `${toPem('CERTIFICATE', this.leaf.der)}${this.authority.chainPem}`,
-      ca: [this.authority.root.pem, this.authority.intermediate.pem],
+      ca: [this.authority.root.pem, ...this.authority.intermediates.map((i) => i.pem)],
     };
   }
 
-  private replace(why: 'renewed' | 'revoked'): void {
+  private replace(why: 'renewed' | 'revoked' | 'rotated'): void {
     if (this.stopped) return;
     const previous = this.leaf.serial;
     try {
@@ -81,7 +86,7 @@ export class ServiceCertificate {
       return this.schedule(60_000);
     }
     this.install?.(this.options);
-    this.logger.info({ serial: this.leaf.serial, replaces: previous, why, notAfter: this.leaf.notAfter }, why === 'revoked' ? 'replaced the revoked service certificate' : 'renewed the service certificate');
+    this.logger.info({ serial: this.leaf.serial, replaces: previous, why, notAfter: this.leaf.notAfter }, why === 'revoked' ? 'replaced the revoked service certificate' : why === 'rotated' ? 'reissued the service certificate from the new intermediate' : 'renewed the service certificate');
     this.schedule();
   }
 

@@ -282,6 +282,18 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   }
 
   list(query: CertificateQuery): CertificateRecord[] {
+    const { where, params } = this.filter(query);
+    const sql = `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
+    return this.guard(() => this.sql<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
+  }
+
+  count(query: CertificateQuery): number {
+    const { where, params } = this.filter(query);
+    const sql = `SELECT COUNT(*) FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
+    return this.guard(() => this.sql<(string | number)[], number>(sql).pluck().get(...params) ?? 0);
+  }
+
+  private filter(query: CertificateQuery): { where: string[]; params: (string | number)[] } {
     const where: string[] = [];
     const params: (string | number)[] = [];
     const now = toSeconds(query.now);
@@ -302,8 +314,11 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       where.push('not_after <= ?');
       params.push(now + query.expiringWithinSeconds);
     }
-    const sql = `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
-    return this.guard(() => this.sql<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
+    if (query.excludeSpiffeId !== undefined) {
+      where.push('(spiffe_id IS NULL OR spiffe_id != ?)');
+      params.push(query.excludeSpiffeId);
+    }
+    return { where, params };
   }
 
   recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options: { readonly blockKey?: boolean } = {}): RevocationOutcome {
@@ -372,6 +387,14 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       if (seq <= sinceSeq) return { seq: sinceSeq, serials: [] };
       const rows = this.sql<[number, number], { serial: string }>('SELECT serial FROM revocation_log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 10001').all(sinceSeq, seq);
       return { seq, serials: rows.length > 10_000 ? null : rows.map((r) => r.serial) };
+    });
+  }
+
+  lastLeafExpiry(issuerKeyId: string): Date | undefined {
+    return this.guard(() => {
+      // Walks the notAfter index from the newest: a retired issuer's leaves are found within its successor's first day.
+      const at = this.sql<[string], number>("SELECT not_after FROM certificates WHERE kind = 'leaf' AND issuer_key_id = ? ORDER BY not_after DESC LIMIT 1").pluck().get(issuerKeyId);
+      return at === undefined ? undefined : fromSeconds(at);
     });
   }
 

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { toAuthorizer, type Authorizer } from './authorize.js';
 import { identityOf, rememberPeer, type PeerIdentity } from './identity.js';
-import type { Refusal } from './server.js';
+import { verifyRefusal, type Refusal } from './server.js';
 import type { CertificateSource } from './source.js';
 
 export interface MtlsAgentOptions extends Omit<AgentOptions, 'key' | 'cert' | 'ca' | 'crl' | 'rejectUnauthorized' | 'checkServerIdentity'> {
@@ -31,7 +31,7 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
     const peer = identityOf(cert.raw);
     if (authorizer(peer)) return undefined;
     const reason = `not authorized: the client allows ${authorizer.description}`;
-    onRefused?.({ peer, reason, remoteAddress: host });
+    onRefused?.({ peer, code: 'not-authorized', reason, remoteAddress: host });
     return Object.assign(new Error(`tls: server ${peer.spiffeId ?? peer.dnsNames[0] ?? peer.serial} is ${reason}`), { code: 'ERR_MESHCA_PEER_NOT_AUTHORIZED' });
   };
   class MtlsAgent extends Agent {
@@ -43,6 +43,18 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
       socket.once('secureConnect', () => {
         const cert = socket.getPeerX509Certificate();
         if (cert) rememberPeer(socket, identityOf(cert.raw));
+      });
+      // A server certificate OpenSSL refused (revoked, expired, from another CA) is a refusal too, with its reason.
+      socket.once('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === undefined || e.code === 'ERR_MESHCA_PEER_NOT_AUTHORIZED' || !/^(CERT_|UNABLE_TO_|CRL_|SELF_SIGNED|DEPTH_ZERO)/.test(e.code)) return;
+        let peer: PeerIdentity | null = null;
+        try {
+          const cert = socket.getPeerX509Certificate();
+          peer = cert ? identityOf(cert.raw) : null;
+        } catch {
+          peer = null;
+        }
+        onRefused?.({ peer, ...verifyRefusal(e.code), remoteAddress: opts.host ?? undefined });
       });
       return socket;
     }

@@ -1,16 +1,24 @@
 // mTLS servers: a client certificate is required, chains to the source's bundle, is not revoked, and passes the authorizer.
 
 import { constants } from 'node:crypto';
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { toAuthorizer, type Authorizer } from './authorize.js';
-import { identityOf, rememberPeer, type PeerIdentity } from './identity.js';
+import { identityOf, peerIdentity, rememberPeer, type PeerIdentity } from './identity.js';
 import type { CertificateSource } from './source.js';
+import { keyIdentifier } from '../crypto/keys.js';
+import { readPemLabelled } from '../crypto/pem.js';
+import { readCertificate } from '../pki/certificate.js';
+import { OID } from '../pki/oids.js';
 
-/** A refused peer: who it was (when its certificate could be read) and why. */
+/** Why a peer was refused, as a stable code (the `reason` text says it for people). */
+export type RefusalCode = 'no-certificate' | 'revoked' | 'expired' | 'not-yet-valid' | 'unknown-issuer' | 'revocation-unknown' | 'not-authorized' | 'handshake-failed' | 'invalid-certificate';
+
+/** A refused peer: who it was (when its certificate could be read), why, and from where. */
 export interface Refusal {
   readonly peer: PeerIdentity | null;
+  readonly code: RefusalCode;
   readonly reason: string;
   readonly remoteAddress: string | undefined;
 }
@@ -24,42 +32,107 @@ export interface MtlsOptions {
 
 const TLS_ORDER = ['TLSv1.2', 'TLSv1.3'] as const;
 
-/** Options callers may pass, with the secure defaults forced on top: they can be tightened, never weakened. */
-export function secureServerOptions<T extends TlsOptions>(given: T, source: CertificateSource): T {
+/** OpenSSL's verification errors (Node's `authorizationError`), as what they mean for the peer. */
+export function verifyRefusal(error: string): { code: RefusalCode; reason: string } {
+  switch (error) {
+    case 'CERT_REVOKED':
+      return { code: 'revoked', reason: 'its certificate is revoked' };
+    case 'CERT_HAS_EXPIRED':
+      return { code: 'expired', reason: 'its certificate has expired' };
+    case 'CERT_NOT_YET_VALID':
+      return { code: 'not-yet-valid', reason: 'its certificate is not valid yet' };
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+      return { code: 'unknown-issuer', reason: `its certificate does not chain to the trust bundle (${error})` };
+    case 'UNABLE_TO_GET_CRL':
+    case 'CRL_HAS_EXPIRED':
+    case 'CRL_NOT_YET_VALID':
+    case 'CRL_SIGNATURE_FAILURE':
+      return { code: 'revocation-unknown', reason: `its revocation status is unknown: no current CRL for its issuer (${error})` };
+    default:
+      return { code: 'invalid-certificate', reason: `its certificate failed verification (${error})` };
+  }
+}
+
+/**
+ * Options callers may pass, with the secure defaults forced on top: they can be tightened, never weakened. The
+ * chain is verified by OpenSSL as always; the guard, not OpenSSL, closes a connection that failed it, so the
+ * refusal can say why and name the certificate.
+ */
+function secureServerOptions<T extends TlsOptions>(given: T, source: CertificateSource): T {
   const min = TLS_ORDER.includes(given.minVersion as never) ? given.minVersion : 'TLSv1.2';
   return {
     ...given,
     ...source.secureContext(),
     requestCert: true,
-    rejectUnauthorized: true,
+    rejectUnauthorized: false,
     minVersion: min,
     // No session tickets: every connection is a full handshake, so every peer certificate is checked afresh.
     secureOptions: (given.secureOptions ?? 0) | constants.SSL_OP_NO_TICKET,
   };
 }
 
-function guard(server: TlsServer, o: MtlsOptions): void {
+/** True when the certificate's authorityKeyIdentifier names a certificate of the bundle (checked only on refusal). */
+function issuerInBundle(der: Buffer, bundlePem: string): boolean {
+  try {
+    const aki = readCertificate(der).extensions.get(OID.authorityKeyIdentifier);
+    if (!aki) return false;
+    return readPemLabelled(bundlePem, ['CERTIFICATE'], 'trust bundle').some((c) => aki.value.includes(keyIdentifier(readCertificate(c).spki)));
+  } catch {
+    return false;
+  }
+}
+
+/** Sockets the guard refused, with why: the HTTPS server answers their requests with a 403 naming it. */
+const refusedSockets = new WeakMap<TLSSocket, Refusal>();
+
+function guard(server: TlsServer, o: MtlsOptions, answersHttp: boolean): void {
   const authorizer: Authorizer = toAuthorizer(o.authorize);
   const refuse = (refusal: Refusal, socket: TLSSocket | undefined) => {
-    socket?.destroy();
+    if (socket) {
+      refusedSockets.set(socket, refusal);
+      // An HTTPS client gets a 403 that says why (its request is answered by the wrapper, never the handler);
+      // anything else is closed. Either way no byte from it reaches the application.
+      if (answersHttp) socket.setTimeout(5_000, () => socket.destroy());
+      else socket.destroy();
+    }
     o.onRefused?.(refusal);
     server.emit('refused', refusal);
   };
-  // Runs before the HTTP parser's own secureConnection listener: a refused peer never has a request read.
+  // Runs before the HTTP parser's own secureConnection listener.
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     const cert = socket.getPeerX509Certificate();
-    if (!cert) return refuse({ peer: null, reason: 'no client certificate', remoteAddress: socket.remoteAddress }, socket);
-    const peer = identityOf(cert.raw);
+    const remoteAddress = socket.remoteAddress;
+    if (!cert) return refuse({ peer: null, code: 'no-certificate', reason: 'no client certificate', remoteAddress }, socket);
+    let peer: PeerIdentity | null = null;
+    try {
+      peer = identityOf(cert.raw);
+    } catch {
+      peer = null;
+    }
+    if (!socket.authorized) {
+      let why = verifyRefusal(String(socket.authorizationError ?? 'UNKNOWN'));
+      // OpenSSL looks for a CRL before it notices that an issuer of the same name is another CA's.
+      if (why.code === 'revocation-unknown' && !issuerInBundle(cert.raw, o.source.credentials().ca)) {
+        why = { code: 'unknown-issuer', reason: `its certificate does not chain to the trust bundle (its issuer is another CA's; OpenSSL said ${socket.authorizationError})` };
+      }
+      return refuse({ peer, ...why, remoteAddress }, socket);
+    }
+    if (!peer) return refuse({ peer, code: 'invalid-certificate', reason: 'its certificate cannot be read', remoteAddress }, socket);
     if (o.source.revocation === 'failClosed' && o.source.crlStale()) {
-      return refuse({ peer, reason: 'the CRLs are past their nextUpdate (failClosed)', remoteAddress: socket.remoteAddress }, socket);
+      return refuse({ peer, code: 'revocation-unknown', reason: 'the CRLs are past their nextUpdate (failClosed)', remoteAddress }, socket);
     }
     if (!authorizer(peer)) {
-      return refuse({ peer, reason: `not authorized: the server allows ${authorizer.description}`, remoteAddress: socket.remoteAddress }, socket);
+      return refuse({ peer, code: 'not-authorized', reason: `not authorized: the server allows ${authorizer.description}`, remoteAddress }, socket);
     }
     rememberPeer(socket, peer);
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    refuse({ peer: null, reason: `TLS handshake failed (certificate refused by TLS, or the peer hung up): ${err.code ?? err.message}`, remoteAddress: socket.remoteAddress }, undefined);
+    refuse({ peer: null, code: 'handshake-failed', reason: `TLS handshake failed (the peer hung up or spoke no acceptable TLS): ${err.code ?? err.message}`, remoteAddress: socket.remoteAddress }, undefined);
   });
   const swap = () => server.setSecureContext(o.source.secureContext());
   o.source.on('renewed', swap);
@@ -68,6 +141,13 @@ function guard(server: TlsServer, o: MtlsOptions): void {
     o.source.off('renewed', swap);
     o.source.off('updated', swap);
   });
+}
+
+/** The 403 a refused HTTPS client receives in place of its answer. */
+function refusedAnswer(refusal: Refusal, res: ServerResponse): void {
+  const body = JSON.stringify({ error: { code: 'ERR_MESHCA_PEER_REFUSED', refusal: refusal.code, message: `tls: this server refused your certificate${refusal.peer ? ` (serial ${refusal.peer.serial}${refusal.peer.spiffeId ? `, ${refusal.peer.spiffeId}` : ''})` : ''}: ${refusal.reason}` } });
+  res.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body, () => res.socket?.destroy());
 }
 
 /**
@@ -81,7 +161,23 @@ function guard(server: TlsServer, o: MtlsOptions): void {
 export function createMtlsServer(options: MtlsOptions & Omit<HttpsServerOptions, 'key' | 'cert' | 'ca' | 'crl'>, handler?: RequestListener): HttpsServer {
   const { source, authorize, onRefused, ...rest } = options;
   const server = createHttpsServer(secureServerOptions(rest, source), handler);
-  guard(server, { source, authorize, ...(onRefused ? { onRefused } : {}) });
+  // Every request event passes through here, whoever listens for it (the handler, or listeners added later): one
+  // on a connection that was not verified is answered 403 naming why, and upgrades on one are dropped.
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation' || event === 'upgrade' || event === 'connect') {
+      const req = args[0] as IncomingMessage;
+      const socket = req.socket as TLSSocket;
+      if (peerIdentity(socket) === undefined) {
+        const refusal = refusedSockets.get(socket) ?? { peer: null, code: 'invalid-certificate' as const, reason: 'the connection was not verified', remoteAddress: socket.remoteAddress };
+        if (event === 'upgrade' || event === 'connect') socket.destroy();
+        else refusedAnswer(refusal, args[1] as ServerResponse);
+        return true;
+      }
+    }
+    return emit(event, ...args);
+  }) as typeof server.emit;
+  guard(server, { source, authorize, ...(onRefused ? { onRefused } : {}) }, true);
   return server;
 }
 
@@ -89,7 +185,7 @@ export function createMtlsServer(options: MtlsOptions & Omit<HttpsServerOptions,
 export function createMtlsTlsServer(options: MtlsOptions & Omit<TlsOptions, 'key' | 'cert' | 'ca' | 'crl'>, listener?: (socket: TLSSocket) => void): TlsServer {
   const { source, authorize, onRefused, ...rest } = options;
   const server = createTlsServer(secureServerOptions(rest, source));
-  guard(server, { source, authorize, ...(onRefused ? { onRefused } : {}) });
+  guard(server, { source, authorize, ...(onRefused ? { onRefused } : {}) }, false);
   // Registered after the guard, so only authorized sockets reach the listener.
   if (listener) server.on('secureConnection', (socket: TLSSocket) => {
     if (!socket.destroyed) listener(socket);

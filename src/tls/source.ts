@@ -198,14 +198,19 @@ class FileSource extends CertificateSource {
     super(FileSource.read(o), o.revocation ?? 'failClosed');
     const paths = [o.cert, o.key, o.ca, ...(o.crl ? [o.crl] : [])];
     let seen = fileState(paths);
+    // Files in a state that failed to load: reported once, retried only when they change again (a half-written
+    // file would otherwise report the same error at every poll).
+    let failed: string | undefined;
     // Polling stat() survives atomic rename-over writes, which fs.watch loses track of.
     this.timer = setInterval(() => {
       const now = fileState(paths);
-      if (now !== seen) {
+      if (now !== seen && now !== failed) {
         try {
           if (this.install(FileSource.read(this.o))) seen = now;
+          else failed = now;
         } catch (e) {
           this.report(e);
+          failed = now;
         }
       }
       this.checkExpiring();

@@ -1,5 +1,6 @@
 // A real `ca serve` child process on 127.0.0.1 with OS-chosen ports, its log captured to a file.
 
+import { badLogLines } from './log-lines.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -42,7 +43,12 @@ export async function startCa(dir: string, options: { httpsPort?: number; httpPo
         log,
         stop: async () => {
           if (child.exitCode === null) child.kill('SIGTERM');
-          return exited;
+          const code = await exited;
+          // Every line the service logged must survive a log pipeline: JSON, and no key twice (a second "level"
+          // would overwrite the severity).
+          const bad = badLogLines(log());
+          if (bad.length > 0) throw new Error(`ca serve logged lines a log pipeline would misread:\n${bad.slice(0, 5).join('\n')}`);
+          return code;
         },
       };
     }

@@ -2,7 +2,8 @@
 
 import { Authority } from '../../src/authority/authority.js';
 import { createHierarchy } from '../../src/authority/bootstrap.js';
-import { loadIssuer } from '../../src/authority/issuer.js';
+import { loadIssuer, type Issuer } from '../../src/authority/issuer.js';
+import { signIssuerCrlNow, type SignedCrl } from '../../src/authority/authority.js';
 import type { LeafPolicy } from '../../src/authority/policy.js';
 import { fixedClock, type Clock } from '../../src/crypto/clock.js';
 import type { KeyType } from '../../src/crypto/keys.js';
@@ -18,6 +19,8 @@ export const T0 = new Date('2026-06-15T12:00:00Z');
 
 export interface TestCa {
   authority: Authority;
+  /** The root with its key (a real CA keeps it offline; tests sign its CRL with {@link signRootCrl}). */
+  root: Issuer;
   store: SqliteCertificateStore;
   clock: Clock & { set(d: Date): void };
 }
@@ -34,8 +37,9 @@ export function createTestCa(options: { keyType?: KeyType; policy?: Partial<Leaf
   const urls = publicationUrls('http://127.0.0.1:8080');
   const h = createHierarchy({ name: 'Test CA', trustDomain, keyType: options.keyType ?? 'ec-p256', urls, now: clock.now() });
   const store = openSqliteStore(':memory:', { create: true, sealKey: TEST_SEAL_KEY });
+  const root = loadIssuer(h.root.der, h.root.key, 'root');
   const authority = new Authority({
-    root: loadIssuer(h.root.der, h.root.key, 'root'),
+    root,
     intermediate: loadIssuer(h.intermediate.der, h.intermediate.key, 'intermediate'),
     policy: { trustDomain, defaultTtlSeconds: 86400, maxTtlSeconds: 7 * 86400, allowWildcards: false, backdateSeconds: 60, ...options.policy },
     urls,
@@ -44,5 +48,10 @@ export function createTestCa(options: { keyType?: KeyType; policy?: Partial<Leaf
     crlValiditySeconds: 86400,
     crlRetentionSeconds: 7 * 86400,
   });
-  return { authority, store, clock };
+  return { authority, root, store, clock };
+}
+
+/** The root's CRL of a test CA, as `ca init` and rotations sign it. */
+export function signRootCrl(t: Pick<TestCa, 'root' | 'store' | 'clock'>): SignedCrl {
+  return signIssuerCrlNow({ store: t.store, issuer: t.root, level: 'root', now: t.clock.now(), validitySeconds: 400 * 86400, retentionSeconds: 7 * 86400 });
 }

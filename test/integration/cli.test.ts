@@ -44,10 +44,10 @@ function issue(dir: string, name: string, extra: string[] = [], env?: Record<str
 describe('ca init', () => {
   it('ok/creates root, intermediate, database and config: every file 0600, both folders 0700', () => {
     const dir = initCa();
-    expect(readdirSync(dir).sort()).toEqual(['ca.db', 'config.json', 'intermediate.pem', 'private', 'root.pem']);
+    expect(readdirSync(dir).sort()).toEqual(['ca.db', 'config.json', 'intermediate.pem', 'private', 'root.crl', 'root.pem']);
     expect(readdirSync(join(dir, 'private')).sort()).toEqual(['audit.key', 'intermediate.key', 'root.key', 'token.key']);
     for (const d of [dir, join(dir, 'private')]) expect(statSync(d).mode & 0o777).toBe(0o700);
-    for (const f of ['ca.db', 'config.json', 'intermediate.pem', 'root.pem']) expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
+    for (const f of ['ca.db', 'config.json', 'intermediate.pem', 'root.crl', 'root.pem']) expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
     for (const k of ['root.key', 'intermediate.key', 'token.key', 'audit.key']) {
       expect(statSync(join(dir, 'private', k)).mode & 0o777).toBe(0o600);
       expect(readFileSync(join(dir, 'private', k), 'utf8')).toContain('BEGIN PRIVATE KEY');
@@ -169,7 +169,7 @@ describe('passphrase-protected keys', () => {
     const before = snapshot(dir);
     const args = ['issue', 'api', '--dir', dir, '--dns', 'api.acme.internal', '--cert-out', join(out, 'api.pem'), '--key-out', join(out, 'api.key')];
     expectOneLineError(ca(args), 'ERR_PASSPHRASE_REQUIRED', 'is encrypted: set CA_PASSPHRASE or pass --passphrase-file');
-    expectOneLineError(ca(args, { env: { CA_PASSPHRASE: 'wrong horse' } }), 'ERR_PASSPHRASE_WRONG', 'wrong passphrase for the root CA key');
+    expectOneLineError(ca(args, { env: { CA_PASSPHRASE: 'wrong horse' } }), 'ERR_PASSPHRASE_WRONG', 'wrong passphrase for the intermediate CA key');
     expectOneLineError(ca(['crl', '--dir', dir, '--out', join(out, 'crl.der')]), 'ERR_PASSPHRASE_REQUIRED', 'is encrypted');
     expect(snapshot(dir)).toBe(before);
     expect(existsSync(join(out, 'api.pem'))).toBe(false);
@@ -215,8 +215,8 @@ describe('ca list, revoke, audit', () => {
     expect(human).toContain(b.serial);
 
     const log = caJson<Array<{ action: string; outcome: string; target: string; actor: string }>>(['audit', '--dir', dir]);
-    expect(log.map((r) => `${r.action}:${r.outcome}`)).toEqual(['init-root:ok', 'init-intermediate:ok', 'issue:ok', 'issue:ok', 'issue:ok', 'revoke:ok', 'key-block:ok', 'revoke:noop']);
-    expect(log[5]!.target).toBe(b.serial);
+    expect(log.map((r) => `${r.action}:${r.outcome}`)).toEqual(['init-root:ok', 'init-intermediate:ok', 'root-crl:ok', 'issue:ok', 'issue:ok', 'issue:ok', 'revoke:ok', 'key-block:ok', 'revoke:noop']);
+    expect(log[6]!.target).toBe(b.serial);
     expect(log[0]!.actor).toMatch(/^local:/);
   });
 
@@ -226,6 +226,8 @@ describe('ca list, revoke, audit', () => {
     [['revoke', '0abc'], 'ERR_CERTIFICATE_NOT_FOUND', 'no certificate with serial 0abc'],
     [['revoke'], 'ERR_USAGE', 'give either a SERIAL or --cert FILE'],
     [['list', '--status', 'weird'], 'ERR_USAGE', 'unknown status "weird"'],
+    [['revoke', 'zz'], 'ERR_USAGE', '"zz" is not a serial number'],
+    [['list', '--frobnicate'], 'ERR_USAGE', "unknown option '--frobnicate'"],
   ])('fail/%j', (args, code, text) => {
     const dir = initCa();
     const before = snapshot(dir);
@@ -276,5 +278,17 @@ describe('ca crl and ca inspect', () => {
     expectOneLineError(ca(['inspect', f]), 'ERR_DER_INVALID', 'holds no certificate, CSR or CRL');
     writeFileSync(f, '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n');
     expectOneLineError(ca(['inspect', f]), 'ERR_PEM_INVALID', 'not valid base64');
+  });
+});
+
+describe('usage errors under --json', () => {
+  it('fail/an unknown option, a missing argument and a bad serial print the JSON error on stdout and one line on stderr, exit 2', () => {
+    for (const args of [['list', '--dir', 'x', '--frobnicate', '--json'], ['token', '--json'], ['revoke', 'zz', '--dir', 'x', '--json']]) {
+      const r = ca(args);
+      expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
+      expect(JSON.parse(r.stdout).error.code).toBe('ERR_USAGE');
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/\[ERR_USAGE\]$/m);
+    }
   });
 });

@@ -97,7 +97,8 @@ describe('the CA service identity', () => {
       after = await servedSerial(svc.httpsPort, rootPem);
     }
     expect(after).not.toBe(before);
-    expect(caJson<Array<{ serial: string; status: string; spiffeId: string }>>(['list', '--dir', dir]).find((c) => c.serial === after)).toMatchObject({ status: 'valid', spiffeId: `spiffe://${TD}/meshca/ca` });
+    expect(caJson<Array<{ serial: string }>>(['list', '--dir', dir]).some((c) => c.serial === after)).toBe(false);
+    expect(caJson<Array<{ serial: string; status: string; spiffeId: string }>>(['list', '--dir', dir, '--all']).find((c) => c.serial === after)).toMatchObject({ caService: true, status: 'valid', spiffeId: `spiffe://${TD}/meshca/ca` });
     expect(svc.log()).toContain('replaced the revoked service certificate');
     expect((await caAsync(['list', '--ca-url', svc.url, '--ca-bundle', join(dir, 'root.pem'), '--api-key-file', out('key.txt')])).code).toBe(0);
   });

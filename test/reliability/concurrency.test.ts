@@ -40,7 +40,7 @@ describe('concurrent writers', () => {
     recordFigures('concurrency', { cliProcesses: cli.length, apiIssued: work.issued.size, stored: caJson<unknown[]>(['list', '--dir', dir]).length });
     expect(work.unexpected, work.unexpected.slice(0, 5).join('\n')).toEqual([]);
     expect(work.repeated).toEqual([]);
-    const stored = caJson<Array<{ serial: string; name: string }>>(['list', '--dir', dir]);
+    const stored = caJson<Array<{ serial: string; name: string }>>(['list', '--dir', dir, '--all']);
     const storedSerials = stored.map((c) => c.serial);
     expect(new Set(storedSerials).size).toBe(storedSerials.length);
     const acknowledged = [...cli, ...work.issued.keys()];

@@ -178,6 +178,26 @@ describe('hardening', () => {
     expect(JSON.parse(garbage.split('\r\n\r\n')[1]!).error.code).toBe('ERR_BAD_REQUEST');
   });
 
+  it('fail/a malformed API key, a malformed token and garbage are each reported as what they look like', async () => {
+    const as = async (bearer: string) => {
+      const r = await httpsRequest(`${svc.url}/v1/certificates`, { ca: rootPem, headers: { authorization: `Bearer ${bearer}` } });
+      return [r.status, r.json().error.code, r.json().error.message];
+    };
+    expect(await as('mca_0123_short')).toEqual([401, 'ERR_APIKEY_INVALID', expect.stringContaining('API key is malformed')]);
+    expect(await as('MCA-0123456789abcdef')).toEqual([401, 'ERR_APIKEY_INVALID', expect.stringContaining('API key is malformed')]);
+    expect(await as('eyJhbGciOiJFUzI1NiJ9.e30.c2ln')).toEqual([401, 'ERR_TOKEN_INVALID', expect.stringContaining('enrollment token')]);
+    expect(await as('hunter2')).toEqual([401, 'ERR_UNAUTHENTICATED', expect.stringContaining('neither a meshca API key')]);
+  });
+
+  it('fail/an unknown or malformed query parameter is refused, never ignored', async () => {
+    for (const query of ['spiffeId=spiffe://acme.internal/x', 'status[a]=1', 'limit=5&revoked=1']) {
+      const r = await httpsRequest(`${svc.url}/v1/certificates?${query}`, { ca: rootPem, headers: { authorization: 'Bearer x' } });
+      expect([query, r.status, r.json().error.code]).toEqual([query, 400, 'ERR_QUERY_INVALID']);
+    }
+    const audit = await httpsRequest(`${svc.url}/v1/audit?since=1`, { ca: rootPem, headers: { authorization: 'Bearer x' } });
+    expect([audit.status, audit.json().error.message]).toEqual([400, 'api: /v1/audit takes no query parameters (got "since")']);
+  });
+
   it('fail/an idle TCP connection to the HTTPS listener is dropped after the handshake timeout', async () => {
     const socket = netConnect(svc.httpsPort, '127.0.0.1');
     expect(await closedWithin(socket, 6_000)).toBeLessThan(4_000);

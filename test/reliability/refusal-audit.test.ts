@@ -68,7 +68,7 @@ describe('refused authentication in the audit log', () => {
       { name: 'wrong secret', actor: 'claimed:apikey:good', code: 'ERR_APIKEY_INVALID', send: () => list(`mca_${goodId}_${'B'.repeat(43)}`) },
       { name: 'revoked API key', actor: 'claimed:apikey:revoked', code: 'ERR_APIKEY_REVOKED', send: () => list(revoked) },
       { name: 'expired API key', actor: 'claimed:apikey:brief', code: 'ERR_APIKEY_EXPIRED', send: () => list(expired) },
-      { name: 'garbage bearer', actor: 'claimed:bearer:?', code: 'ERR_TOKEN_INVALID', send: () => list('not-a-credential') },
+      { name: 'garbage bearer', actor: 'claimed:bearer:?', code: 'ERR_UNAUTHENTICATED', send: () => list('not-a-credential') },
       { name: 'expired token', actor: `claimed:token:${tokenJson.jti}`, code: 'ERR_TOKEN_EXPIRED', send: () => sign(tokenJson.token) },
       { name: 'foreign certificate', actor: `claimed:cert:spiffe://${TD}/impostor#${serialOf('impostor')}`, code: 'ERR_CERTIFICATE_UNTRUSTED', send: () => renew(pair('impostor')) },
       { name: 'revoked certificate', actor: `claimed:cert:spiffe://${TD}/gone#${serialOf('gone')}`, code: 'ERR_CERTIFICATE_REVOKED', send: () => renew(pair('gone')) },
@@ -128,5 +128,9 @@ describe('refused authentication in the audit log', () => {
     expect(lines.some((l) => l.includes('"claimedActor":"apikey:revoked"') && l.includes('"statusCode":401'))).toBe(true);
     expect(svc.log()).not.toContain(good.split('_')[2]);
     expect(caJson<{ ok: boolean }>(['audit', 'verify', '--dir', dir]).ok).toBe(true);
+    // The table shows each refusal's code and count, and shortens long actors instead of padding every row to them.
+    const shown = ca(['audit', '--dir', dir]).stdout.split('\n');
+    expect(shown.some((l) => / refused ERR_APIKEY_INVALID( ×\d+)?$/.test(l))).toBe(true);
+    expect(Math.max(...shown.map((l) => l.indexOf('authenticate')).filter((i) => i > 0))).toBeLessThan(80);
   });
 });

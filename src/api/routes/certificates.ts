@@ -10,6 +10,7 @@ import { objectBody, optionalString } from '../body.js';
 import type { ApiDeps } from '../ports.js';
 import { recordResponse } from '../responses.js';
 import { guarded } from './guard.js';
+import { caServiceSpiffeId } from '../../identity/reserved.js';
 
 const STATUSES = ['valid', 'revoked', 'expired'] as const;
 
@@ -36,10 +37,13 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
       const limitText = queryString(req.query.limit, 'limit');
       const limit = limitText === undefined ? 1000 : Number(limitText);
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10000) throw new CaError('ERR_BODY_INVALID', 'api: "limit" must be 1-10000');
-      const records = deps.authority.list({ status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds: within === undefined ? undefined : parseDuration(within), limit });
+      const all = queryString(req.query.all, 'all');
+      if (all !== undefined && all !== 'true' && all !== 'false') throw new CaError('ERR_QUERY_INVALID', 'api: "all" is true or false');
+      const service = caServiceSpiffeId(deps.authority.trustDomain);
+      const records = deps.authority.list({ status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds: within === undefined ? undefined : parseDuration(within), limit, ...(all === 'true' ? {} : { excludeSpiffeId: service }) });
       deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'list', target: null, outcome: 'ok', detail: { count: records.length } });
       const now = deps.clock.now();
-      res.json({ certificates: records.map((r) => recordResponse(r, now)) });
+      res.json({ certificates: records.map((r) => ({ ...(r.spiffeId === service ? { caService: true } : {}), ...recordResponse(r, now) })) });
     }),
   );
 

@@ -16,7 +16,7 @@ export function renewRoutes(router: Router, deps: ApiDeps, limit: RateLimiter): 
       const csr = optionalString(body, 'csr', 64 * 1024);
       const leaf = await deps.authority.renewGrouped(caller.certificate.der, csr === undefined ? undefined : { csr: csrDer(Buffer.from(csr, 'latin1')) }, caller);
       deps.metrics.issued('renew');
-      res.status(201).json({ ...leafResponse(leaf, deps.authority.chainPem), renewed: caller.certificate.serial });
+      res.status(201).json({ ...leafResponse(leaf, deps.authority.chainFor(leaf)), renewed: caller.certificate.serial });
     }),
   );
 }

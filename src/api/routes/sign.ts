@@ -30,7 +30,7 @@ export function signRoutes(router: Router, deps: ApiDeps, limit: RateLimiter): v
         caller.kind === 'token' ? { spendToken: { jti: caller.token.jti, expiresAt: caller.token.expiresAt } } : {},
       );
       deps.metrics.issued('issue');
-      res.status(201).json(leafResponse(leaf, deps.authority.chainPem));
+      res.status(201).json(leafResponse(leaf, deps.authority.chainFor(leaf)));
     }),
   );
 }

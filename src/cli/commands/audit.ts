@@ -11,9 +11,16 @@ export function audit(args: { dir: string }): CommandOutput {
   return withLocalCa(args.dir, (ca) => {
     const rows = ca.store.auditLog();
     const data = rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome, detail: r.detail ?? null }));
+    // Long actors (a certificate's SPIFFE ID and serial) are shortened in the table; --json has them whole.
+    const short = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+    const outcome = (d: (typeof data)[number]) => {
+      const detail = d.detail as { code?: unknown; count?: unknown } | null;
+      if (d.outcome !== 'refused' || typeof detail?.code !== 'string') return d.outcome;
+      return `refused ${detail.code}${typeof detail.count === 'number' && detail.count > 1 ? ` ×${detail.count}` : ''}`;
+    };
     const human = table(
       ['ID', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'],
-      data.map((d) => [String(d.id), d.at, d.actor, d.action, d.target ?? '-', d.outcome]),
+      data.map((d) => [String(d.id), d.at, short(d.actor, 44), d.action, d.target ?? '-', outcome(d)]),
     );
     return { data, human };
   });

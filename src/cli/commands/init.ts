@@ -1,9 +1,9 @@
 // `ca init`: create a CA directory with a root, an intermediate, a database and a config file.
 
 import { formatDuration, parseDuration } from '../../config/duration.js';
-import { initLocalCa } from '../../server/local-ca.js';
+import { initLocalCa, LocalCa } from '../../server/local-ca.js';
 import type { CommandOutput } from '../output.js';
-import { localActor } from './shared.js';
+import { localActor, noteUpgrade } from './shared.js';
 
 export interface InitArgs {
   dir: string;
@@ -13,6 +13,8 @@ export interface InitArgs {
   publicUrl?: string;
   defaultTtl?: string;
   maxTtl?: string;
+  intermediateLifetime?: string;
+  rootKeyOut?: string;
   passphrase: string | undefined;
 }
 
@@ -26,6 +28,8 @@ export function init(args: InitArgs): CommandOutput {
     publicUrl: args.publicUrl,
     defaultTtl: ttl(args.defaultTtl),
     maxTtl: ttl(args.maxTtl),
+    intermediateLifetime: ttl(args.intermediateLifetime),
+    ...(args.rootKeyOut === undefined ? {} : { rootKeyOut: args.rootKeyOut }),
     passphrase: args.passphrase,
     caller: { actor: localActor() },
   });
@@ -36,12 +40,49 @@ export function init(args: InitArgs): CommandOutput {
     intermediateSerial: result.intermediateSerial,
     intermediateNotAfter: result.intermediateNotAfter.toISOString(),
     encryptedKeys: result.encryptedKeys,
+    rootKey: result.rootKey,
+    rootOffline: args.rootKeyOut !== undefined,
+    rootCrlNextUpdate: result.rootCrlNextUpdate.toISOString(),
   };
   const human = [
     `created CA in ${result.dir}`,
     `  root          ${result.dir}/root.pem (serial ${result.rootSerial}, until ${data.rootNotAfter})`,
     `  intermediate  ${result.dir}/intermediate.pem (serial ${result.intermediateSerial}, until ${data.intermediateNotAfter})`,
     `  keys          ${result.dir}/private/ (${result.encryptedKeys ? 'encrypted with your passphrase' : 'unencrypted: set CA_PASSPHRASE at init to encrypt them'})`,
+    ...(args.rootKeyOut === undefined
+      ? []
+      : [`  root key      ${result.rootKey} (not in the CA directory: keep it offline; it is needed only to rotate the intermediate and re-sign the root CRL)`]),
+    `  root CRL      ${result.dir}/root.crl (valid until ${data.rootCrlNextUpdate}; re-signed at each rotation)`,
   ].join('\n');
   return { data, human };
+}
+
+export interface RotateArgs {
+  dir: string;
+  rootKey?: string;
+  passphrase: string | undefined;
+}
+
+/** `ca intermediate rotate`: a new intermediate from the root key; running services pick it up within a second. */
+export function rotateIntermediate(args: RotateArgs): CommandOutput {
+  const ca = LocalCa.open(args.dir);
+  noteUpgrade(ca);
+  try {
+    const r = ca.rotateIntermediate(args.passphrase, args.rootKey, { actor: localActor() });
+    const data = {
+      previous: { serial: r.previous.serial, notAfter: r.previous.notAfter.toISOString() },
+      current: { serial: r.current.serial, notBefore: r.current.notBefore.toISOString(), notAfter: r.current.notAfter.toISOString() },
+      rootCrlNextUpdate: r.rootCrlNextUpdate.toISOString(),
+    };
+    const human = [
+      `rotated the intermediate of ${args.dir}`,
+      `  new       ${data.current.serial} (until ${data.current.notAfter}): signs every new leaf from now on`,
+      `  retired   ${data.previous.serial} (until ${data.previous.notAfter}): keeps its CRL and OCSP answers until its last leaf expires`,
+      `  root CRL  re-signed, valid until ${data.rootCrlNextUpdate}`,
+      'a running ca serve on this directory switches within a second; clients get the new chain at their next renewal',
+    ].join('\n');
+    return { data, human };
+  } finally {
+    ca.close();
+  }
 }

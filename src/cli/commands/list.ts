@@ -5,11 +5,14 @@ import { CaError } from '../../errors.js';
 import { table, type CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
 import { certificateJson, statusOf, withLocalCa } from './shared.js';
+import { caServiceSpiffeId } from '../../identity/reserved.js';
 
 export interface ListArgs {
   dir: string;
   status?: string;
   expiringWithin?: string;
+  /** Include the CA service's own certificates. */
+  all?: boolean;
 }
 
 const STATUSES = ['valid', 'revoked', 'expired'] as const;
@@ -26,8 +29,10 @@ export function list(args: ListArgs): CommandOutput {
   const expiringWithinSeconds = args.expiringWithin === undefined ? undefined : parseDuration(args.expiringWithin);
   return withLocalCa(args.dir, (ca) => {
     const now = new Date();
-    const records = ca.store.list({ kind: 'leaf', status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds, now });
+    const service = caServiceSpiffeId(ca.directory.config.trustDomain);
+    const records = ca.store.list({ kind: 'leaf', status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds, now, ...(args.all ? {} : { excludeSpiffeId: service }) });
     const data = records.map((r) => ({
+      ...(r.spiffeId === service ? { caService: true } : {}),
       ...certificateJson(r),
       name: r.commonName,
       status: statusOf(r, now),
@@ -39,7 +44,7 @@ export function list(args: ListArgs): CommandOutput {
   });
 }
 
-type ListedCertificate = ReturnType<typeof certificateJson> & { name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null };
+type ListedCertificate = ReturnType<typeof certificateJson> & { caService?: boolean; name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null };
 
 function render(data: readonly ListedCertificate[]): string {
   return data.length === 0
@@ -57,8 +62,9 @@ export async function listRemote(args: ListArgs & RemoteArgs & { apiKey?: string
   const query = new URLSearchParams();
   if (args.status) query.set('status', args.status);
   if (args.expiringWithin) query.set('expiringWithin', args.expiringWithin);
+  if (args.all) query.set('all', 'true');
   const q = query.toString();
   const r = await connect(args).call<{ certificates: ListedCertificate[] }>('GET', `/v1/certificates${q ? `?${q}` : ''}`, { bearer: args.apiKey });
-  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom }) => ({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null }));
+  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom, caService }) => ({ ...(caService ? { caService: true } : {}), serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null }));
   return { data, human: render(data) };
 }

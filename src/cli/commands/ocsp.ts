@@ -33,8 +33,20 @@ export async function ocsp(args: { cert: string; caBundle?: string; url?: string
   }
   const url = args.url ?? ocspUrl(leaf);
   const request = ocspRequestFor(leaf, issuer);
-  const der = await fetchBytes(url, { method: 'POST', body: request.der, contentType: 'application/ocsp-request' });
-  const v = verifyOcspResponse(der, { leaf, issuer, nonce: request.nonce, now: new Date() });
+  // Whatever fails names the responder asked: with two CAs on one machine, the URL in a certificate may not be
+  // the CA that issued it.
+  const named = (e: unknown): never => {
+    if (e instanceof CaError) throw new CaError(e.code, `${e.message} (asked the OCSP responder ${url}${args.url === undefined ? ', named in the certificate' : ''})`, { cause: e });
+    throw e;
+  };
+  const der = await fetchBytes(url, { method: 'POST', body: request.der, contentType: 'application/ocsp-request' }).catch(named);
+  let v: ReturnType<typeof verifyOcspResponse>;
+  try {
+    v = verifyOcspResponse(der, { leaf, issuer, nonce: request.nonce, now: new Date() });
+  } catch (e) {
+    named(e);
+    throw e;
+  }
   const data = {
     serial: leaf.serial,
     status: v.status,

@@ -2,6 +2,7 @@
 
 import { isPem, readPemLabelled } from '../../crypto/pem.js';
 import { CaError } from '../../errors.js';
+import { normalizeSerial } from '../../crypto/serial.js';
 import { readCertificate } from '../../pki/certificate.js';
 import { parseRevocationReason } from '../../revocation/reasons.js';
 import { readInputFile } from '../io.js';
@@ -23,6 +24,11 @@ function keyLines(r: { alsoRevoked: readonly string[]; keyBlocked: boolean }): s
   return [`its key is blocked: no certificate will be issued or renewed for it again`, ...(r.alsoRevoked.length > 0 ? [`also revoked (same key): ${r.alsoRevoked.join(', ')}`] : [])];
 }
 
+/** A SERIAL argument that is not one is a usage error (exit 2), like any other malformed argument. */
+export function notASerial(text: string): CaError {
+  return new CaError('ERR_USAGE', `cli: "${text.slice(0, 80)}" is not a serial number (hex digits, with or without colons)`);
+}
+
 /** The serial of the first certificate in a PEM or DER file. */
 function serialFromFile(path: string): string {
   const data = readInputFile(path, 'certificate');
@@ -32,6 +38,7 @@ function serialFromFile(path: string): string {
 
 export function revoke(args: RevokeArgs): CommandOutput {
   if ((args.serial === undefined) === (args.cert === undefined)) throw new CaError('ERR_USAGE', 'cli: give either a SERIAL or --cert FILE');
+  if (args.serial !== undefined && normalizeSerial(args.serial) === null) throw notASerial(args.serial);
   const reason = parseRevocationReason(args.reason ?? 'unspecified');
   const serial = args.serial ?? serialFromFile(args.cert!);
   return withLocalCa(args.dir, (ca) => {
@@ -61,6 +68,7 @@ export async function revokeRemote(args: RemoteRevokeArgs): Promise<CommandOutpu
   const selfRevoke = args.apiKey === undefined && args.cert !== undefined && args.key !== undefined;
   if (!selfRevoke && args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, revoke with an API key (--api-key-file F or $MESHCA_API_KEY), or revoke your own certificate with --cert F --key F');
   if (!selfRevoke && (args.serial === undefined) === (args.cert === undefined)) throw new CaError('ERR_USAGE', 'cli: give either a SERIAL or --cert FILE');
+  if (args.serial !== undefined && normalizeSerial(args.serial) === null) throw notASerial(args.serial);
   const serial = args.serial ?? serialFromFile(args.cert!);
   const credential = selfRevoke
     ? { cert: readInputFile(args.cert!, 'certificate').toString('utf8'), key: readInputFile(args.key!, 'key').toString('utf8') }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { addSeconds } from '../../../src/crypto/clock.js';
 import { generateKeyPair, spkiOf, type KeyType } from '../../../src/crypto/keys.js';
 import { x509 } from '../../../src/crypto/x509.js';
-import { createTestCa, T0 } from '../../helpers/test-ca.js';
+import { createTestCa, signRootCrl, T0 } from '../../helpers/test-ca.js';
 import { makeCsr } from '../../helpers/csr.js';
 
 const operator = { actor: 'local:test' };
@@ -80,7 +80,8 @@ describe('Authority.issue', () => {
 
 describe('Authority.revoke and CRLs', () => {
   it('ok/revoke, revoke again changes nothing, CRL lists it with reason and a growing number', async () => {
-    const { authority, store, clock } = createTestCa();
+    const t = createTestCa();
+    const { authority, store, clock } = t;
     const a = authority.issue({ commonName: 'a', dnsNames: ['a.acme.internal'], key: key() }, operator);
     const b = authority.issue({ commonName: 'b', dnsNames: ['b.acme.internal'], key: key() }, operator);
     clock.set(addSeconds(T0, 10));
@@ -92,8 +93,8 @@ describe('Authority.revoke and CRLs', () => {
     expect(again.record.revokedAt!.toISOString()).toBe(addSeconds(T0, 10).toISOString());
     expect(store.auditLog().at(-1)).toMatchObject({ action: 'revoke', outcome: 'noop' });
 
-    const first = await authority.signCrl('intermediate');
-    const second = await authority.signCrl('intermediate');
+    const first = await authority.signCrl();
+    const second = await authority.signCrl();
     expect(second.number).toBe(first.number + 1n);
     const crl = new x509.X509Crl(second.der);
     expect(crl.entries.map((e) => e.serialNumber.toLowerCase())).toEqual([a.serial]);
@@ -101,7 +102,7 @@ describe('Authority.revoke and CRLs', () => {
     expect(crl.entries[0]!.revocationDate.toISOString()).toBe(addSeconds(T0, 10).toISOString());
     expect(crl.nextUpdate!.getTime() - crl.thisUpdate.getTime()).toBe(86400_000);
     expect(crl.entries.some((e) => e.serialNumber.toLowerCase() === b.serial)).toBe(false);
-    expect((await authority.signCrl('root')).entries).toBe(0);
+    expect(signRootCrl(t).entries).toBe(0);
   });
 
   it('ok/expired revoked certificates drop off after the retention', async () => {
@@ -109,9 +110,9 @@ describe('Authority.revoke and CRLs', () => {
     const a = authority.issue({ commonName: 'a', dnsNames: ['a.acme.internal'], ttlSeconds: 3600, key: key() }, operator);
     authority.revoke(a.serial, 'unspecified', operator);
     clock.set(addSeconds(T0, 3600 + 6 * 86400));
-    expect((await authority.signCrl('intermediate')).entries).toBe(1);
+    expect((await authority.signCrl()).entries).toBe(1);
     clock.set(addSeconds(T0, 3600 + 8 * 86400));
-    expect((await authority.signCrl('intermediate')).entries).toBe(0);
+    expect((await authority.signCrl()).entries).toBe(0);
   });
 
   it.each([

@@ -29,7 +29,7 @@ async function libraryLeaf(p: { issuerKey: webcrypto.CryptoKey; issuerSubject: B
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (p.rsa ? x509.KeyUsageFlags.keyEncipherment : 0), true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.AuthorityKeyIdentifierExtension(p.issuerKeyId.toString('hex')),
-      new x509.CRLDistributionPointsExtension([urls.intermediateCrl]),
+      new x509.CRLDistributionPointsExtension([`${urls.issuerCrlBase}/${p.issuerKeyId.toString('hex')}.crl`]),
       new x509.AuthorityInfoAccessExtension({ ocsp: [urls.ocsp] }),
       new x509.SubjectKeyIdentifierExtension(keyIdentifier(p.leafSpki).toString('hex')),
       new x509.SubjectAlternativeNameExtension([

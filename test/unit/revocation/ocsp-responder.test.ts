@@ -22,7 +22,7 @@ function setup() {
     validitySeconds: 3600,
   });
   const key = generateKeyPair('ec-p256').privateKey;
-  const signerCert = t.authority.issueOcspSigner(spkiOf(key), 86400, { actor: 'test' });
+  const signerCert = t.authority.issueOcspSigner(t.authority.intermediate, spkiOf(key), 86400, { actor: 'test' });
   responder.setSigner({ signer: signerFor(key), certificate: signerCert.der, keyHash: createHash('sha1').update(readPublicKeyInfo(spkiOf(key)).keyBytes).digest() });
   const leaf = t.authority.issue({ commonName: 'a', dnsNames: ['a.acme.internal'], key: { spki: spkiOf(generateKeyPair('ec-p256').privateKey) } }, { actor: 'test' });
   const request = (serialHex: string, nonce?: Buffer, issuer = inter.certificate) =>
@@ -93,7 +93,7 @@ describe('OcspResponder under flooding', () => {
   /** The responder's signatures, counted. */
   function counted(t: ReturnType<typeof setup>) {
     const key = generateKeyPair('ec-p256').privateKey;
-    const cert = t.authority.issueOcspSigner(spkiOf(key), 86400, { actor: 'test' });
+    const cert = t.authority.issueOcspSigner(t.authority.intermediate, spkiOf(key), 86400, { actor: 'test' });
     const signer = signerFor(key);
     const count = { signatures: 0 };
     t.responder.setSigner({ signer: { algorithm: signer.algorithm, sign: (d) => (count.signatures++, signer.sign(d)) }, certificate: cert.der, keyHash: createHash('sha1').update(readPublicKeyInfo(spkiOf(key)).keyBytes).digest() });
@@ -202,7 +202,7 @@ describe('Authority.signCrl', () => {
       if (ticking) setImmediate(tick);
     };
     setImmediate(tick);
-    const crl = await authority.signCrl('intermediate');
+    const crl = await authority.signCrl();
     ticking = false;
     expect(crl.entries).toBe(25_000);
     expect(ticks).toBeGreaterThanOrEqual(2);
