@@ -34,8 +34,8 @@ build: $(BUILT)
 
 # Foreign tools the interop tests run, from Debian's packages when missing.
 tools:
-	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null || \
-	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin; }
+	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null && command -v nginx >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin nginx-light; }
 
 test: $(BUILT) tools
 	npx vitest run

@@ -100,6 +100,7 @@ export const OPENAPI = {
           { name: 'expiringWithin', in: 'query', schema: { type: 'string', example: '72h' } },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000 } },
           { name: 'all', in: 'query', description: 'include the CA service\'s own TLS certificates (spiffe://TD/meshca/ca)', schema: { type: 'boolean' } },
+          { name: 'identity', in: 'query', description: 'only certificates with an identity this pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)', schema: { type: 'string', example: 'spiffe:spiffe://acme.internal/ns/prod/*' } },
         ],
         responses: { 200: { description: 'certificates', content: { 'application/json': { schema: { type: 'object', properties: { certificates: { type: 'array', items: { $ref: '#/components/schemas/Certificate' } } } } } } }, 401: error, 403: error },
       },

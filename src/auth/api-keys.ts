@@ -46,6 +46,31 @@ export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string
   return { key: `mca_${id}_${secret}`, record };
 }
 
+/** Default grace of a rotated key: a day for every holder to pick up the new secret. */
+export const API_KEY_ROTATION_GRACE_SECONDS = 86400;
+
+/**
+ * Rotates the active key called `name`: a new secret with the same scopes and a fresh lifetime, while the old
+ * secret keeps working for `graceSeconds` (then is refused as revoked). Returns the new key, shown once.
+ */
+export function rotateApiKey(store: ApiKeyStore, clock: Clock, p: { name: string; graceSeconds?: number; expiresInSeconds?: number; actor: string }): { key: string; record: ApiKeyRecord; previous: ApiKeyRecord } {
+  const grace = p.graceSeconds ?? API_KEY_ROTATION_GRACE_SECONDS;
+  const lifetime = p.expiresInSeconds ?? API_KEY_MAX_SECONDS;
+  if (lifetime > API_KEY_MAX_SECONDS) throw new CaError('ERR_TTL_TOO_LONG', 'auth: API keys expire within 90 days at most');
+  if (grace > lifetime) throw new CaError('ERR_USAGE', 'auth: the grace of the old key cannot outlast the new key');
+  const id = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const now = wholeSeconds(clock.now());
+  const done = store.rotateApiKey(
+    p.name,
+    (old) => ({ id, name: old.name, secretHash: hashSecret(secret), scopes: old.scopes, createdAt: now, expiresAt: addSeconds(now, lifetime), revokedAt: null, lastUsedAt: null, intact: true }),
+    addSeconds(now, grace),
+    (old, next) => ({ at: now, actor: p.actor, action: 'apikey-rotate', target: `apikey:${p.name}`, outcome: 'ok', detail: { previous: old.id, id: next.id, previousValidUntil: old.revokedAt!.toISOString(), scopes: next.scopes, expiresAt: next.expiresAt.toISOString() } }),
+  );
+  if (!done) throw new CaError('ERR_APIKEY_NOT_FOUND', `auth: no active API key is named "${p.name}"`);
+  return { key: `mca_${id}_${secret}`, record: done.next, previous: done.old };
+}
+
 /** The public id of a well-formed API key, or undefined. */
 export function apiKeyId(text: string): string | undefined {
   return KEY_FORMAT.exec(text)?.[1];
@@ -64,8 +89,9 @@ export function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: string
   const given = hashSecret(m[2]!);
   if (!record || !timingSafeEqual(record.secretHash, given)) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is not valid');
   if (!record.intact) throw new CaError('ERR_APIKEY_INVALID', `auth: API key "${record.name}" was written or changed outside meshca (its seal does not match) and is refused`);
-  if (record.revokedAt !== null) throw new CaError('ERR_APIKEY_REVOKED', `auth: API key "${record.name}" has been revoked`);
   const now = clock.now();
+  // A rotated key has a revocation time in the future: it works until then (the grace for its holders to switch).
+  if (record.revokedAt !== null && record.revokedAt <= now) throw new CaError('ERR_APIKEY_REVOKED', `auth: API key "${record.name}" has been revoked (or replaced by ca apikey rotate, and its grace is over)`);
   if (record.expiresAt <= now) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${record.name}" expired at ${record.expiresAt.toISOString()}`);
   // Last-used is kept to the minute: a write (and its fsync) per request would double the cost of a signature.
   if (record.lastUsedAt === null || now.getTime() - record.lastUsedAt.getTime() >= 60_000) store.touchApiKey(record.id, now);

@@ -24,6 +24,12 @@ export interface ApiKeyStore {
   listApiKeys(): ApiKeyRecord[];
   /** Revokes the active key called `name`, with its audit row; undefined when there is none. */
   revokeApiKey(name: string, at: Date, audit: AuditEvent): ApiKeyRecord | undefined;
+  /**
+   * Replaces the active key called `name` with `next` (same name and scopes) in one transaction: the old key
+   * stays valid until `graceEndsAt` (recorded as its revocation time), then is refused. Undefined when there is
+   * no active key of that name.
+   */
+  rotateApiKey(name: string, next: (old: ApiKeyRecord) => ApiKeyRecord, graceEndsAt: Date, audit: (old: ApiKeyRecord, next: ApiKeyRecord) => AuditEvent): { old: ApiKeyRecord; next: ApiKeyRecord } | undefined;
   /** Records a use of the key (last-used time). */
   touchApiKey(id: string, at: Date): void;
 }

@@ -62,6 +62,25 @@ export function parseScope(text: string): Scope {
   return { kind: 'issue', pattern: parsed, text: `issue:${kind}:${parsed.text}` };
 }
 
+/**
+ * An identity filter (`ca list --identity`, `?identity=`) in the scopes' dialect: `spiffe:|dns:|ip:` typed, or
+ * untyped and read as the type its form implies.
+ */
+export function parseIdentityFilter(text: string): IdentityPattern {
+  try {
+    const scope = parseScope(`issue:${text}`);
+    if (scope.kind === 'issue') return scope.pattern;
+  } catch (e) {
+    throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern: ${(e as Error).message.replace(/^auth: scope "[^"]*" /, '')}`);
+  }
+  throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern`);
+}
+
+/** The identities a certificate carries, typed, for matching against patterns. */
+export function identitiesOf(c: { readonly spiffeId: string | null; readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] }): TypedIdentity[] {
+  return [...(c.spiffeId ? [{ kind: 'spiffe' as const, value: c.spiffeId }] : []), ...c.dnsNames.map((value) => ({ kind: 'dns' as const, value })), ...c.ipAddresses.map((value) => ({ kind: 'ip' as const, value }))];
+}
+
 /** True when one of the `issue:` scopes covers `identity`; a pattern only ever matches identities of its own type. */
 export function scopesAllowIdentity(scopes: readonly Scope[], identity: TypedIdentity): boolean {
   return scopes.some((s) => s.kind === 'issue' && s.pattern.matches(identity));

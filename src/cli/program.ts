@@ -3,22 +3,29 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CaError } from '../errors.js';
-import { apikeyCreate, apikeyList, apikeyRevoke } from './commands/apikey.js';
-import { audit, auditVerify } from './commands/audit.js';
-import { crl } from './commands/crl.js';
-import { ocsp } from './commands/ocsp.js';
-import { init, rotateIntermediate } from './commands/init.js';
-import { inspect } from './commands/inspect.js';
-import { issue, issueRemote } from './commands/issue.js';
-import { list, listRemote } from './commands/list.js';
-import { renew } from './commands/renew.js';
-import { revoke, revokeRemote } from './commands/revoke.js';
-import { serve } from './commands/serve.js';
-import { token } from './commands/token.js';
 import { readPassphrase, readSecret } from './io.js';
 import { EXIT, printError, printOutput, processTerminal, type CommandOutput, type Terminal } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/**
+ * Each verb's module, loaded when that verb runs: `ca --version` or `ca inspect` must not pay for the database,
+ * the HTTP stack and the x509 library that `ca serve` needs.
+ */
+const load = {
+  apikey: () => import('./commands/apikey.js'),
+  audit: () => import('./commands/audit.js'),
+  crl: () => import('./commands/crl.js'),
+  init: () => import('./commands/init.js'),
+  inspect: () => import('./commands/inspect.js'),
+  issue: () => import('./commands/issue.js'),
+  list: () => import('./commands/list.js'),
+  ocsp: () => import('./commands/ocsp.js'),
+  renew: () => import('./commands/renew.js'),
+  revoke: () => import('./commands/revoke.js'),
+  serve: () => import('./commands/serve.js'),
+  token: () => import('./commands/token.js'),
+};
 
 function version(): string {
   try {
@@ -72,7 +79,8 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .version(version(), '-V, --version')
     .exitOverride()
     .configureOutput(output)
-    .allowExcessArguments(false);
+    .allowExcessArguments(false)
+    .enablePositionalOptions();
 
   const passphraseOption = new Option('--passphrase-file <file>', 'file whose first line is the CA key passphrase (default: $CA_PASSPHRASE)');
   const remoteOptions = (c: Command): Command =>
@@ -95,7 +103,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--root-key-out <file>', 'write the root key to this file (which must not exist) instead of the CA directory: an offline root from the start')
     .addOption(passphraseOption)
     .option('--json', 'print JSON')
-    .action((o) => run(() => init({ ...o, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+    .action((o) => run(async () => (await load.init()).init({ ...o, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
 
   program
     .command('intermediate')
@@ -105,9 +113,9 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--root-key <file>', 'the root key, when it is kept offline (default: DIR/private/root.key)')
     .addOption(passphraseOption)
     .option('--json', 'print JSON')
-    .action((action: string, o) => run(() => {
+    .action((action: string, o) => run(async () => {
       if (action !== 'rotate') throw new CaError('ERR_USAGE', `cli: unknown intermediate action "${action}" (only "rotate")`);
-      return rotateIntermediate({ ...o, passphrase: readPassphrase(o.passphraseFile) });
+      return (await load.init()).rotateIntermediate({ ...o, passphrase: readPassphrase(o.passphraseFile) });
     }, !!o.json));
 
   const issueCommand = program
@@ -131,7 +139,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .addOption(passphraseOption)
     .option('--json', 'print JSON');
   remoteOptions(issueCommand).action((name: string, o) =>
-    run(() => (localOrRemote(o) === 'local' ? issue({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }) : issueRemote({ ...o, name, ...enrollmentCredential(o) })), !!o.json),
+    run(async () => (localOrRemote(o) === 'local' ? (await load.issue()).issue({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }) : (await load.issue()).issueRemote({ ...o, name, ...enrollmentCredential(o) })), !!o.json),
   );
 
   const listCommand = program
@@ -143,8 +151,9 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--status <status>', 'valid, revoked or expired')
     .option('--expiring-within <dur>', 'only valid certificates expiring within this duration')
     .option('--all', 'include the CA service\'s own TLS certificates (spiffe://DOMAIN/meshca/ca)', false)
+    .option('--identity <pattern>', 'only certificates with an identity the pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)')
     .option('--json', 'print JSON');
-  remoteOptions(listCommand).action((o) => run(() => (localOrRemote(o) === 'local' ? list(o) : listRemote({ ...o, apiKey: apiKeyOf(o) })), !!o.json));
+  remoteOptions(listCommand).action((o) => run(async () => (localOrRemote(o) === 'local' ? (await load.list()).list(o) : (await load.list()).listRemote({ ...o, apiKey: apiKeyOf(o) })), !!o.json));
 
   const revokeCommand = program
     .command('revoke')
@@ -159,7 +168,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .addOption(passphraseOption)
     .option('--json', 'print JSON');
   remoteOptions(revokeCommand).action((serial: string | undefined, o) =>
-    run(() => (localOrRemote(o) === 'local' ? revoke({ ...o, serial, passphrase: readPassphrase(o.passphraseFile) }) : revokeRemote({ ...o, serial, apiKey: o.key !== undefined && o.apiKey === undefined && o.apiKeyFile === undefined ? undefined : apiKeyOf(o) })), !!o.json),
+    run(async () => (localOrRemote(o) === 'local' ? (await load.revoke()).revoke({ ...o, serial, passphrase: readPassphrase(o.passphraseFile) }) : (await load.revoke()).revokeRemote({ ...o, serial, apiKey: o.key !== undefined && o.apiKey === undefined && o.apiKeyFile === undefined ? undefined : apiKeyOf(o) })), !!o.json),
   );
 
   const renewCommand = program
@@ -172,10 +181,10 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--exec <command>', 'with --daemon: shell command to run after each renewal')
     .option('--json', 'print JSON');
   remoteOptions(renewCommand).action((o) =>
-    run(() => {
+    run(async () => {
       if (o.caUrl === undefined) throw new CaError('ERR_USAGE', 'cli: ca renew needs --ca-url URL');
       if (o.exec !== undefined && !o.daemon) throw new CaError('ERR_USAGE', 'cli: --exec goes with --daemon');
-      return renew(o, (line) => term.stderr(`${new Date().toISOString()} ca renew: ${line}\n`));
+      return (await load.renew()).renew(o, (line) => term.stderr(`${new Date().toISOString()} ca renew: ${line}\n`));
     }, !!o.json),
   );
 
@@ -196,7 +205,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--audit-head-interval <dur>', 'how often the signed audit chain head is logged and published', '60s')
     .addOption(passphraseOption)
     .option('--json', 'accepted for uniformity: the service always logs JSON lines')
-    .action((o) => run(() => serve({ ...o, passphrase: readPassphrase(o.passphraseFile) }), false));
+    .action((o) => run(async () => (await load.serve()).serve({ ...o, passphrase: readPassphrase(o.passphraseFile) }), false));
 
   program
     .command('token')
@@ -210,7 +219,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--cert-ttl <dur>', 'lifetime of the certificate it enrolls (default: the CA default)')
     .addOption(passphraseOption)
     .option('--json', 'print JSON (token, jti, expiresAt)')
-    .action((name: string, o) => run(() => token({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+    .action((name: string, o) => run(async () => (await load.token()).token({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
 
   const apikey = program.command('apikey').description('manage API keys for automation and operators');
   apikey
@@ -221,20 +230,29 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .requiredOption('--scope <scope>', 'issue:spiffe:PATTERN, issue:dns:PATTERN, issue:ip:CIDR, revoke, list or audit (repeatable, or comma-separated; an untyped issue:GLOB is stored as the typed scope it means)', collect, [])
     .option('--expires <dur>', 'lifetime (default and maximum 90d)')
     .option('--json', 'print JSON')
-    .action((o) => run(() => apikeyCreate(o), !!o.json));
+    .action((o) => run(async () => (await load.apikey()).apikeyCreate(o), !!o.json));
   apikey
     .command('list')
     .description('list API keys (never the keys themselves)')
     .requiredOption('--dir <dir>', 'CA directory')
     .option('--json', 'print JSON')
-    .action((o) => run(() => apikeyList(o), !!o.json));
+    .action((o) => run(async () => (await load.apikey()).apikeyList(o), !!o.json));
+  apikey
+    .command('rotate')
+    .description('a new secret for the active key NAME, same scopes; the old secret keeps working for --grace')
+    .argument('<name>', 'key name')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--grace <dur>', 'how long the old secret keeps working (default 24h)')
+    .option('--expires <dur>', 'lifetime of the new key (default and maximum 90d)')
+    .option('--json', 'print JSON')
+    .action((name: string, o) => run(async () => (await load.apikey()).apikeyRotate({ ...o, name }), !!o.json));
   apikey
     .command('revoke')
     .description('revoke the active API key with this name')
     .argument('<name>', 'key name')
     .requiredOption('--dir <dir>', 'CA directory')
     .option('--json', 'print JSON')
-    .action((name: string, o) => run(() => apikeyRevoke({ ...o, name }), !!o.json));
+    .action((name: string, o) => run(async () => (await load.apikey()).apikeyRevoke({ ...o, name }), !!o.json));
 
   program
     .command('crl')
@@ -242,13 +260,29 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--dir <dir>', 'CA directory')
     .option('--ca-url <url>', 'a running CA (its public http:// URL, or https:// with --ca-bundle)')
     .option('--ca-bundle <file>', 'root certificate the fetched CRLs must chain to (with --ca-url)')
-    .requiredOption('--out <file>', 'output file')
+    .option('--out <file>', 'output file (required)')
     .option('--pem', 'write every level (root and intermediates) as PEM `X509 CRL` blocks instead of the current intermediate\'s CRL as DER', false)
     .option('--root', 're-sign the root\'s CRL with the root key (a ceremony for an offline root) and write it', false)
     .option('--root-key <file>', 'with --root: the root key, when it is kept offline')
     .addOption(passphraseOption)
     .option('--json', 'print JSON')
-    .action((o) => run(() => (localOrRemote(o), crl({ ...o, passphrase: o.caUrl === undefined ? readPassphrase(o.passphraseFile) : undefined })), !!o.json));
+    .action((o) => run(async () => (localOrRemote(o), (await load.crl()).crl({ ...o, passphrase: o.caUrl === undefined ? readPassphrase(o.passphraseFile) : undefined })), !!o.json));
+
+  const crlCommand = program.commands.find((c) => c.name() === 'crl')!;
+  // Options after `sync` are sync's own (ca crl has --ca-url and --out too).
+  crlCommand.enablePositionalOptions();
+  crlCommand
+    .command('sync')
+    .description('keep a CRL file fresh for nginx, HAProxy, envoy or openssl s_server, running --exec after each change')
+    .requiredOption('--ca-url <url>', 'the running CA (its public http:// URL, or https:// with --ca-bundle)')
+    .requiredOption('--ca-bundle <file>', 'root certificate the fetched CRLs must chain to')
+    .requiredOption('--out <file>', 'the CRL file to keep current (PEM)')
+    .option('--intermediate-only', 'write only the current intermediate\'s CRL (openssl s_server -CRL reads one CRL per file)', false)
+    .option('--exec <command>', 'shell command to run after each change (e.g. "nginx -s reload")')
+    .option('--interval <seconds>', 'seconds between fetches: revocations reach the file within this', '30')
+    .option('--once', 'fetch once and exit (for cron)', false)
+    .option('--json', 'print JSON')
+    .action((o) => run(async () => (await load.crl()).crlSync({ ...o, interval: Number(o.interval) }, (line) => term.stderr(`${new Date().toISOString()} ca crl sync: ${line}\n`)), !!o.json));
 
   program
     .command('ocsp')
@@ -257,27 +291,34 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--ca-bundle <file>', 'root the issuer must chain to')
     .option('--url <url>', 'responder URL (default: the one in the certificate)')
     .option('--json', 'print JSON')
-    .action((o) => run(() => ocsp(o), !!o.json));
+    .action((o) => run(async () => (await load.ocsp()).ocsp(o), !!o.json));
 
   program
     .command('inspect')
     .description('show a certificate, chain, CSR or CRL (PEM or DER)')
     .argument('<file>', 'file to inspect')
     .option('--json', 'print JSON')
-    .action((file: string, o) => run(() => inspect({ file }), !!o.json));
+    .action((file: string, o) => run(async () => (await load.inspect()).inspect({ file }), !!o.json));
 
-  program
+  const auditCommand = program
     .command('audit')
-    .description('show the audit log; `ca audit verify` checks its sealed chain (exit 1 names the first edited, missing or reordered row)')
+    .description('show the audit log (a local --dir, or a running CA with an API key with the audit scope); `ca audit verify` checks its sealed chain (exit 1 names the first edited, missing or reordered row)')
     .argument('[verify]', 'check the sealed chain instead of listing')
-    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--dir <dir>', 'CA directory')
+    .option('--api-key <key>', 'API key with the audit scope (with --ca-url; prefer --api-key-file or $MESHCA_API_KEY)')
+    .option('--api-key-file <file>', 'file whose first line is the API key')
     .option('--head <jws-or-file>', 'with verify: a signed head recorded earlier (from the log or /v1/audit/head); the log must still hold it')
-    .option('--json', 'print JSON')
-    .action((what: string | undefined, o) => {
-      if (what !== undefined && what !== 'verify') return run(() => { throw new CaError('ERR_USAGE', `cli: unknown audit action "${what}" (only "verify")`); }, !!o.json);
-      if (what !== 'verify' && o.head !== undefined) return run(() => { throw new CaError('ERR_USAGE', 'cli: --head goes with `ca audit verify`'); }, !!o.json);
-      return run(() => (what === 'verify' ? auditVerify(o) : audit(o)), !!o.json);
-    });
+    .option('--json', 'print JSON');
+  remoteOptions(auditCommand).action((what: string | undefined, o) =>
+    run(async () => {
+      if (what !== undefined && what !== 'verify') throw new CaError('ERR_USAGE', `cli: unknown audit action "${what}" (only "verify")`);
+      if (what !== 'verify' && o.head !== undefined) throw new CaError('ERR_USAGE', 'cli: --head goes with `ca audit verify`');
+      const where = localOrRemote(o);
+      if (what === 'verify' && where === 'remote') throw new CaError('ERR_USAGE', 'cli: ca audit verify reads the database: run it with --dir on the CA host (remotely, record /v1/audit/head and check it there later)');
+      const commands = await load.audit();
+      return what === 'verify' ? commands.auditVerify(o) : where === 'local' ? commands.audit(o) : commands.auditRemote({ ...o, apiKey: apiKeyOf(o) });
+    }, !!o.json),
+  );
 
   const configure = (c: Command): void => {
     c.exitOverride().configureOutput(output).allowExcessArguments(false);

@@ -80,7 +80,8 @@ export interface DaemonOptions extends CredentialFiles {
   readonly signal: AbortSignal;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const t = setTimeout(done, ms);
@@ -93,7 +94,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function runHook(command: string, log: (line: string) => void): Promise<void> {
+/** Runs an operator's reload command (`--exec`) through the shell, logging a failure; never throws. */
+export function runHook(command: string, log: (line: string) => void): Promise<void> {
   return new Promise((resolve) => {
     const child = spawn(command, { shell: true, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', (e) => {

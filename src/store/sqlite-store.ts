@@ -482,8 +482,35 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
         if (!row) return undefined;
         const revoked = { ...row, revoked_at: toSeconds(at) };
         this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(revoked.revoked_at, apiKeySeal(this.sealKey, revoked), row.id);
+        // A predecessor still in its rotation grace goes too: revoking a name ends every secret it has.
+        for (const old of this.sql<[string, number], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at > ?').all(name, toSeconds(at))) {
+          const ended = { ...old, revoked_at: toSeconds(at) };
+          this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(ended.revoked_at, apiKeySeal(this.sealKey, ended), old.id);
+        }
         this.audit(audit);
         return toApiKey({ ...revoked, seal: apiKeySeal(this.sealKey, revoked) }, this.sealKey);
+      }).immediate(),
+    );
+  }
+
+  rotateApiKey(name: string, next: (old: ApiKeyRecord) => ApiKeyRecord, graceEndsAt: Date, audit: (old: ApiKeyRecord, next: ApiKeyRecord) => AuditEvent): { old: ApiKeyRecord; next: ApiKeyRecord } | undefined {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
+        if (!row) return undefined;
+        const old = toApiKey(row, this.sealKey);
+        if (!old.intact) throw new CaError('ERR_APIKEY_INVALID', `auth: API key "${name}" was changed outside meshca (its seal does not match); revoke it and create a new one`);
+        // The old key's end of grace is its revocation time (never later than its own expiry): it frees the name.
+        const ends = Math.min(toSeconds(graceEndsAt), row.expires_at);
+        const retired = { ...row, revoked_at: ends };
+        this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(ends, apiKeySeal(this.sealKey, retired), row.id);
+        const record = next(old);
+        const fresh = { id: record.id, name: record.name, secret_hash: record.secretHash, scopes: JSON.stringify(record.scopes), created_at: toSeconds(record.createdAt), expires_at: toSeconds(record.expiresAt), revoked_at: null };
+        this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, seal) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(fresh.id, fresh.name, fresh.secret_hash, fresh.scopes, fresh.created_at, fresh.expires_at, apiKeySeal(this.sealKey, fresh));
+        const oldAfter = toApiKey({ ...retired, seal: apiKeySeal(this.sealKey, retired) }, this.sealKey);
+        this.audit(audit(oldAfter, record));
+        return { old: oldAfter, next: record };
       }).immediate(),
     );
   }

@@ -11,6 +11,7 @@ import type { ApiDeps } from '../ports.js';
 import { recordResponse } from '../responses.js';
 import { guarded } from './guard.js';
 import { caServiceSpiffeId } from '../../identity/reserved.js';
+import { identitiesOf, parseIdentityFilter } from '../../auth/scopes.js';
 
 const STATUSES = ['valid', 'revoked', 'expired'] as const;
 
@@ -40,7 +41,11 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
       const all = queryString(req.query.all, 'all');
       if (all !== undefined && all !== 'true' && all !== 'false') throw new CaError('ERR_QUERY_INVALID', 'api: "all" is true or false');
       const service = caServiceSpiffeId(deps.authority.trustDomain);
-      const records = deps.authority.list({ status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds: within === undefined ? undefined : parseDuration(within), limit, ...(all === 'true' ? {} : { excludeSpiffeId: service }) });
+      const identityText = queryString(req.query.identity, 'identity');
+      const pattern = identityText === undefined ? undefined : parseIdentityFilter(identityText);
+      const query = { status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds: within === undefined ? undefined : parseDuration(within), ...(all === 'true' ? {} : { excludeSpiffeId: service }) };
+      // With an identity filter the limit applies to what matches (the filter runs on the pattern, not in SQL).
+      const records = pattern === undefined ? deps.authority.list({ ...query, limit }) : deps.authority.list(query).filter((r) => identitiesOf(r).some((i) => pattern.matches(i))).slice(0, limit);
       deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'list', target: null, outcome: 'ok', detail: { count: records.length } });
       const now = deps.clock.now();
       res.json({ certificates: records.map((r) => ({ ...(r.spiffeId === service ? { caService: true } : {}), ...recordResponse(r, now) })) });

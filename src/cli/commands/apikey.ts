@@ -1,6 +1,6 @@
 // `ca apikey create|list|revoke`: scoped, expiring API keys for automation and operators.
 
-import { createApiKey } from '../../auth/api-keys.js';
+import { createApiKey, rotateApiKey } from '../../auth/api-keys.js';
 import { parseScope } from '../../auth/scopes.js';
 import { parseDuration } from '../../config/duration.js';
 import { systemClock } from '../../crypto/clock.js';
@@ -29,10 +29,25 @@ export function apikeyList(args: { dir: string }): CommandOutput {
       createdAt: k.createdAt.toISOString(),
       expiresAt: k.expiresAt.toISOString(),
       lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
-      status: !k.intact ? 'tampered' : k.revokedAt !== null ? 'revoked' : k.expiresAt <= now ? 'expired' : 'active',
+      status: !k.intact ? 'tampered' : k.revokedAt !== null && k.revokedAt <= now ? 'revoked' : k.expiresAt <= now ? 'expired' : k.revokedAt !== null ? 'rotated' : 'active',
+      ...(k.revokedAt !== null && k.revokedAt > now ? { validUntil: k.revokedAt.toISOString() } : {}),
     }));
     const human = data.length === 0 ? 'no API keys' : table(['NAME', 'ID', 'STATUS', 'EXPIRES', 'LAST USED', 'SCOPES'], data.map((k) => [k.name, k.id, k.status, k.expiresAt, k.lastUsedAt ?? '-', k.scopes.join(' ')]));
     return { data, human };
+  });
+}
+
+export function apikeyRotate(args: { dir: string; name: string; grace?: string; expires?: string }): CommandOutput {
+  const graceSeconds = args.grace === undefined ? undefined : parseDuration(args.grace);
+  const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
+  return withLocalCa(args.dir, (ca) => {
+    const { key, record, previous } = rotateApiKey(ca.store, systemClock, { name: args.name, graceSeconds, expiresInSeconds, actor: localActor() });
+    const validUntil = previous.revokedAt!.toISOString();
+    return {
+      data: { key, name: record.name, id: record.id, scopes: record.scopes, expiresAt: record.expiresAt.toISOString(), previous: { id: previous.id, validUntil } },
+      human: key,
+      notes: [`the previous key ${previous.id} keeps working until ${validUntil}: hand the new one (printed on stdout) to its holders before then`],
+    };
   });
 }
 

@@ -6,24 +6,37 @@ import { CaError } from '../../errors.js';
 import { readInputFile } from '../io.js';
 import { table, type CommandOutput } from '../output.js';
 import { withLocalCa } from './shared.js';
+import { connect, type RemoteArgs } from './remote.js';
+
+type AuditRow = { id: number; at: string; actor: string; action: string; target: string | null; outcome: string; detail: Record<string, unknown> | null };
 
 export function audit(args: { dir: string }): CommandOutput {
   return withLocalCa(args.dir, (ca) => {
     const rows = ca.store.auditLog();
-    const data = rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome, detail: r.detail ?? null }));
-    // Long actors (a certificate's SPIFFE ID and serial) are shortened in the table; --json has them whole.
-    const short = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
-    const outcome = (d: (typeof data)[number]) => {
-      const detail = d.detail as { code?: unknown; count?: unknown } | null;
-      if (d.outcome !== 'refused' || typeof detail?.code !== 'string') return d.outcome;
-      return `refused ${detail.code}${typeof detail.count === 'number' && detail.count > 1 ? ` ×${detail.count}` : ''}`;
-    };
-    const human = table(
-      ['ID', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'],
-      data.map((d) => [String(d.id), d.at, short(d.actor, 44), d.action, d.target ?? '-', outcome(d)]),
-    );
-    return { data, human };
+    return render(rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome, detail: (r.detail as Record<string, unknown> | undefined) ?? null })));
   });
+}
+
+/** `ca audit --ca-url`: the log from a running CA, for an API key with the audit scope (its read is audited too). */
+export async function auditRemote(args: RemoteArgs & { apiKey?: string }): Promise<CommandOutput> {
+  if (args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, give an API key with the audit scope: --api-key-file F or $MESHCA_API_KEY');
+  const r = await connect(args).call<{ events: AuditRow[] }>('GET', '/v1/audit', { bearer: args.apiKey });
+  return render(r.events.map((e) => ({ id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target ?? null, outcome: e.outcome, detail: e.detail ?? null })));
+}
+
+/** The audit table: long actors (a certificate's SPIFFE ID and serial) shortened, refusals with their code and count; --json has everything. */
+function render(data: AuditRow[]): CommandOutput {
+  const short = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+  const outcome = (d: (typeof data)[number]) => {
+    const detail = d.detail as { code?: unknown; count?: unknown } | null;
+    if (d.outcome !== 'refused' || typeof detail?.code !== 'string') return d.outcome;
+    return `refused ${detail.code}${typeof detail.count === 'number' && detail.count > 1 ? ` ×${detail.count}` : ''}`;
+  };
+  const human = table(
+    ['ID', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'],
+    data.map((d) => [String(d.id), d.at, short(d.actor, 44), d.action, d.target ?? '-', outcome(d)]),
+  );
+  return { data, human };
 }
 
 const JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;

@@ -6,6 +6,7 @@ import { table, type CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
 import { certificateJson, statusOf, withLocalCa } from './shared.js';
 import { caServiceSpiffeId } from '../../identity/reserved.js';
+import { identitiesOf, parseIdentityFilter } from '../../auth/scopes.js';
 
 export interface ListArgs {
   dir: string;
@@ -13,6 +14,8 @@ export interface ListArgs {
   expiringWithin?: string;
   /** Include the CA service's own certificates. */
   all?: boolean;
+  /** Only certificates with an identity this pattern matches. */
+  identity?: string;
 }
 
 const STATUSES = ['valid', 'revoked', 'expired'] as const;
@@ -30,8 +33,9 @@ export function list(args: ListArgs): CommandOutput {
   return withLocalCa(args.dir, (ca) => {
     const now = new Date();
     const service = caServiceSpiffeId(ca.directory.config.trustDomain);
+    const pattern = args.identity === undefined ? undefined : parseIdentityFilter(args.identity);
     const records = ca.store.list({ kind: 'leaf', status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds, now, ...(args.all ? {} : { excludeSpiffeId: service }) });
-    const data = records.map((r) => ({
+    const data = records.filter((r) => pattern === undefined || identitiesOf(r).some((i) => pattern.matches(i))).map((r) => ({
       ...(r.spiffeId === service ? { caService: true } : {}),
       ...certificateJson(r),
       name: r.commonName,
@@ -63,6 +67,7 @@ export async function listRemote(args: ListArgs & RemoteArgs & { apiKey?: string
   if (args.status) query.set('status', args.status);
   if (args.expiringWithin) query.set('expiringWithin', args.expiringWithin);
   if (args.all) query.set('all', 'true');
+  if (args.identity !== undefined) query.set('identity', args.identity);
   const q = query.toString();
   const r = await connect(args).call<{ certificates: ListedCertificate[] }>('GET', `/v1/certificates${q ? `?${q}` : ''}`, { bearer: args.apiKey });
   const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom, caService }) => ({ ...(caService ? { caService: true } : {}), serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null }));

@@ -3,6 +3,7 @@
 import { renewOnce, runRenewalDaemon } from '../../client/renewer.js';
 import type { CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
+import { stopOnSignals } from './shared.js';
 
 export interface RenewArgs extends RemoteArgs {
   cert: string;
@@ -16,14 +17,9 @@ export async function renew(args: RenewArgs, log: (line: string) => void): Promi
   const client = connect(args);
   const files = { certPath: args.cert, keyPath: args.key };
   if (args.daemon) {
-    const stop = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => {
-      log(`${sig}: stopping`);
-      stop.abort();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    const stop = stopOnSignals(log);
     await runRenewalDaemon({ ...files, client, rekey: args.rekey, exec: args.exec, log, signal: stop.signal });
+    stop.release();
     return { data: { stopped: true }, human: '' };
   }
   const issued = await renewOnce(client, files, args.rekey);

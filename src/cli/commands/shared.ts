@@ -57,3 +57,21 @@ export function certificateJson(record: Pick<CertificateRecord, 'serial' | 'notB
     ipAddresses: [...record.ipAddresses],
   };
 }
+
+/** What stops a CLI daemon (`ca renew --daemon`, `ca crl sync`): SIGTERM or SIGINT, logged; `release` unhooks them. */
+export function stopOnSignals(log: (line: string) => void): { signal: AbortSignal; release: () => void } {
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: stopping`);
+    stop.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return {
+    signal: stop.signal,
+    release: () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+  };
+}
