@@ -363,8 +363,35 @@ async function renewalFleet() {
   record({ name: 'renewal fleet at 420 renewals/s', metric: 'p99 latency', unit: 'ms', value: p99, target: { kind: 'max', value: 100 } });
 }
 
+/** Wall time of one process run, median of `n` (a fresh process each time, as an operator or script runs them). */
+function medianRun(n, command, args) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const started = process.hrtime.bigint();
+    const r = spawnSync(command, typeof args === 'function' ? args(i) : args, { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${command} ${args} exited ${r.status}`);
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(n / 2)];
+}
+
+async function cliStartup() {
+  const dir = newCa('cli');
+  const root = join(dir, 'root.pem');
+  const openssl = { name: 'openssl x509 -noout', value: medianRun(15, 'openssl', ['x509', '-noout', '-in', root]) };
+  const node = medianRun(15, process.execPath, ['-e', '0']);
+  const version = medianRun(15, process.execPath, [CA_BIN, '--version']);
+  record({ name: 'ca --version (process start to exit)', metric: 'median wall time', unit: 'ms', value: version, peer: openssl, target: { kind: 'max', value: 150 }, note: `node -e 0 alone takes ${round(node, 1)} ms` });
+  const inspect = medianRun(15, process.execPath, [CA_BIN, 'inspect', root]);
+  record({ name: 'ca inspect root.pem', metric: 'median wall time', unit: 'ms', value: inspect, peer: openssl, target: { kind: 'max', value: 150 }, note: 'loads @peculiar/x509 to parse and describe' });
+  const out = join(work, 'cli-out');
+  mkdirSync(out, { recursive: true });
+  const issue = medianRun(9, process.execPath, (i) => [CA_BIN, 'issue', `svc-${i}`, '--dir', dir, '--dns', `svc-${i}.bench.internal`, '--cert-out', join(out, `${i}.pem`), '--key-out', join(out, `${i}.key`)]);
+  record({ name: 'ca issue on a local directory (key generated, signed, stored, audited)', metric: 'median wall time', unit: 'ms', value: issue, peer: openssl, target: { kind: 'max', value: 300 } });
+}
+
 const only = process.argv[2];
-const all = { issuanceOverApi, issuanceInProcess, ocsp, crl, handshakes, renewalFleet };
+const all = { issuanceOverApi, issuanceInProcess, ocsp, crl, handshakes, renewalFleet, cliStartup };
 if (only && !(only in all)) {
   console.error(`bench: unknown scenario ${only} (one of ${Object.keys(all).join(', ')})`);
   process.exit(2);
