@@ -117,8 +117,13 @@ describe('ca serve', () => {
       expect(audit.status).toBe(403);
       expect(audit.json().error.code).toBe('ERR_FORBIDDEN');
 
-      await new Promise((r) => setTimeout(r, 1200)); // refusals are written once a second, aggregated
-      const rows = caJson<Array<{ actor: string; action: string; outcome: string; detail: { count?: number } | null }>>(['audit', '--dir', dir]).filter((r) => r.actor === 'apikey:deployer');
+      // Refusals are written, aggregated, when their window (a second, or longer while busy) closes: wait for it.
+      const read = () => caJson<Array<{ actor: string; action: string; outcome: string; detail: { count?: number } | null }>>(['audit', '--dir', dir]).filter((r) => r.actor === 'apikey:deployer');
+      let rows = read();
+      for (let i = 0; i < 40 && rows.filter((r) => r.outcome === 'refused').length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        rows = read();
+      }
       expect(rows.filter((r) => r.outcome === 'ok').map((r) => r.action)).toEqual(['issue', 'list']);
       const refused = (action: string) => rows.filter((r) => r.outcome === 'refused' && r.action === action).reduce((n, r) => n + (r.detail?.count ?? 0), 0);
       expect([refused('POST /v1/sign'), refused('POST /v1/certificates/:serial/revoke'), refused('GET /v1/audit')]).toEqual([2, 1, 1]);

@@ -3,7 +3,10 @@
 import { createHash } from 'node:crypto';
 import { isPem, readPemBlocks } from '../../crypto/pem.js';
 import { normalizeSerial } from '../../crypto/serial.js';
-import { x509 } from '../../crypto/x509.js';
+import type { x509 as X509 } from '../../crypto/x509.js';
+import { Tag, children, oidToString, readWhole } from '../../crypto/der.js';
+import { readPublicKeyInfo } from '../../crypto/keys.js';
+import { readCertificate } from '../../pki/certificate.js';
 import { CaError } from '../../errors.js';
 import { readSubjectAltName } from '../../pki/extensions.js';
 import { OID } from '../../pki/oids.js';
@@ -26,13 +29,89 @@ const LABELS: Record<string, Kind> = {
 
 const EXTENSION_NAMES: Record<string, string> = Object.fromEntries(Object.entries(OID).map(([name, id]) => [id, name]));
 
-function names(ext: x509.Extension | null) {
+/** @peculiar/x509, loaded only for what the fast path below does not describe (it costs ~150 ms to load). */
+let x509: typeof X509;
+
+function names(ext: X509.Extension | null) {
   return ext ? readSubjectAltName(Buffer.from(ext.value)) : { uris: [], dnsNames: [], ipAddresses: [], other: 0 };
 }
 
-function extensionList(exts: readonly x509.Extension[]) {
+function extensionList(exts: readonly X509.Extension[]) {
   return exts.map((e) => ({ oid: e.type, name: EXTENSION_NAMES[e.type] ?? null, critical: e.critical }));
 }
+
+const SHORT_NAMES: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST' };
+
+/** A Name as @peculiar/x509 prints it (`O=Acme, CN=api`), for plain names only; undefined for anything else. */
+function plainName(der: Buffer): string | undefined {
+  const parts: string[] = [];
+  for (const rdn of children(readWhole(der, Tag.SEQUENCE, 'Name').value)) {
+    const atvs = children(rdn.value);
+    if (rdn.tag !== Tag.SET || atvs.length !== 1) return undefined;
+    const [type, value] = children(atvs[0]!.value);
+    const short = type ? SHORT_NAMES[oidToString(type.value)] : undefined;
+    if (!short || !value || (value.tag !== 0x0c && value.tag !== 0x13)) return undefined;
+    const text = value.value.toString('utf8');
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9 ._()'/:@-]*[A-Za-z0-9._()'/:@-])?$/.test(text)) return undefined;
+    parts.push(`${short}=${text}`);
+  }
+  return parts.join(', ');
+}
+
+const SIGNATURES: Record<string, object> = {
+  '1.2.840.10045.4.3.2': { name: 'ECDSA', hash: { name: 'SHA-256' } },
+  '1.2.840.10045.4.3.3': { name: 'ECDSA', hash: { name: 'SHA-384' } },
+  '1.3.101.112': { name: 'Ed25519' },
+};
+
+/**
+ * The certificates meshca makes (plain names, EC or Ed25519 keys, no repeated extension), described without the
+ * x509 library, exactly as it would describe them (a unit test compares the two); undefined for anything else.
+ */
+function describeCertificateQuickly(der: Buffer) {
+  try {
+    const c = readCertificate(der);
+    const subject = plainName(c.subject);
+    const issuer = plainName(c.issuer);
+    const key = readPublicKeyInfo(c.spki);
+    const algorithm = children(readWhole(c.signatureAlgorithm, Tag.SEQUENCE, 'AlgorithmIdentifier').value)[0];
+    const signature = algorithm ? SIGNATURES[oidToString(algorithm.value)] : undefined;
+    if (subject === undefined || issuer === undefined || !signature || key.algorithm === 'rsa' || c.duplicateExtensions.length > 0 || c.version !== 3) return undefined;
+    const san = c.extensions.get(OID.subjectAltName);
+    const sanNames = san ? readSubjectAltName(san.value) : { uris: [], dnsNames: [], ipAddresses: [], other: 0 };
+    const bc = c.extensions.get(OID.basicConstraints);
+    const bcParts = bc ? children(readWhole(bc.value, Tag.SEQUENCE, 'basicConstraints').value) : [];
+    return {
+      data: {
+        type: 'certificate',
+        subject,
+        issuer,
+        serial: c.serial,
+        notBefore: c.notBefore.toISOString(),
+        notAfter: c.notAfter.toISOString(),
+        isCa: bcParts[0]?.tag === Tag.BOOLEAN && bcParts[0].value[0] === 0xff,
+        spiffeId: sanNames.uris.find((u) => u.startsWith('spiffe://')) ?? null,
+        uris: sanNames.uris,
+        dnsNames: sanNames.dnsNames,
+        ipAddresses: sanNames.ipAddresses,
+        publicKey: key.algorithm === 'ed25519' ? { name: 'Ed25519' } : { name: 'ECDSA', namedCurve: key.curve },
+        signatureAlgorithm: signature,
+        extensions: [...c.extensions].map(([oid, e]) => ({ oid, name: EXTENSION_NAMES[oid] ?? null, critical: e.critical })),
+        fingerprintSha256: createHash('sha256').update(der).digest('hex').replace(/(..)(?!$)/g, '$1:'),
+      },
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** As the x509 library describes a certificate (the reference for the fast path). */
+export async function describeCertificateWithLibrary(der: Buffer) {
+  x509 ??= (await import('../../crypto/x509.js')).x509;
+  return describeCertificate(der);
+}
+
+export { describeCertificateQuickly };
 
 function describeCertificate(der: Buffer) {
   const c = new x509.X509Certificate(der);
@@ -136,7 +215,12 @@ const DESCRIBE: Record<Kind, (der: Buffer) => { data: Record<string, unknown> }>
   crl: describeCrl,
 };
 
-function describeDer(der: Buffer, kind: Kind | undefined, file: string) {
+async function describeDer(der: Buffer, kind: Kind | undefined, file: string) {
+  if (kind === undefined || kind === 'certificate') {
+    const quick = describeCertificateQuickly(der);
+    if (quick) return quick;
+  }
+  x509 ??= (await import('../../crypto/x509.js')).x509;
   const kinds: Kind[] = kind ? [kind] : ['certificate', 'csr', 'crl'];
   for (const k of kinds) {
     try {
@@ -148,13 +232,15 @@ function describeDer(der: Buffer, kind: Kind | undefined, file: string) {
   throw new CaError('ERR_DER_INVALID', `cli: ${file} holds no certificate, CSR or CRL that can be parsed${kind ? ` (its ${kind} block is malformed)` : ''}`);
 }
 
-export function inspect(args: { file: string }): CommandOutput {
+export async function inspect(args: { file: string }): Promise<CommandOutput> {
   const data = readInputFile(args.file, 'file');
   const objects = isPem(data)
-    ? readPemBlocks(data.toString('latin1'))
-        .filter((b) => b.label in LABELS)
-        .map((b) => describeDer(b.der, LABELS[b.label], args.file))
-    : [describeDer(data, undefined, args.file)];
+    ? await Promise.all(
+        readPemBlocks(data.toString('latin1'))
+          .filter((b) => b.label in LABELS)
+          .map((b) => describeDer(b.der, LABELS[b.label], args.file)),
+      )
+    : [await describeDer(data, undefined, args.file)];
   if (objects.length === 0) throw new CaError('ERR_PEM_INVALID', `cli: ${args.file} has no CERTIFICATE, CERTIFICATE REQUEST or X509 CRL block`);
   const human = objects.map((o, i) => render(o.data, i)).join('\n');
   return { data: objects.length === 1 ? objects[0]!.data : objects.map((o) => o.data), human };
