@@ -54,6 +54,7 @@ export type CaErrorCode =
   | 'ERR_ROOT_KEY_OFFLINE'
   | 'ERR_ROTATION_FAILED'
   | 'ERR_USAGE'
+  | 'ERR_EXEC_FAILED'
   // callers and credentials
   | 'ERR_UNAUTHENTICATED'
   | 'ERR_TOKEN_INVALID'

@@ -67,13 +67,16 @@ export function parseScope(text: string): Scope {
  * untyped and read as the type its form implies.
  */
 export function parseIdentityFilter(text: string): IdentityPattern {
+  const usage = 'an identity pattern is spiffe:PATTERN, dns:PATTERN or ip:ADDRESS (or an untyped spiffe://… or DNS glob)';
+  if (text.trim() === '') throw new CaError('ERR_PATTERN_INVALID', `identity: the pattern is empty; ${usage}`);
   try {
     const scope = parseScope(`issue:${text}`);
     if (scope.kind === 'issue') return scope.pattern;
   } catch (e) {
-    throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern: ${(e as Error).message.replace(/^auth: scope "[^"]*" /, '')}`);
+    const why = (e as Error).message.replace(/^\w+: (scope|pattern) "[^"]*" (is not valid: )?/, '');
+    throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern (${why}); ${usage}`);
   }
-  throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern`);
+  throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern; ${usage}`);
 }
 
 /** The identities a certificate carries, typed, for matching against patterns. */

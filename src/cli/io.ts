@@ -25,6 +25,7 @@ export function readInputFile(path: string, what: string): Buffer {
 export function checkOutputPath(path: string, what: string, overwrite: boolean): void {
   const dir = dirname(resolve(path));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CaError('ERR_FILE_WRITE', `cli: cannot write the ${what}: folder ${dir} does not exist`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new CaError('ERR_FILE_WRITE', `cli: cannot write the ${what}: ${path} is a directory (give a file name)`);
   if (!overwrite && existsSync(path)) throw new CaError('ERR_FILE_WRITE', `cli: ${path} already exists; pass --force to replace the ${what}`);
 }
 

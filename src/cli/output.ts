@@ -25,7 +25,8 @@ export const processTerminal: Terminal = {
 /** Exit codes: 0 ok, 1 refused or failed, 2 bad usage, 70 internal error (a bug: please report). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, internal: 70 } as const;
 
-const USAGE_CODES: ReadonlySet<CaErrorCode> = new Set(['ERR_USAGE']);
+// A value the command line got wrong (a duration, an identity pattern) is a usage error too, with its own code.
+const USAGE_CODES: ReadonlySet<CaErrorCode> = new Set(['ERR_USAGE', 'ERR_DURATION_INVALID', 'ERR_PATTERN_INVALID']);
 
 /** The one place a CaError code becomes an exit code. */
 export function exitCodeFor(code: CaErrorCode): number {

@@ -95,16 +95,16 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Runs an operator's reload command (`--exec`) through the shell, logging a failure; never throws. */
-export function runHook(command: string, log: (line: string) => void): Promise<void> {
+export function runHook(command: string, log: (line: string) => void): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn(command, { shell: true, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', (e) => {
       log(`--exec could not start: ${e.message}`);
-      resolve();
+      resolve(false);
     });
     child.on('exit', (code, sig) => {
       if (code !== 0) log(`--exec exited with ${sig ?? code}`);
-      resolve();
+      resolve(code === 0);
     });
   });
 }

@@ -169,6 +169,8 @@ function signRootCrl(store: SqliteCertificateStore, root: Issuer, at: Date, vali
 export interface RotationResult {
   readonly previous: { serial: string; notAfter: Date };
   readonly current: { serial: string; notBefore: Date; notAfter: Date };
+  /** When the new intermediate starts signing leaves: after it has been published for the rotation lead. */
+  readonly signsFrom: Date;
   readonly rootCrlNextUpdate: Date;
 }
 
@@ -244,12 +246,14 @@ export class LocalCa {
       }
       retired.push(loadIssuer(r.der, this.directory.loadRetiredKey(r.serial, passphrase), `retired intermediate ${r.serial}`));
     }
-    // Newest first among the retired: the one a rotation just replaced is the one that goes on signing.
-    retired.sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime());
-    const signsFrom = new Date(newest.certificate.notBefore.getTime() + this.directory.config.rotationLeadSeconds * 1000);
-    const previous = retired.find((r) => r.notAfter > now);
-    if (now < signsFrom && previous) return { active: previous, retired: [newest, ...retired.filter((r) => r !== previous)], signsFrom };
-    return { active: newest, retired, signsFrom };
+    // The signer is the newest intermediate published for at least the lead (so relying parties have its CRL),
+    // or, when none is (a CA younger than the lead), the oldest: two rotations inside one lead leave the one that
+    // was signing before both in charge until the newest's lead ends.
+    const lead = this.directory.config.rotationLeadSeconds * 1000;
+    const all = [newest, ...retired].filter((i) => i.notAfter > now).sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime());
+    const signsFrom = new Date(newest.certificate.notBefore.getTime() + lead);
+    const active = all.find((i) => i.certificate.notBefore.getTime() + lead <= now.getTime()) ?? all.at(-1) ?? newest;
+    return { active, retired: [newest, ...retired].filter((i) => i !== active).sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime()), signsFrom };
   }
 
   /** The root's CRL as published, from root.crl; a directory made before it was kept gets one now (root key at hand). */
@@ -295,7 +299,8 @@ export class LocalCa {
     const crl = signRootCrl(this.store, root, now, `${c.rootCrlValiditySeconds}s`, `${c.crlRetentionSeconds}s`);
     this.directory.writeRootCrl(crl.der);
     this.directory.rotateIntermediate(previous.serial, made.der, made.key, c.encryptedKeys ? passphrase : undefined);
-    return { previous: { serial: previous.serial, notAfter: previous.notAfter }, current: { serial: record.serial, notBefore: record.notBefore, notAfter: record.notAfter }, rootCrlNextUpdate: crl.nextUpdate };
+    const signsFrom = new Date(record.notBefore.getTime() + c.rotationLeadSeconds * 1000);
+    return { previous: { serial: previous.serial, notAfter: previous.notAfter }, current: { serial: record.serial, notBefore: record.notBefore, notAfter: record.notAfter }, signsFrom, rootCrlNextUpdate: crl.nextUpdate };
   }
 
   close(): void {

@@ -355,7 +355,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
         }
         const current = ca.directory.intermediateStamp();
         if (current !== stamp || (signsFrom !== undefined && now >= signsFrom.getTime())) {
-          await reload('the intermediate on disk changed (ca intermediate rotate)');
+          await reload(current !== stamp ? 'the intermediate on disk changed (ca intermediate rotate)' : 'the new intermediate was published for the rotation lead and now signs');
           stamp = current;
           lastReload = now;
         } else if (now - lastReload > RETIRED_CHECK_MS) {

@@ -90,6 +90,7 @@ export function createCaDirectory(dir: string, content: NewCaDirectory, populate
 /** Writes the root key to a file of the operator's choosing: 0600, never over an existing file. */
 function writeRootKeyOut(path: string, pem: string): void {
   const abs = resolve(path);
+  if (existsSync(abs) && statSync(abs).isDirectory()) throw new CaError('ERR_FILE_WRITE', `store: ${path} is a directory; --root-key-out takes the name of a new file`);
   if (existsSync(abs)) throw new CaError('ERR_FILE_EXISTS', `store: ${path} already exists; the root key is never written over a file`);
   if (!existsSync(dirname(abs)) || !statSync(dirname(abs)).isDirectory()) throw new CaError('ERR_FILE_NOT_FOUND', `store: the folder of ${path} does not exist`);
   writeFileExclusive(abs, pem, CA_MODES.file);
@@ -108,6 +109,7 @@ function readText(path: string, what: string): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new CaError('ERR_FILE_NOT_FOUND', `store: the ${what} (${path}) is missing`);
+    if (code === 'EISDIR') throw new CaError('ERR_FILE_UNREADABLE', `store: the ${what} (${path}) is a directory, not a file`);
     throw new CaError('ERR_FILE_UNREADABLE', `store: cannot read the ${what} (${path}): ${code ?? 'error'}`, { cause: e });
   }
 }

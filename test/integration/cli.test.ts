@@ -73,7 +73,8 @@ describe('ca init', () => {
   ])('%s: nothing is created', (_n, args, code, text) => {
     const dir = join(tempDir(), 'ca');
     const r = ca(['init', '--dir', dir, '--name', 'Acme', ...args]);
-    expectOneLineError(r, code, text);
+    // A value the command line got wrong (a duration) is a usage error: exit 2.
+    expectOneLineError(r, code, text, code === 'ERR_DURATION_INVALID' ? 2 : 1);
     expect(existsSync(dir)).toBe(false);
     expect(readdirSync(join(dir, '..'))).toEqual([]);
   });

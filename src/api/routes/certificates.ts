@@ -23,7 +23,7 @@ function serialParam(text: unknown): string {
 
 function queryString(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new CaError('ERR_BODY_INVALID', `api: query parameter "${name}" must be given once`);
+  if (typeof value !== 'string') throw new CaError('ERR_QUERY_INVALID', `api: query parameter "${name}" must be given once`);
   return value;
 }
 
@@ -33,11 +33,11 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
     guarded(deps, null, 'bearer', (caller, req, res) => {
       authorizeRead(caller, 'list');
       const status = queryString(req.query.status, 'status');
-      if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw new CaError('ERR_BODY_INVALID', `api: unknown status "${status}" (valid, revoked or expired)`);
+      if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw new CaError('ERR_QUERY_INVALID', `api: unknown status "${status}" (valid, revoked or expired)`);
       const within = queryString(req.query.expiringWithin, 'expiringWithin');
       const limitText = queryString(req.query.limit, 'limit');
       const limit = limitText === undefined ? 1000 : Number(limitText);
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10000) throw new CaError('ERR_BODY_INVALID', 'api: "limit" must be 1-10000');
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10000) throw new CaError('ERR_QUERY_INVALID', 'api: "limit" must be 1-10000');
       const all = queryString(req.query.all, 'all');
       if (all !== undefined && all !== 'true' && all !== 'false') throw new CaError('ERR_QUERY_INVALID', 'api: "all" is true or false');
       const service = caServiceSpiffeId(deps.authority.trustDomain);

@@ -32,7 +32,7 @@ export function apikeyList(args: { dir: string }): CommandOutput {
       status: !k.intact ? 'tampered' : k.revokedAt !== null && k.revokedAt <= now ? 'revoked' : k.expiresAt <= now ? 'expired' : k.revokedAt !== null ? 'rotated' : 'active',
       ...(k.revokedAt !== null && k.revokedAt > now ? { validUntil: k.revokedAt.toISOString() } : {}),
     }));
-    const human = data.length === 0 ? 'no API keys' : table(['NAME', 'ID', 'STATUS', 'EXPIRES', 'LAST USED', 'SCOPES'], data.map((k) => [k.name, k.id, k.status, k.expiresAt, k.lastUsedAt ?? '-', k.scopes.join(' ')]));
+    const human = data.length === 0 ? 'no API keys' : table(['NAME', 'ID', 'STATUS', 'EXPIRES', 'LAST USED', 'SCOPES'], data.map((k) => [k.name, k.id, 'validUntil' in k ? `${k.status} (valid until ${k.validUntil})` : k.status, k.expiresAt, k.lastUsedAt ?? '-', k.scopes.join(' ')]));
     return { data, human };
   });
 }

@@ -10,7 +10,7 @@ import { signedBy } from '../../revocation/ocsp-verify.js';
 import { writeFileAtomic } from '../../files/atomic-write.js';
 import { readPemLabelled } from '../../crypto/pem.js';
 import { checkOutputPath, readInputFile } from '../io.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { runHook, sleep } from '../../client/renewer.js';
 import type { CommandOutput } from '../output.js';
 import { LocalCa } from '../../server/local-ca.js';
@@ -179,9 +179,20 @@ export async function crlSync(args: CrlSyncArgs, log: (line: string) => void): P
     return { changed: true, crls };
   };
   const describe = (crls: readonly Described[]) => crls.map((c) => `${c.level} #${c.number} (next update ${c.nextUpdate.toISOString()})`).join(', ');
+  // A reload that failed is retried: by the next loop of the daemon, or by the next --once run (the marker file
+  // says the relying party may still hold the CRLs from before, though the file is current).
+  const failedMarker = `${args.out}.reload-failed`;
+  const reload = async (exec: string): Promise<boolean> => {
+    const ok = await runHook(exec, log);
+    if (ok) rmSync(failedMarker, { force: true });
+    else writeFileSync(failedMarker, `${new Date().toISOString()} ${exec}\n`);
+    return ok;
+  };
   if (args.once) {
     const { changed, crls } = await sync();
-    if (changed && args.exec) await runHook(args.exec, log);
+    if (args.exec && (changed || existsSync(failedMarker)) && !(await reload(args.exec))) {
+      throw new CaError('ERR_EXEC_FAILED', `cli: ${changed ? 'wrote' : 'kept'} ${args.out}, but --exec failed, so the relying party may still use the CRLs from before; the next run retries it`);
+    }
     return { data: { out: args.out, changed, crls: crls.map((c) => ({ level: c.level, number: c.number.toString(), nextUpdate: c.nextUpdate.toISOString() })) }, human: `${changed ? 'wrote' : 'unchanged'} ${args.out}: ${describe(crls)}` };
   }
   const stop = stopOnSignals(log);
@@ -191,10 +202,8 @@ export async function crlSync(args: CrlSyncArgs, log: (line: string) => void): P
     try {
       const { changed, crls } = await sync();
       soonest = crls.reduce<Date | undefined>((a, c) => (a === undefined || c.nextUpdate < a ? c.nextUpdate : a), undefined);
-      if (changed) {
-        log(`wrote ${args.out}: ${describe(crls)}`);
-        if (args.exec) await runHook(args.exec, log);
-      }
+      if (changed) log(`wrote ${args.out}: ${describe(crls)}`);
+      if (args.exec && (changed || existsSync(failedMarker)) && !(await reload(args.exec))) wait = Math.min(wait, 5_000);
     } catch (e) {
       wait = Math.min(wait, 5_000);
       const left = soonest ? soonest.getTime() - Date.now() : undefined;

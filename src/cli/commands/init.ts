@@ -72,12 +72,13 @@ export function rotateIntermediate(args: RotateArgs): CommandOutput {
     const data = {
       previous: { serial: r.previous.serial, notAfter: r.previous.notAfter.toISOString() },
       current: { serial: r.current.serial, notBefore: r.current.notBefore.toISOString(), notAfter: r.current.notAfter.toISOString() },
+      signsFrom: r.signsFrom.toISOString(),
       rootCrlNextUpdate: r.rootCrlNextUpdate.toISOString(),
     };
     const human = [
       `rotated the intermediate of ${args.dir}`,
-      `  new       ${data.current.serial} (until ${data.current.notAfter}): signs every new leaf from now on`,
-      `  retired   ${data.previous.serial} (until ${data.previous.notAfter}): keeps its CRL and OCSP answers until its last leaf expires`,
+      `  new       ${data.current.serial} (until ${data.current.notAfter}): published now (trust bundle, CRLs); signs every new leaf from ${data.signsFrom}`,
+      `  retired   ${data.previous.serial} (until ${data.previous.notAfter}): signs until then, then keeps its CRL and OCSP answers until its last leaf expires`,
       `  root CRL  re-signed, valid until ${data.rootCrlNextUpdate}`,
       'a running ca serve on this directory switches within a second; clients get the new chain at their next renewal',
     ].join('\n');
