@@ -289,11 +289,15 @@ export class LocalCa {
     const previous = readCertificate(this.directory.currentIntermediateDer());
     // The old key must open with this passphrase, or the retired copy would be unreadable later.
     this.directory.loadKey('intermediate', passphrase);
+    // notBefore strictly after every intermediate's: which one signs is decided by their order (see intermediates()),
+    // and two rotations within one second would otherwise tie.
+    const latest = Math.max(previous.notBefore.getTime(), ...this.directory.retiredIntermediates().map((r) => readCertificate(r.der).notBefore.getTime()));
     const now = wholeSeconds(this.clock.now());
-    if (root.notAfter.getTime() - now.getTime() < c.maxTtlSeconds * 1000) {
+    const notBefore = now.getTime() > latest ? now : new Date(latest + 1000);
+    if (root.notAfter.getTime() - notBefore.getTime() < c.maxTtlSeconds * 1000) {
       throw new CaError('ERR_ROTATION_FAILED', `authority: the root expires at ${root.notAfter.toISOString()}, too soon for a new intermediate; make a new root`);
     }
-    const made = createIntermediate({ name: c.name, trustDomain: c.trustDomain, keyType: c.keyType, urls: publicationUrls(c.publicUrl), now, root, lifetimeSeconds: c.intermediateLifetimeSeconds });
+    const made = createIntermediate({ name: c.name, trustDomain: c.trustDomain, keyType: c.keyType, urls: publicationUrls(c.publicUrl), now: notBefore, root, lifetimeSeconds: c.intermediateLifetimeSeconds });
     const record = caRecord(made.der, 'intermediate', root.keyIdHex, `${c.name} Intermediate CA`);
     this.store.recordIssued(record, { at: now, actor: caller.actor, action: 'rotate-intermediate', target: record.serial, outcome: 'ok', detail: { previous: previous.serial, notAfter: record.notAfter.toISOString() } });
     const crl = signRootCrl(this.store, root, now, `${c.rootCrlValiditySeconds}s`, `${c.crlRetentionSeconds}s`);
