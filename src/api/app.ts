@@ -17,7 +17,7 @@ import { signRoutes } from './routes/sign.js';
  * The query parameters each API path takes; any other is refused (`400 ERR_QUERY_INVALID`), like an unknown body
  * field: a script filtering on a parameter meshca does not know must not get the whole inventory back.
  */
-const QUERY_PARAMETERS: Record<string, readonly string[]> = { '/v1/certificates': ['status', 'expiringWithin', 'limit', 'all', 'identity'] };
+const QUERY_PARAMETERS: Record<string, readonly string[]> = { '/v1/certificates': ['status', 'expiringWithin', 'limit', 'all', 'identity'], '/v1/audit': ['limit', 'after'] };
 
 /** Largest JSON body accepted: a CSR with a large RSA key and names fits in a few kB. */
 export const MAX_BODY = '64kb';

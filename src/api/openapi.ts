@@ -123,7 +123,15 @@ export const OPENAPI = {
       },
     },
     '/v1/audit': {
-      get: { summary: 'The audit log (scope: audit)', security: [{ bearer: [] }], responses: { 200: { description: 'events' }, 401: error, 403: error } },
+      get: {
+        summary: 'The audit log a page at a time, oldest first (scope: audit)',
+        security: [{ bearer: [] }],
+        parameters: [
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
+          { name: 'after', in: 'query', description: 'rows after this id', schema: { type: 'integer', minimum: 0, default: 0 } },
+        ],
+        responses: { 200: { description: '{events, next}: next is the after of the next page, null on the last' }, 400: error, 401: error, 403: error },
+      },
     },
     '/v1/audit/head': {
       get: {

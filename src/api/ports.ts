@@ -40,7 +40,7 @@ export interface ApiDeps {
   readonly authority: Authority;
   readonly apiKeys: ApiKeyStore;
   readonly appendAudit: (event: AuditEvent) => void;
-  readonly readAuditLog: () => AuditRecord[];
+  readonly readAuditLog: (page: { limit: number; after: number }) => AuditRecord[];
   readonly tokenKey: KeyObject;
   readonly clock: Clock;
   readonly logger: Logger;

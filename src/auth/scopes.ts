@@ -2,7 +2,7 @@
 
 import { isIP } from 'node:net';
 import { CaError } from '../errors.js';
-import { parseIdentityPattern, type IdentityKind, type IdentityPattern, type TypedIdentity } from '../identity/pattern.js';
+import { parseIdentityPattern, patternLiteral, type IdentityKind, type IdentityPattern, type TypedIdentity } from '../identity/pattern.js';
 
 /** A scope as granted to an API key; `text` is its canonical, typed form (what is stored and shown). */
 export type Scope =
@@ -77,6 +77,12 @@ export function parseIdentityFilter(text: string): IdentityPattern {
     throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern (${why}); ${usage}`);
   }
   throw new CaError('ERR_PATTERN_INVALID', `identity: "${text}" is not an identity pattern; ${usage}`);
+}
+
+/** `query` narrowed, where the database can, to certificates that may match `pattern` (see {@link patternLiteral}). */
+export function identityQuery<Q extends object>(query: Q, pattern: IdentityPattern): Q & { identityContains?: { kind: IdentityPattern['kind']; text: string } } {
+  const text = patternLiteral(pattern);
+  return text === '' ? query : { ...query, identityContains: { kind: pattern.kind, text } };
 }
 
 /** The identities a certificate carries, typed, for matching against patterns. */

@@ -12,6 +12,7 @@ import { formatDuration } from '../config/duration.js';
 import { revokedEntries, signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { GroupCommit } from './group-commit.js';
+import { findMatching } from './inventory.js';
 import { SigningPool } from './signing-pool.js';
 import { issued, issueLeaf, issueLeafGrouped, keyBlocked, renewalForked, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { CaCertificate, Issuer } from './issuer.js';
@@ -303,6 +304,11 @@ export class Authority {
   /** Lists certificates (leaves unless `kind` says otherwise). */
   list(query: Omit<CertificateQuery, 'now'>): CertificateRecord[] {
     return this.options.store.list({ kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) });
+  }
+
+  /** The leaves `query` selects that `matches` accepts, at most `limit` (see {@link findMatching}). */
+  listMatching(query: Omit<CertificateQuery, 'now' | 'limit' | 'after'>, matches: (record: CertificateRecord) => boolean, limit: number): Promise<CertificateRecord[]> {
+    return findMatching(this.options.store, { kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) }, matches, limit);
   }
 
   /**

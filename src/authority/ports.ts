@@ -54,6 +54,10 @@ export interface CertificateQuery {
   readonly limit?: number;
   /** Leave out the certificates with this SPIFFE ID (the CA service's own, from the inventory). */
   readonly excludeSpiffeId?: string;
+  /** Only certificates with an identity of this kind containing `text` (a narrowing; the caller matches exactly). */
+  readonly identityContains?: { readonly kind: 'spiffe' | 'dns' | 'ip'; readonly text: string };
+  /** Resume a listing after this certificate (in the listing's notAfter, serial order). */
+  readonly after?: { readonly notAfter: Date; readonly serial: string };
 }
 
 /** A revoked certificate as a CRL lists it. */
@@ -139,5 +143,6 @@ export interface CertificateStore {
   appendAudit(event: AuditEvent): void;
   /** Appends several audit rows in one transaction (aggregated refusals). */
   appendAuditBatch(events: readonly AuditEvent[]): void;
-  auditLog(options?: { limit?: number }): AuditRecord[];
+  /** Audit rows in id order: after row `after` (default 0), at most `limit`. */
+  auditLog(options?: { limit?: number; after?: number }): AuditRecord[];
 }

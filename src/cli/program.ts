@@ -1,12 +1,22 @@
 // The `ca` command line: declares every verb and its options with commander, runs one, and maps the result to an exit code.
 
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CaError } from '../errors.js';
 import { readPassphrase, readSecret } from './io.js';
 import { EXIT, printError, printOutput, processTerminal, type CommandOutput, type Terminal } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+/** An option that may be given once: a second value is a usage error, not a silent override. */
+const once = (value: string, previous: string | undefined): string => {
+  if (previous !== undefined) throw new InvalidArgumentError('it is given once');
+  return value;
+};
+/** A whole number in 1..max. */
+const count = (max: number) => (value: string): number => {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`expected a whole number from 1 to ${max}`);
+  return Number(value);
+};
 
 /**
  * Each verb's module, loaded when that verb runs: `ca --version` or `ca inspect` must not pay for the database,
@@ -151,7 +161,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--status <status>', 'valid, revoked or expired')
     .option('--expiring-within <dur>', 'only valid certificates expiring within this duration')
     .option('--all', 'include the CA service\'s own TLS certificates (spiffe://DOMAIN/meshca/ca)', false)
-    .option('--identity <pattern>', 'only certificates with an identity the pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)')
+    .option('--identity <pattern>', 'only certificates with an identity the pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)', once)
     .option('--json', 'print JSON');
   remoteOptions(listCommand).action((o) => run(async () => (localOrRemote(o) === 'local' ? (await load.list()).list(o) : (await load.list()).listRemote({ ...o, apiKey: apiKeyOf(o) })), !!o.json));
 
@@ -308,11 +318,14 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--api-key <key>', 'API key with the audit scope (with --ca-url; prefer --api-key-file or $MESHCA_API_KEY)')
     .option('--api-key-file <file>', 'file whose first line is the API key')
     .option('--head <jws-or-file>', 'with verify: a signed head recorded earlier (from the log or /v1/audit/head); the log must still hold it')
+    .option('--limit <n>', 'show at most this many rows (default 1000, at most 10000)', count(10_000))
+    .option('--after <id>', 'show the rows after this id (the next page)', count(999_999_999))
     .option('--json', 'print JSON');
   remoteOptions(auditCommand).action((what: string | undefined, o) =>
     run(async () => {
       if (what !== undefined && what !== 'verify') throw new CaError('ERR_USAGE', `cli: unknown audit action "${what}" (only "verify")`);
       if (what !== 'verify' && o.head !== undefined) throw new CaError('ERR_USAGE', 'cli: --head goes with `ca audit verify`');
+      if (what === 'verify' && (o.limit !== undefined || o.after !== undefined)) throw new CaError('ERR_USAGE', 'cli: `ca audit verify` walks the whole log: --limit and --after go with `ca audit`');
       const where = localOrRemote(o);
       if (what === 'verify' && where === 'remote') throw new CaError('ERR_USAGE', 'cli: ca audit verify reads the database: run it with --dir on the CA host (remotely, record /v1/audit/head and check it there later)');
       const commands = await load.audit();

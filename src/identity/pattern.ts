@@ -125,3 +125,13 @@ export function parseIdentityPattern(kind: IdentityKind, text: string): Identity
       return ipRange(text);
   }
 }
+
+/**
+ * Text every identity `pattern` matches must contain (its longest run without a wildcard; for an IP range, its
+ * address when it is a single address), for a database to narrow a search before the pattern decides. Empty when
+ * there is none worth using.
+ */
+export function patternLiteral(pattern: IdentityPattern): string {
+  if (pattern.kind === 'ip') return pattern.text.includes('/') ? '' : pattern.text;
+  return pattern.text.split('*').reduce((a, b) => (b.length > a.length ? b : a), '');
+}

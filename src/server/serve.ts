@@ -222,7 +222,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       authority,
       apiKeys: ca.store,
       appendAudit: (e: Parameters<typeof ca.store.appendAudit>[0]) => ca.store.appendAudit(e),
-      readAuditLog: () => ca.store.auditLog(),
+      readAuditLog: (page: { limit: number; after: number }) => ca.store.auditLog(page),
       tokenKey,
       clock,
       logger,
@@ -295,7 +295,11 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const publicHandler = createPublicHandler(deps);
     const http = createHttpServer(httpLimits, boundedPerConnection((req, res) => {
       if (revocationHandler(req, res) || publicHandler(req, res)) return;
-      const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message: `api: ${req.url} is not served over plain HTTP (the API is on the HTTPS listener)` } });
+      const path = (req.url ?? '/').split('?')[0]!;
+      const message = path.startsWith('/crl/')
+        ? `revocation: no CRL at ${path.slice(0, 100)} (served: /crl/root.crl, /crl/intermediate.crl, /crl/<issuer key id, lowercase hex>.crl, .pem for each, and /crl/all.pem)`
+        : `api: ${path.slice(0, 100)} is not served over plain HTTP (the API is on the HTTPS listener)`;
+      const body = JSON.stringify({ error: { code: 'ERR_NOT_FOUND', message } });
       res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     }));

@@ -2,7 +2,7 @@
 
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { writeFileAtomic, writeFileExclusive } from '../files/atomic-write.js';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseCaConfig, type CaConfig, type CaConfigFile } from '../config/ca-config.js';
 import { generateKeyPair, privateKeyFromPem, privateKeyToPem } from '../crypto/keys.js';
@@ -89,12 +89,22 @@ export function createCaDirectory(dir: string, content: NewCaDirectory, populate
 
 /** Writes the root key to a file of the operator's choosing: 0600, never over an existing file. */
 function writeRootKeyOut(path: string, pem: string): void {
+  if (path.trim() === '') throw new CaError('ERR_USAGE', 'store: --root-key-out needs the name of a new file');
   const abs = resolve(path);
+  if (isSymlink(abs)) throw new CaError('ERR_FILE_EXISTS', `store: ${path} is a symbolic link; the root key is written only to a new plain file`);
   if (existsSync(abs) && statSync(abs).isDirectory()) throw new CaError('ERR_FILE_WRITE', `store: ${path} is a directory; --root-key-out takes the name of a new file`);
   if (existsSync(abs)) throw new CaError('ERR_FILE_EXISTS', `store: ${path} already exists; the root key is never written over a file`);
   if (!existsSync(dirname(abs)) || !statSync(dirname(abs)).isDirectory()) throw new CaError('ERR_FILE_NOT_FOUND', `store: the folder of ${path} does not exist`);
   writeFileExclusive(abs, pem, CA_MODES.file);
   if (readFileSync(abs, 'utf8') !== pem) throw new CaError('ERR_FILE_EXISTS', `store: ${path} was created by someone else meanwhile`);
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** A retired intermediate on disk: its certificate, and where its key is. */

@@ -318,6 +318,15 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       where.push('(spiffe_id IS NULL OR spiffe_id != ?)');
       params.push(query.excludeSpiffeId);
     }
+    if (query.identityContains !== undefined) {
+      const column = { spiffe: 'spiffe_id', dns: 'dns_names', ip: 'ip_addresses' }[query.identityContains.kind];
+      where.push(`${column} LIKE ? ESCAPE '\\'`);
+      params.push(`%${query.identityContains.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    if (query.after !== undefined) {
+      where.push('(not_after > ? OR (not_after = ? AND serial > ?))');
+      params.push(toSeconds(query.after.notAfter), toSeconds(query.after.notAfter), query.after.serial);
+    }
     return { where, params };
   }
 
@@ -431,10 +440,10 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     });
   }
 
-  auditLog(options: { limit?: number } = {}): AuditRecord[] {
-    const sql = `SELECT * FROM audit_log ORDER BY id${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`;
+  auditLog(options: { limit?: number; after?: number } = {}): AuditRecord[] {
+    const sql = `SELECT * FROM audit_log WHERE id > ? ORDER BY id${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`;
     return this.guard(() =>
-      this.db.prepare<[], AuditRow>(sql).all().map((r) => ({
+      this.sql<[number], AuditRow>(sql).all(options.after ?? 0).map((r) => ({
         id: r.id,
         at: fromSeconds(r.at),
         actor: r.actor,
@@ -500,11 +509,13 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
         if (!row) return undefined;
         const old = toApiKey(row, this.sealKey);
         if (!old.intact) throw new CaError('ERR_APIKEY_INVALID', `auth: API key "${name}" was changed outside meshca (its seal does not match); revoke it and create a new one`);
+        const record = next(old);
+        // An expired key is not "the active key": rotating it would bring its scopes back to life.
+        if (old.expiresAt <= record.createdAt) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${name}" expired at ${old.expiresAt.toISOString()}; create a new one with ca apikey create`);
         // The old key's end of grace is its revocation time (never later than its own expiry): it frees the name.
         const ends = Math.min(toSeconds(graceEndsAt), row.expires_at);
         const retired = { ...row, revoked_at: ends };
         this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(ends, apiKeySeal(this.sealKey, retired), row.id);
-        const record = next(old);
         const fresh = { id: record.id, name: record.name, secret_hash: record.secretHash, scopes: JSON.stringify(record.scopes), created_at: toSeconds(record.createdAt), expires_at: toSeconds(record.expiresAt), revoked_at: null };
         this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, seal) VALUES (?, ?, ?, ?, ?, ?, ?)')
           .run(fresh.id, fresh.name, fresh.secret_hash, fresh.scopes, fresh.created_at, fresh.expires_at, apiKeySeal(this.sealKey, fresh));

@@ -10,22 +10,36 @@ import { connect, type RemoteArgs } from './remote.js';
 
 type AuditRow = { id: number; at: string; actor: string; action: string; target: string | null; outcome: string; detail: Record<string, unknown> | null };
 
-export function audit(args: { dir: string }): CommandOutput {
+/** Which rows to show: at most `limit` after row `after` (a page; the log can hold millions). */
+export interface AuditPage {
+  limit?: number;
+  after?: number;
+}
+
+const DEFAULT_LIMIT = 1000;
+
+export function audit(args: { dir: string } & AuditPage): CommandOutput {
+  const limit = args.limit ?? DEFAULT_LIMIT;
   return withLocalCa(args.dir, (ca) => {
-    const rows = ca.store.auditLog();
-    return render(rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome, detail: (r.detail as Record<string, unknown> | undefined) ?? null })));
+    const rows = ca.store.auditLog({ limit: limit + 1, after: args.after ?? 0 });
+    const shown = rows.slice(0, limit);
+    return render(shown.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome, detail: (r.detail as Record<string, unknown> | undefined) ?? null })), rows.length > limit ? shown.at(-1)!.id : null);
   });
 }
 
 /** `ca audit --ca-url`: the log from a running CA, for an API key with the audit scope (its read is audited too). */
-export async function auditRemote(args: RemoteArgs & { apiKey?: string }): Promise<CommandOutput> {
+export async function auditRemote(args: RemoteArgs & AuditPage & { apiKey?: string }): Promise<CommandOutput> {
   if (args.apiKey === undefined) throw new CaError('ERR_USAGE', 'cli: with --ca-url, give an API key with the audit scope: --api-key-file F or $MESHCA_API_KEY');
-  const r = await connect(args).call<{ events: AuditRow[] }>('GET', '/v1/audit', { bearer: args.apiKey });
-  return render(r.events.map((e) => ({ id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target ?? null, outcome: e.outcome, detail: e.detail ?? null })));
+  const query = new URLSearchParams({ limit: String(args.limit ?? DEFAULT_LIMIT), ...(args.after === undefined ? {} : { after: String(args.after) }) });
+  const r = await connect(args).call<{ events: AuditRow[]; next?: number | null }>('GET', `/v1/audit?${query}`, { bearer: args.apiKey });
+  return render(r.events.map((e) => ({ id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target ?? null, outcome: e.outcome, detail: e.detail ?? null })), r.next ?? null);
 }
 
-/** The audit table: long actors (a certificate's SPIFFE ID and serial) shortened, refusals with their code and count; --json has everything. */
-function render(data: AuditRow[]): CommandOutput {
+/**
+ * The audit table: long actors (a certificate's SPIFFE ID and serial) shortened, refusals with their code and count;
+ * --json has everything. When rows follow (`next`), a note says how to see them.
+ */
+function render(data: AuditRow[], next: number | null): CommandOutput {
   const short = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
   const outcome = (d: (typeof data)[number]) => {
     const detail = d.detail as { code?: unknown; count?: unknown } | null;
@@ -36,7 +50,7 @@ function render(data: AuditRow[]): CommandOutput {
     ['ID', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'],
     data.map((d) => [String(d.id), d.at, short(d.actor, 44), d.action, d.target ?? '-', outcome(d)]),
   );
-  return { data, human };
+  return { data, human, notes: next === null ? [] : [`more rows follow row ${next}: ca audit --after ${next}`] };
 }
 
 const JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;

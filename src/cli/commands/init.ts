@@ -78,7 +78,7 @@ export function rotateIntermediate(args: RotateArgs): CommandOutput {
     const human = [
       `rotated the intermediate of ${args.dir}`,
       `  new       ${data.current.serial} (until ${data.current.notAfter}): published now (trust bundle, CRLs); signs every new leaf from ${data.signsFrom}`,
-      `  retired   ${data.previous.serial} (until ${data.previous.notAfter}): signs until then, then keeps its CRL and OCSP answers until its last leaf expires`,
+      `  retired   ${data.previous.serial} (until ${data.previous.notAfter}): signs new leaves until ${data.signsFrom}, then keeps its CRL and OCSP answers until its last leaf expires`,
       `  root CRL  re-signed, valid until ${data.rootCrlNextUpdate}`,
       'a running ca serve on this directory switches within a second; clients get the new chain at their next renewal',
     ].join('\n');

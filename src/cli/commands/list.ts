@@ -6,7 +6,8 @@ import { table, type CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
 import { certificateJson, statusOf, withLocalCa } from './shared.js';
 import { caServiceSpiffeId } from '../../identity/reserved.js';
-import { identitiesOf, parseIdentityFilter } from '../../auth/scopes.js';
+import { identitiesOf, identityQuery, parseIdentityFilter } from '../../auth/scopes.js';
+import { findMatching } from '../../authority/inventory.js';
 
 export interface ListArgs {
   dir: string;
@@ -26,16 +27,19 @@ function checkStatus(status: string | undefined): void {
   }
 }
 
-export function list(args: ListArgs): CommandOutput {
+export function list(args: ListArgs): Promise<CommandOutput> {
   const status = args.status;
   checkStatus(status);
   const expiringWithinSeconds = args.expiringWithin === undefined ? undefined : parseDuration(args.expiringWithin);
-  return withLocalCa(args.dir, (ca) => {
+  return withLocalCa(args.dir, async (ca) => {
     const now = new Date();
     const service = caServiceSpiffeId(ca.directory.config.trustDomain);
     const pattern = args.identity === undefined ? undefined : parseIdentityFilter(args.identity);
-    const records = ca.store.list({ kind: 'leaf', status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds, now, ...(args.all ? {} : { excludeSpiffeId: service }) });
-    const data = records.filter((r) => pattern === undefined || identitiesOf(r).some((i) => pattern.matches(i))).map((r) => ({
+    const query = { kind: 'leaf' as const, status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds, ...(args.all ? {} : { excludeSpiffeId: service }) };
+    const records = pattern === undefined
+      ? ca.store.list({ ...query, now })
+      : await findMatching(ca.store, { ...identityQuery(query, pattern), now }, (r) => identitiesOf(r).some((i) => pattern.matches(i)), Number.MAX_SAFE_INTEGER);
+    const data = records.map((r) => ({
       ...(r.spiffeId === service ? { caService: true } : {}),
       ...certificateJson(r),
       name: r.commonName,
