@@ -34,6 +34,8 @@ export type CaErrorCode =
   | 'ERR_CERTIFICATE_NOT_FOUND'
   | 'ERR_ALREADY_REVOKED'
   | 'ERR_REVOKE_CA_CERTIFICATE'
+  | 'ERR_CRL_STALE'
+  | 'ERR_CRL_ROLLBACK'
   // the CA directory and its secrets
   | 'ERR_CA_DIR_EXISTS'
   | 'ERR_CA_DIR_MISSING'

@@ -24,7 +24,13 @@ export interface RequestOptions {
   /** Client certificate and key (PEM) for mTLS. */
   readonly cert?: string;
   readonly key?: string;
+  /** Idle timeout: the request fails when nothing arrives for this long (default 30 s). */
   readonly timeoutMs?: number;
+  /**
+   * Total deadline: the request is destroyed and fails with ERR_CA_UNREACHABLE when the whole answer has not
+   * arrived within this, however steadily a slow server trickles bytes (the idle timeout alone never fires then).
+   */
+  readonly deadlineMs?: number;
   /**
    * Require the server to be a meshca CA service: its certificate (already checked to chain to `caBundle` and
    * to match the host) must carry the reserved SPIFFE ID `spiffe://TD/meshca/ca`, which the CA issues to no one
@@ -56,7 +62,12 @@ function caServiceIdentity(host: string, cert: PeerCertificate): Error | undefin
 /** Sends one request and resolves with the status and body, whatever the status. */
 export function requestBytes(url: URL, o: RequestOptions = {}): Promise<{ status: number; body: Buffer }> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve, rejectWith) => {
+    let deadline: NodeJS.Timeout | undefined;
+    const reject = (e: CaError) => {
+      clearTimeout(deadline);
+      rejectWith(e);
+    };
     const req = request(
       url,
       {
@@ -82,11 +93,21 @@ export function requestBytes(url: URL, o: RequestOptions = {}): Promise<{ status
           if (size > MAX_BODY) req.destroy(new Error('response too large'));
           else chunks.push(c);
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('end', () => {
+          clearTimeout(deadline);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+        });
         res.on('error', (e) => reject(transportError(url, e)));
       },
     );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    if (o.deadlineMs !== undefined) {
+      deadline = setTimeout(() => {
+        // Settled here, not through the 'error' events: once the response has begun, destroy() reports a generic abort.
+        reject(new CaError('ERR_CA_UNREACHABLE', `client: ${url.host}${url.pathname} did not answer within ${Number((o.deadlineMs! / 1000).toFixed(1))} s`));
+        req.destroy();
+      }, o.deadlineMs);
+    }
     req.on('error', (e) => reject(transportError(url, e)));
     req.end(o.body);
   });
@@ -100,7 +121,7 @@ function transportError(url: URL, e: Error): CaError {
 }
 
 /** Fetches `url` (CRLs, OCSP, the trust bundle); https needs `caBundle`. Non-2xx answers are `ERR_CA_RESPONSE`. */
-export async function fetchBytes(url: string, options: { caBundle?: string; method?: 'GET' | 'POST'; body?: Buffer; contentType?: string; timeoutMs?: number; caService?: boolean } = {}): Promise<Buffer> {
+export async function fetchBytes(url: string, options: { caBundle?: string; method?: 'GET' | 'POST'; body?: Buffer; contentType?: string; timeoutMs?: number; deadlineMs?: number; caService?: boolean } = {}): Promise<Buffer> {
   let u: URL;
   try {
     u = new URL(url);

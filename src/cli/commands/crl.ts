@@ -5,12 +5,14 @@ import { fetchBytes } from '../../client/fetch.js';
 import { toPem } from '../../crypto/pem.js';
 import { CaError } from '../../errors.js';
 import { readCertificate, type CertificateView } from '../../pki/certificate.js';
-import { crlSignedBy, readCrl } from '../../revocation/crl.js';
+import { crlSignedBy, readCrl, type CrlView } from '../../revocation/crl.js';
+import { keyIdentifier } from '../../crypto/keys.js';
 import { signedBy } from '../../revocation/ocsp-verify.js';
 import { writeFileAtomic } from '../../files/atomic-write.js';
 import { readPemLabelled } from '../../crypto/pem.js';
 import { checkOutputPath, readInputFile } from '../io.js';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { runHook, sleep } from '../../client/renewer.js';
 import type { CommandOutput } from '../output.js';
 import { LocalCa } from '../../server/local-ca.js';
@@ -29,7 +31,15 @@ export interface CrlArgs {
   passphrase: string | undefined;
 }
 
-type Described = Pick<SignedCrl, 'number' | 'thisUpdate' | 'nextUpdate'> & { entries: number | null; der: Buffer; level: 'root' | 'intermediate'; issuer?: string };
+type Described = Pick<SignedCrl, 'number' | 'thisUpdate' | 'nextUpdate'> & {
+  entries: number | null;
+  der: Buffer;
+  level: 'root' | 'intermediate';
+  /** The intermediate's serial. */
+  issuer?: string;
+  /** Of a fetched CRL: the hex key identifier of the certificate it verified against. */
+  issuerKeyId?: string;
+};
 
 function output(args: CrlArgs & { out: string }, crls: readonly Described[]): CommandOutput {
   // Node's tls and OpenSSL read the `X509 CRL` label; x509's default `CRL` label is refused by Node.
@@ -80,65 +90,191 @@ export async function crl(given: CrlArgs): Promise<CommandOutput> {
   }
 }
 
+/** How long one fetch from the CA may take in all: a server trickling bytes must not hold a sync forever. */
+const FETCH_DEADLINE_MS = 30_000;
+
+/** How far ahead of this host's clock a CRL's thisUpdate may be (clock skew between the CA and here). */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** A CA certificate a fetched CRL may be signed by. */
+interface CrlIssuer {
+  readonly level: 'root' | 'intermediate';
+  readonly certificate: CertificateView;
+  /** Hex key identifier of its key: what matches a CRL to the one of the same issuer already on disk. */
+  readonly keyId: string;
+}
+
+const crlIssuer = (level: CrlIssuer['level'], certificate: CertificateView): CrlIssuer => ({ level, certificate, keyId: keyIdentifier(certificate.spki).toString('hex') });
+
+/** How messages name the CRL of `issuer`. */
+const crlOf = (issuer: Pick<Described, 'level' | 'issuer'>): string => (issuer.level === 'root' ? "the root's CRL" : `the CRL of intermediate ${issuer.issuer}`);
+
 /** Where a running CA's CRLs are fetched from and checked against. */
 interface CrlSource {
   readonly base: string;
   readonly get: (path: string) => Promise<Buffer>;
-  /** Checks a fetched CRL against the root in --ca-bundle and the intermediates it issued. */
-  readonly verified: (der: Buffer, path: string) => Described;
+  /** Learns the intermediates (from the trust bundle) unless it has already. */
+  readonly ready: () => Promise<void>;
   /** Re-reads the intermediates (after a rotation, a CRL may come from one this source has not seen yet). */
   readonly relearn: () => Promise<void>;
+  /** The root in --ca-bundle or the known intermediate that signed `view`, if either did. */
+  readonly issuerOf: (view: CrlView) => CrlIssuer | undefined;
+  /** Checks a fetched CRL against the root in --ca-bundle and the intermediates it issued, and that it is current. */
+  readonly verified: (der: Buffer, path: string) => Described;
+  /** What a set of verified CRLs lacks (or holds twice) to be one CRL of the root and one of each intermediate; empty when complete. */
+  readonly gaps: (crls: readonly Described[]) => string[];
 }
 
-/** Connects to --ca-url and learns its intermediates (from the trust bundle, each checked against --ca-bundle). */
-async function crlSource(caUrl: string, caBundle: string | undefined): Promise<CrlSource> {
+/** The base URL of --ca-url, refused as a usage error when it is not an http(s) URL. */
+function parseCaUrl(caUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(caUrl);
+  } catch {
+    throw new CaError('ERR_USAGE', `cli: --ca-url "${caUrl}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CaError('ERR_USAGE', `cli: --ca-url "${caUrl}" is not an http:// or https:// URL`);
+  return caUrl.replace(/\/+$/, '');
+}
+
+/** Refuses an --out that is the --ca-bundle file: writing CRLs there would replace the root they are checked against. */
+function refuseOutIsBundle(out: string, caBundle: string | undefined): void {
+  if (caBundle === undefined) return;
+  let same = resolve(out) === resolve(caBundle);
+  try {
+    const [a, b] = [statSync(out), statSync(caBundle)];
+    same ||= a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    // One of them does not exist (yet): only the paths can name the same file.
+  }
+  if (same) throw new CaError('ERR_USAGE', `cli: --out ${out} is the --ca-bundle file; writing the CRLs there would replace the root they are verified against`);
+}
+
+/**
+ * Reads --ca-bundle and --ca-url (failing at once on either: those are the user's to fix); the CA's intermediates
+ * are learned from its trust bundle (each checked against --ca-bundle) at the first fetch, so a daemon whose CA is
+ * down at start retries like after any later failure.
+ */
+function crlSource(caUrl: string, caBundle: string | undefined): CrlSource {
   if (caBundle === undefined) throw new CaError('ERR_USAGE', 'cli: pass --ca-bundle ROOT.pem: fetched CRLs are verified against it');
+  const base = parseCaUrl(caUrl);
   const bundleText = readInputFile(caBundle, 'CA bundle').toString('utf8');
   const roots = readPemLabelled(bundleText, ['CERTIFICATE'], 'CA bundle').map(readCertificate);
-  const base = caUrl.replace(/\/+$/, '');
   const https = base.startsWith('https:');
-  const get = (path: string) => fetchBytes(`${base}${path}`, https ? { caBundle: bundleText, caService: true } : {});
-  const root = roots.find((r) => r.subject.equals(r.issuer));
-  if (!root) throw new CaError('ERR_TLS_TRUST', 'cli: --ca-bundle holds no self-signed root');
-  let intermediates: CertificateView[] = [];
-  const learn = async () => {
+  const get = (path: string) => fetchBytes(`${base}${path}`, { ...(https ? { caBundle: bundleText, caService: true } : {}), deadlineMs: FETCH_DEADLINE_MS });
+  const rootCertificate = roots.find((r) => r.subject.equals(r.issuer));
+  if (!rootCertificate) throw new CaError('ERR_TLS_TRUST', 'cli: --ca-bundle holds no self-signed root');
+  const root = crlIssuer('root', rootCertificate);
+  let intermediates: CrlIssuer[] | undefined;
+  const relearn = async () => {
     const served = readPemLabelled((await get('/v1/trust-bundle')).toString('utf8'), ['CERTIFICATE'], 'trust bundle').map(readCertificate);
-    intermediates = served.filter((c) => !c.subject.equals(c.issuer) && signedBy(c, root));
-    if (intermediates.length === 0) throw new CaError('ERR_TLS_TRUST', 'cli: the CA serves no intermediate issued by the root in --ca-bundle');
+    const issued = served.filter((c) => !c.subject.equals(c.issuer) && signedBy(c, rootCertificate));
+    if (issued.length === 0) throw new CaError('ERR_TLS_TRUST', 'cli: the CA serves no intermediate issued by the root in --ca-bundle');
+    intermediates = issued.map((c) => crlIssuer('intermediate', c));
   };
-  await learn();
-  const check = (der: Buffer, path: string): Described => {
+  const ready = async () => {
+    if (intermediates === undefined) await relearn();
+  };
+  const issuerOf = (view: CrlView) => (crlSignedBy(view, root.certificate) ? root : intermediates?.find((i) => crlSignedBy(view, i.certificate)));
+  const verified = (der: Buffer, path: string): Described => {
     const view = readCrl(der);
-    const isRoot = crlSignedBy(view, root);
-    const issuer = isRoot ? root : intermediates.find((i) => crlSignedBy(view, i));
+    const issuer = issuerOf(view);
     if (!issuer) throw new CaError('ERR_TLS_TRUST', `cli: a CRL from ${base}${path} is not signed by the root in --ca-bundle or an intermediate it issued`);
     if (view.number === undefined || view.nextUpdate === undefined) throw new CaError('ERR_CA_RESPONSE', `cli: a CRL from ${base}${path} lacks a CRL number or nextUpdate`);
-    return { der, number: view.number, thisUpdate: view.thisUpdate, nextUpdate: view.nextUpdate, entries: null, level: isRoot ? 'root' : 'intermediate', ...(isRoot ? {} : { issuer: issuer.serial }) };
+    const crl: Described = { der, number: view.number, thisUpdate: view.thisUpdate, nextUpdate: view.nextUpdate, entries: null, level: issuer.level, issuerKeyId: issuer.keyId, ...(issuer.level === 'root' ? {} : { issuer: issuer.certificate.serial }) };
+    // A CRL past its nextUpdate (or from a CA clock far ahead) would be a replay or a broken CA: relying parties
+    // would refuse every peer with it, or take it as current long after it should have been replaced.
+    const now = Date.now();
+    if (crl.nextUpdate.getTime() <= now) {
+      throw new CaError('ERR_CRL_STALE', `cli: ${crlOf(crl)} from ${base}${path} expired at ${crl.nextUpdate.toISOString()} (its nextUpdate; now ${new Date(now).toISOString()})`);
+    }
+    if (crl.thisUpdate.getTime() > now + MAX_CLOCK_SKEW_MS) {
+      throw new CaError('ERR_CRL_STALE', `cli: ${crlOf(crl)} from ${base}${path} is not valid until ${crl.thisUpdate.toISOString()} (its thisUpdate), more than 5 minutes after now (${new Date(now).toISOString()})`);
+    }
+    return crl;
   };
-  return { base, get, verified: check, relearn: learn };
+  const gaps = (crls: readonly Described[]): string[] => {
+    const out: string[] = [];
+    for (const issuer of [root, ...(intermediates ?? [])]) {
+      const held = crls.filter((c) => c.issuerKeyId === issuer.keyId).length;
+      const name = crlOf({ level: issuer.level, issuer: issuer.certificate.serial });
+      if (held === 0) out.push(`lacks ${name}`);
+      else if (held > 1) out.push(`holds ${held} copies of ${name}`);
+    }
+    return out;
+  };
+  return { base, get, ready, relearn, issuerOf, verified, gaps };
 }
 
-/** Fetches `which` CRLs (DER of the current intermediate's, or every level's as PEM) and verifies each. */
+/**
+ * Fetches the current intermediate's CRL (DER) or every level's (PEM) and verifies each; every level's must be one
+ * CRL of the root and one of each intermediate the CA's trust bundle lists, so a server cannot leave one out.
+ */
 async function fetchCrls(source: CrlSource, pem: boolean): Promise<Described[]> {
+  await source.ready();
   const path = pem ? '/crl/all.pem' : '/crl/intermediate.crl';
   const body = await source.get(path);
   const ders = pem ? readPemLabelled(body.toString('utf8'), ['X509 CRL'], 'CRL bundle') : [body];
+  const judge = (): { crls: Described[]; gaps: string[] } => {
+    const crls = ders.map((der) => source.verified(der, path));
+    return { crls, gaps: pem ? source.gaps(crls) : [] };
+  };
+  let judged: { crls: Described[]; gaps: string[] };
   try {
-    return ders.map((der) => source.verified(der, path));
+    judged = judge();
   } catch (e) {
     // A CRL of an intermediate this source has not seen yet (a rotation since): learn the intermediates once, then judge.
     if (!(e instanceof CaError) || e.code !== 'ERR_TLS_TRUST') throw e;
     await source.relearn();
-    return ders.map((der) => source.verified(der, path));
+    judged = judge();
+  }
+  if (judged.gaps.length > 0) {
+    // The CA may have dropped an intermediate (its last leaf expired) since the trust bundle was read: read it again.
+    await source.relearn();
+    judged = judge();
+  }
+  if (judged.gaps.length > 0) throw new CaError('ERR_CA_RESPONSE', `cli: ${source.base}${path} is incomplete: it ${judged.gaps.join(', ')} (the CA's trust bundle lists each intermediate)`);
+  if (!pem && judged.crls[0]!.level !== 'intermediate') throw new CaError('ERR_TLS_TRUST', `cli: ${source.base}${path} is the root's CRL`);
+  return judged.crls;
+}
+
+/**
+ * Refuses `crls` when the file they would replace holds a CRL of the same issuer with a higher number, or with the
+ * same number and other bytes: a replayed older set would un-revoke certificates. What in the file does not parse
+ * or verify against the same issuers is not compared.
+ */
+function refuseRollback(source: CrlSource, crls: readonly Described[], current: string | undefined, out: string, from: string): void {
+  if (current === undefined) return;
+  const held = new Map<string, { number: bigint; der: Buffer }>();
+  let ders: Buffer[];
+  try {
+    ders = readPemLabelled(current, ['X509 CRL'], 'CRL file');
+  } catch {
+    return;
+  }
+  for (const der of ders) {
+    try {
+      const view = readCrl(der);
+      const issuer = source.issuerOf(view);
+      const before = issuer && held.get(issuer.keyId);
+      if (issuer && view.number !== undefined && (!before || view.number > before.number)) held.set(issuer.keyId, { number: view.number, der });
+    } catch {
+      // Not a CRL we can read: nothing to compare it with.
+    }
+  }
+  for (const crl of crls) {
+    const before = crl.issuerKeyId === undefined ? undefined : held.get(crl.issuerKeyId);
+    if (!before || crl.number > before.number || crl.der.equals(before.der)) continue;
+    const why = crl.number < before.number ? `is #${crl.number}, older than #${before.number} in ${out}` : `is #${crl.number} like the one in ${out} but differs from it`;
+    throw new CaError('ERR_CRL_ROLLBACK', `cli: refusing a rollback: ${crlOf(crl)} from ${from} ${why}; ${out} is kept (delete it to accept the CA's CRLs as they are)`);
   }
 }
 
 /** Fetches the CRLs a running CA publishes and refuses any whose signature does not chain to --ca-bundle. */
 async function crlRemote(args: CrlArgs & { out: string }): Promise<CommandOutput> {
-  const source = await crlSource(args.caUrl!, args.caBundle);
-  const crls = await fetchCrls(source, args.pem);
-  if (!args.pem && crls[0]!.level !== 'intermediate') throw new CaError('ERR_TLS_TRUST', `cli: ${source.base}/crl/intermediate.crl is the root's CRL`);
-  return output(args, crls);
+  refuseOutIsBundle(args.out, args.caBundle);
+  const source = crlSource(args.caUrl!, args.caBundle);
+  return output(args, await fetchCrls(source, args.pem));
 }
 
 export interface CrlSyncArgs {
@@ -162,11 +298,11 @@ export interface CrlSyncArgs {
 export async function crlSync(args: CrlSyncArgs, log: (line: string) => void): Promise<CommandOutput> {
   checkOutputPath(args.out, 'CRL', true);
   if (!Number.isFinite(args.interval) || args.interval < 1 || args.interval > 86400) throw new CaError('ERR_USAGE', 'cli: --interval is 1-86400 seconds');
-  const source = await crlSource(args.caUrl, args.caBundle);
+  refuseOutIsBundle(args.out, args.caBundle);
+  const source = crlSource(args.caUrl, args.caBundle);
   const pem = (crls: readonly Described[]) => crls.map((c) => toPem('X509 CRL', c.der)).join('');
   const sync = async (): Promise<{ changed: boolean; crls: Described[] }> => {
-    const all = await fetchCrls(source, true);
-    const crls = args.intermediateOnly ? [(await fetchCrls(source, false))[0]!] : all;
+    const crls = await fetchCrls(source, !args.intermediateOnly);
     const body = pem(crls);
     let current: string | undefined;
     try {
@@ -175,6 +311,7 @@ export async function crlSync(args: CrlSyncArgs, log: (line: string) => void): P
       current = undefined;
     }
     if (current === body) return { changed: false, crls };
+    refuseRollback(source, crls, current, args.out, `${source.base}${args.intermediateOnly ? '/crl/intermediate.crl' : '/crl/all.pem'}`);
     writeFileAtomic(args.out, body, 0o644);
     return { changed: true, crls };
   };
@@ -207,7 +344,8 @@ export async function crlSync(args: CrlSyncArgs, log: (line: string) => void): P
     } catch (e) {
       wait = Math.min(wait, 5_000);
       const left = soonest ? soonest.getTime() - Date.now() : undefined;
-      log(`could not fetch the CRLs (${(e as Error).message}); keeping ${args.out}${left === undefined ? '' : left > 0 ? `, valid for ${Math.round(left / 1000)} s more` : ', WHICH HAS EXPIRED: relying parties will refuse every peer'}`);
+      const kept = existsSync(args.out) ? `keeping ${args.out}` : `nothing written to ${args.out} yet`;
+      log(`could not update the CRLs (${(e as Error).message}); ${kept}${left === undefined ? '' : left > 0 ? `, valid for ${Math.round(left / 1000)} s more` : ', WHICH HAS EXPIRED: relying parties will refuse every peer'}`);
     }
     // Never sleep past half the time left before the soonest nextUpdate.
     if (soonest) wait = Math.max(1_000, Math.min(wait, (soonest.getTime() - Date.now()) / 2));
