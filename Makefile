@@ -32,10 +32,12 @@ $(BUILT): $(INSTALLED) $(SOURCES)
 
 build: $(BUILT)
 
-# Foreign tools the interop tests run, from Debian's packages when missing.
+# Foreign tools and servers the tests run, from Debian's packages when missing: openssl, curl, GnuTLS, nginx and
+# HAProxy as relying parties and load balancer, and PostgreSQL (the tests start a throwaway server of their own:
+# initdb in a temporary folder, never the one the package may start).
 tools:
-	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null && command -v nginx >/dev/null || \
-	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin nginx-light; }
+	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null && command -v nginx >/dev/null && command -v haproxy >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin nginx-light haproxy postgresql; }
 
 test: $(BUILT) tools
 	npx vitest run
@@ -62,15 +64,16 @@ certs-example: $(BUILT)
 bench-tools:
 	@command -v openssl >/dev/null && command -v cfssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl golang-cfssl; }
 
-bench: $(BUILT) bench-tools
+bench: $(BUILT) tools bench-tools
 	node bench/run.mjs
 
-# The full reliability run (never part of make test): 25 SIGKILLs under load, 1,000 fuzz cases per parser, the
-# authorization matrix, then SOAK_SECONDS (default 600) of fixed-rate load; writes RELIABILITY.md.
+# The full reliability run (never part of make test): 25 SIGKILLs under load (one service on SQLite, and replicas on
+# PostgreSQL), 1,000 fuzz cases per parser, the authorization matrix, a database outage, then SOAK_SECONDS (default
+# 600) of fixed-rate load; writes RELIABILITY.md.
 SOAK_FIGURES := $(CURDIR)/.soak-figures.jsonl
 soak: $(BUILT) tools
 	rm -f $(SOAK_FIGURES)
-	MESHCA_CRASH_KILLS=25 MESHCA_FUZZ_RUNS=1000 MESHCA_FIGURES=$(SOAK_FIGURES) npx vitest run test/reliability
+	MESHCA_CRASH_KILLS=25 MESHCA_REPLICA_KILLS=25 MESHCA_FUZZ_RUNS=1000 MESHCA_FIGURES=$(SOAK_FIGURES) npx vitest run test/reliability
 	MESHCA_FIGURES=$(SOAK_FIGURES) node test/soak/soak.mjs
 	node test/soak/report.mjs $(SOAK_FIGURES) > RELIABILITY.md
 	@echo "wrote RELIABILITY.md"

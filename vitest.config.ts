@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/helpers/setup.ts'],
+    // One throwaway PostgreSQL server for the run (initdb in a temporary folder); MESHCA_TEST_DATABASE_URL names another.
+    globalSetup: ['test/helpers/global-postgres.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -11,10 +11,10 @@ const n = Number(count);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { LocalCa } = await import(join(ROOT, 'dist/src/server/local-ca.js'));
 
-const local = LocalCa.open(dir);
-const authority = local.authority(undefined);
+const local = await LocalCa.open(dir);
+const authority = await local.authority(undefined);
 const keyId = authority.intermediate.keyIdHex;
-local.close();
+await local.close();
 // The fixture: N revoked leaves in the real database, inserted directly (not timed).
 const db = new Database(join(dir, 'ca.db'));
 const insert = db.prepare("INSERT INTO certificates (serial, kind, issuer_key_id, common_name, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason) VALUES (?, 'leaf', ?, 'bulk', '[]', '[]', ?, ?, x'00', ?, ?)");
@@ -25,8 +25,8 @@ db.transaction(() => {
 })();
 db.close();
 
-const ca = LocalCa.open(dir);
-const a = ca.authority(undefined);
+const ca = await LocalCa.open(dir);
+const a = await ca.authority(undefined);
 const timed = async () => {
   const start = process.hrtime.bigint();
   const crl = await a.signCrl();
@@ -37,6 +37,6 @@ const { crl, seconds } = await timed();
 const resign = (await timed()).seconds;
 const out = join(dir, '..', `crl-${n}.der`);
 writeFileSync(out, crl.der);
-ca.close();
+await ca.close();
 if (crl.entries !== n) throw new Error(`expected ${n} entries, got ${crl.entries}`);
 process.stdout.write(JSON.stringify({ seconds, resign, maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024), out }));

@@ -65,8 +65,10 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
   app.use((e: unknown, req: Request, res: Response, _next: NextFunction) => {
     const err = bodyParserError(e) ?? e;
     const status = httpStatusFor(err);
-    if (status >= 500) deps.logger.error({ err: e, reqId: res.locals.requestId as string | undefined }, 'unexpected error');
-    else deps.metrics.refused((err as CaError).code);
+    // A typed 503 (the database out of reach, a busy store) is the service saying so, not a bug: the request log
+    // has each one, and the jobs that watch the store log the outage once.
+    if (!(err instanceof CaError)) deps.logger.error({ err: e, reqId: res.locals.requestId as string | undefined }, 'unexpected error');
+    else deps.metrics.refused(err.code);
     res.locals.errorCode = err instanceof CaError ? err.code : 'ERR_INTERNAL';
     res.status(status).json(errorBody(err));
   });

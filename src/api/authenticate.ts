@@ -45,14 +45,15 @@ const claimed = (text: string): string => (/^[\x21-\x7e]{1,128}$/.test(text) ? t
  * `apikey-id:<id>` for an unknown key (never the secret), `token:<jti>` (read from the unverified JWT),
  * `cert:<identity>#<serial>` from the presented certificate, or `anonymous`.
  */
-export function claimedActor(deps: Pick<ApiDeps, 'apiKeys'>, req: Request): string {
+export async function claimedActor(deps: Pick<ApiDeps, 'apiKeys'>, req: Request): Promise<string> {
   const header = req.headers.authorization;
   const presented = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
   if (presented !== undefined && presented !== '') {
     if (looksLikeApiKey(presented)) {
       const id = apiKeyId(presented);
       if (id === undefined) return 'apikey:?';
-      const record = deps.apiKeys.findApiKey(id);
+      // The name of the key it claims, when the database can say (it may be what failed).
+      const record = await deps.apiKeys.findApiKey(id).catch(() => undefined);
       return record ? `apikey:${record.name}` : `apikey-id:${id}`;
     }
     try {
@@ -85,14 +86,14 @@ export async function authenticate(deps: ApiDeps, req: Request, accepts: Accepts
   const presented = accepts === 'certificate' ? undefined : bearer(req);
   if (presented !== undefined) {
     // Told apart by form, so a mistyped key is not reported as a bad token (or the reverse).
-    if (looksLikeApiKey(presented)) return apiKeyCaller(verifyApiKey(deps.apiKeys, deps.clock, presented));
+    if (looksLikeApiKey(presented)) return apiKeyCaller(await verifyApiKey(deps.apiKeys, deps.clock, presented));
     if (/^mca/i.test(presented)) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is malformed (a meshca API key is mca_<16 hex digits>_<43 characters>, as ca apikey create prints it)');
     if (!JWT_FORM.test(presented)) throw new CaError('ERR_UNAUTHENTICATED', 'api: the bearer credential is neither a meshca API key (mca_…) nor an enrollment token (a JWT from ca token)');
     return tokenCaller(await verifyEnrollmentToken(deps.tokenKey, deps.clock, deps.authority.trustDomain, presented));
   }
   if (accepts !== 'bearer') {
     const der = clientCertificate(req);
-    if (der) return certificateCaller(deps.authority.currentLeaf(der));
+    if (der) return certificateCaller(await deps.authority.currentLeaf(der));
   }
   throw new CaError(
     'ERR_UNAUTHENTICATED',

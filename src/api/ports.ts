@@ -39,13 +39,13 @@ export interface Readiness {
 export interface ApiDeps {
   readonly authority: Authority;
   readonly apiKeys: ApiKeyStore;
-  readonly appendAudit: (event: AuditEvent) => void;
-  readonly readAuditLog: (page: { limit: number; after: number }) => AuditRecord[];
+  readonly appendAudit: (event: AuditEvent) => Promise<void>;
+  readonly readAuditLog: (page: { limit: number; after: number }) => Promise<AuditRecord[]>;
   readonly tokenKey: KeyObject;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: ApiMetrics;
-  readonly readiness: () => Readiness;
+  readonly readiness: () => Promise<Readiness>;
   /** Prometheus text exposition of the service's metrics. */
   readonly metricsText: () => Promise<string>;
   /** Sign and renew requests allowed per caller per second. */

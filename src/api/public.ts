@@ -33,11 +33,12 @@ export function createPublicHandler(deps: PublicDeps): (req: IncomingMessage, re
       case '/healthz':
         send(res, 200, 'application/json', '{"status":"ok"}');
         break;
-      case '/readyz': {
-        const r = deps.readiness();
-        send(res, r.ok ? 200 : 503, 'application/json', JSON.stringify({ status: r.ok ? 'ready' : 'not ready', checks: r.checks, ...(r.warnings && Object.keys(r.warnings).length > 0 ? { warnings: r.warnings } : {}) }));
+      case '/readyz':
+        deps.readiness().then(
+          (r) => send(res, r.ok ? 200 : 503, 'application/json', JSON.stringify({ status: r.ok ? 'ready' : 'not ready', checks: r.checks, ...(r.warnings && Object.keys(r.warnings).length > 0 ? { warnings: r.warnings } : {}) })),
+          (e: unknown) => send(res, 503, 'application/json', JSON.stringify({ status: 'not ready', checks: { readiness: (e as Error).message } })),
+        );
         break;
-      }
       case '/v1/audit/head': {
         const head = deps.auditHead();
         if (head) send(res, 200, 'application/json', JSON.stringify(head));

@@ -25,6 +25,11 @@ function sendOcsp(res: ServerResponse, answer: OcspAnswer, cacheable: boolean, n
   res.end(answer.body);
 }
 
+/** The responder's answer, or `internalError` (RFC 6960 §2.3) when it failed unexpectedly: a request never goes unanswered. */
+function answered(answer: Promise<OcspAnswer>): Promise<OcspAnswer> {
+  return answer.catch(() => ({ body: ocspErrorResponse('internalError') }));
+}
+
 function decodeGetRequest(encoded: string): Buffer | undefined {
   try {
     const b64 = decodeURIComponent(encoded).replace(/-/g, '+').replace(/_/g, '/');
@@ -93,7 +98,7 @@ export function createRevocationHandler(deps: { publisher: CrlPublisher; respond
       });
       req.on('end', () => {
         if (tooLarge) return sendOcsp(res, { body: ocspErrorResponse('malformedRequest') }, false, now());
-        sendOcsp(res, deps.responder.respond(Buffer.concat(chunks), req.socket.remoteAddress), false, now());
+        void answered(deps.responder.respond(Buffer.concat(chunks), req.socket.remoteAddress)).then((answer) => sendOcsp(res, answer, false, now()));
       });
       req.on('error', () => res.destroy());
       return true;
@@ -101,8 +106,8 @@ export function createRevocationHandler(deps: { publisher: CrlPublisher; respond
     if (path === '/ocsp' || path.startsWith('/ocsp/')) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, 'GET, POST');
       const der = path.length > '/ocsp/'.length ? decodeGetRequest(path.slice('/ocsp/'.length)) : undefined;
-      const answer = der === undefined || der.length > MAX_OCSP_REQUEST ? { body: ocspErrorResponse('malformedRequest') } : deps.responder.respond(der, req.socket.remoteAddress);
-      sendOcsp(res, answer, true, now());
+      const answer = der === undefined || der.length > MAX_OCSP_REQUEST ? Promise.resolve({ body: ocspErrorResponse('malformedRequest') }) : deps.responder.respond(der, req.socket.remoteAddress);
+      void answered(answer).then((a) => sendOcsp(res, a, true, now()));
       return true;
     }
     return false;

@@ -25,7 +25,7 @@ export interface ApiKeyIdentity {
  * Mints an API key `mca_<id>_<secret>` (64-bit public id, 256-bit secret) and stores only the SHA-256 of the
  * secret. A fast hash suffices: the secret is random, not a password. Returns the key, which is never stored.
  */
-export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string; scopes: readonly string[]; expiresInSeconds?: number; actor: string }): { key: string; record: ApiKeyRecord } {
+export async function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string; scopes: readonly string[]; expiresInSeconds?: number; actor: string }): Promise<{ key: string; record: ApiKeyRecord }> {
   if (!NAME_FORMAT.test(p.name)) throw new CaError('ERR_USAGE', `auth: API key name "${p.name}" must be 1-64 letters, digits, ".", "_" or "-"`);
   if (p.scopes.length === 0) throw new CaError('ERR_SCOPE_INVALID', 'auth: an API key needs at least one scope');
   // Stored typed: an untyped `issue:*.acme.internal` is kept as the `issue:dns:*.acme.internal` it means.
@@ -42,7 +42,7 @@ export function createApiKey(store: ApiKeyStore, clock: Clock, p: { name: string
   const secret = randomBytes(32).toString('base64url');
   const now = wholeSeconds(clock.now());
   const record: ApiKeyRecord = { id, name: p.name, secretHash: hashSecret(secret), scopes, createdAt: now, expiresAt: addSeconds(now, lifetime), revokedAt: null, lastUsedAt: null, intact: true };
-  store.createApiKey(record, { at: now, actor: p.actor, action: 'apikey-create', target: `apikey:${p.name}`, outcome: 'ok', detail: { id, scopes, expiresAt: record.expiresAt.toISOString() } });
+  await store.createApiKey(record, { at: now, actor: p.actor, action: 'apikey-create', target: `apikey:${p.name}`, outcome: 'ok', detail: { id, scopes, expiresAt: record.expiresAt.toISOString() } });
   return { key: `mca_${id}_${secret}`, record };
 }
 
@@ -53,7 +53,7 @@ export const API_KEY_ROTATION_GRACE_SECONDS = 86400;
  * Rotates the active key called `name`: a new secret with the same scopes and a fresh lifetime, while the old
  * secret keeps working for `graceSeconds` (then is refused as revoked). Returns the new key, shown once.
  */
-export function rotateApiKey(store: ApiKeyStore, clock: Clock, p: { name: string; graceSeconds?: number; expiresInSeconds?: number; actor: string }): { key: string; record: ApiKeyRecord; previous: ApiKeyRecord } {
+export async function rotateApiKey(store: ApiKeyStore, clock: Clock, p: { name: string; graceSeconds?: number; expiresInSeconds?: number; actor: string }): Promise<{ key: string; record: ApiKeyRecord; previous: ApiKeyRecord }> {
   const grace = p.graceSeconds ?? API_KEY_ROTATION_GRACE_SECONDS;
   const lifetime = p.expiresInSeconds ?? API_KEY_MAX_SECONDS;
   if (lifetime > API_KEY_MAX_SECONDS) throw new CaError('ERR_TTL_TOO_LONG', 'auth: API keys expire within 90 days at most');
@@ -61,7 +61,7 @@ export function rotateApiKey(store: ApiKeyStore, clock: Clock, p: { name: string
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const now = wholeSeconds(clock.now());
-  const done = store.rotateApiKey(
+  const done = await store.rotateApiKey(
     p.name,
     (old) => ({ id, name: old.name, secretHash: hashSecret(secret), scopes: old.scopes, createdAt: now, expiresAt: addSeconds(now, lifetime), revokedAt: null, lastUsedAt: null, intact: true }),
     addSeconds(now, grace),
@@ -82,10 +82,10 @@ export function looksLikeApiKey(text: string): boolean {
 }
 
 /** Verifies a presented API key: known id, matching secret (constant time), not revoked, not expired. */
-export function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: string): ApiKeyIdentity {
+export async function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: string): Promise<ApiKeyIdentity> {
   const m = KEY_FORMAT.exec(presented);
   if (!m) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is malformed');
-  const record = store.findApiKey(m[1]!);
+  const record = await store.findApiKey(m[1]!);
   const given = hashSecret(m[2]!);
   if (!record || !timingSafeEqual(record.secretHash, given)) throw new CaError('ERR_APIKEY_INVALID', 'auth: the API key is not valid');
   if (!record.intact) throw new CaError('ERR_APIKEY_INVALID', `auth: API key "${record.name}" was written or changed outside meshca (its seal does not match) and is refused`);
@@ -94,6 +94,6 @@ export function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: string
   if (record.revokedAt !== null && record.revokedAt <= now) throw new CaError('ERR_APIKEY_REVOKED', `auth: API key "${record.name}" has been revoked (or replaced by ca apikey rotate, and its grace is over)`);
   if (record.expiresAt <= now) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${record.name}" expired at ${record.expiresAt.toISOString()}`);
   // Last-used is kept to the minute: a write (and its fsync) per request would double the cost of a signature.
-  if (record.lastUsedAt === null || now.getTime() - record.lastUsedAt.getTime() >= 60_000) store.touchApiKey(record.id, now);
+  if (record.lastUsedAt === null || now.getTime() - record.lastUsedAt.getTime() >= 60_000) await store.touchApiKey(record.id, now);
   return { record, scopes: record.scopes.map(parseScope) };
 }

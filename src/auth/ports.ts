@@ -19,17 +19,17 @@ export interface ApiKeyRecord {
 /** Durable storage of API keys. */
 export interface ApiKeyStore {
   /** Stores a new key with its audit row; refuses (`ERR_APIKEY_NAME_TAKEN`) a name an active key already has. */
-  createApiKey(record: ApiKeyRecord, audit: AuditEvent): void;
-  findApiKey(id: string): ApiKeyRecord | undefined;
-  listApiKeys(): ApiKeyRecord[];
+  createApiKey(record: ApiKeyRecord, audit: AuditEvent): Promise<void>;
+  findApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
   /** Revokes the active key called `name`, with its audit row; undefined when there is none. */
-  revokeApiKey(name: string, at: Date, audit: AuditEvent): ApiKeyRecord | undefined;
+  revokeApiKey(name: string, at: Date, audit: AuditEvent): Promise<ApiKeyRecord | undefined>;
   /**
    * Replaces the active key called `name` with `next` (same name and scopes) in one transaction: the old key
    * stays valid until `graceEndsAt` (recorded as its revocation time), then is refused. Undefined when there is
    * no active key of that name.
    */
-  rotateApiKey(name: string, next: (old: ApiKeyRecord) => ApiKeyRecord, graceEndsAt: Date, audit: (old: ApiKeyRecord, next: ApiKeyRecord) => AuditEvent): { old: ApiKeyRecord; next: ApiKeyRecord } | undefined;
+  rotateApiKey(name: string, next: (old: ApiKeyRecord) => ApiKeyRecord, graceEndsAt: Date, audit: (old: ApiKeyRecord, next: ApiKeyRecord) => AuditEvent): Promise<{ old: ApiKeyRecord; next: ApiKeyRecord } | undefined>;
   /** Records a use of the key (last-used time). */
-  touchApiKey(id: string, at: Date): void;
+  touchApiKey(id: string, at: Date): Promise<void>;
 }

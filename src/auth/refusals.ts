@@ -4,7 +4,7 @@ import type { AuditEvent } from '../authority/ports.js';
 
 /** Where aggregated rows go: one transaction per window. */
 export interface RefusalSink {
-  appendAuditBatch(events: readonly AuditEvent[]): void;
+  appendAuditBatch(events: readonly AuditEvent[]): Promise<void>;
 }
 
 /** Distinct (actor, action, reason) triples kept per window; the rest of that window is counted under `(others)`. */
@@ -48,6 +48,7 @@ export class RefusalLog {
   /** Rows written per window over the last minute: [second the window was written, rows]. */
   private recent: [number, number][] = [];
   private readonly timer: NodeJS.Timeout;
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly sink: RefusalSink,
@@ -116,16 +117,14 @@ export class RefusalLog {
     // Longer windows while the log is busy; back to a second once the last minute was quiet.
     if (flooded || lastMinute >= ROWS_PER_MINUTE) this.seconds = Math.min(MAX_WINDOW_SECONDS, this.seconds * 2);
     else if (lastMinute < ROWS_PER_MINUTE / 2) this.seconds = 1;
-    try {
-      this.sink.appendAuditBatch(events);
-    } catch (e) {
-      this.onError(e);
-    }
+    // Writes run one after another, so rows keep their windows' order; a failed one (the database is down) is reported.
+    this.writing = this.writing.then(() => this.sink.appendAuditBatch(events)).catch(this.onError);
   }
 
-  /** Writes what is left and stops the timer. */
-  close(): void {
+  /** Writes what is left, stops the timer, and resolves when every write has settled. */
+  close(): Promise<void> {
     clearInterval(this.timer);
     this.write();
+    return this.writing;
   }
 }

@@ -17,7 +17,7 @@ import { SigningPool } from './signing-pool.js';
 import { issued, issueLeaf, issueLeafGrouped, keyBlocked, renewalForked, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { CaCertificate, Issuer } from './issuer.js';
 import type { LeafPolicy } from './policy.js';
-import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome } from './ports.js';
+import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome, StoredCrl } from './ports.js';
 
 /** Everything the authority is built from. */
 export interface AuthorityOptions {
@@ -27,6 +27,11 @@ export interface AuthorityOptions {
   readonly intermediate: Issuer;
   /** Intermediates replaced by a rotation that still have unexpired leaves: they sign their CRLs and OCSP signers. */
   readonly retired?: readonly Issuer[];
+  /**
+   * Intermediates published (trust bundle, CRLs) whose key this process does not have: a rotation made on another
+   * replica, its key not copied here yet. Their CRLs are the ones other replicas sign and store.
+   */
+  readonly keyless?: readonly CaCertificate[];
   readonly policy: LeafPolicy;
   readonly urls: PublicationUrls;
   readonly store: CertificateStore;
@@ -54,11 +59,16 @@ export interface SignedCrl {
   readonly number: bigint;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date;
-  readonly entries: number;
+  /** How many entries it lists (null for one signed elsewhere, read back from the store). */
+  readonly entries: number | null;
+  /** The revocation log's sequence number as far as it lists it. */
+  readonly revocationSeq: number;
 }
 
-/** Revoked entries read per page while building a CRL (~10 ms of work each). */
-const CRL_PAGE = 10_000;
+/** A stored CRL as a signed one (its entries were counted by whoever signed it). */
+function storedSigned(c: StoredCrl): SignedCrl {
+  return { level: c.level, issuerKeyIdHex: c.issuerKeyId, der: c.der, number: c.number, thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate, entries: null, revocationSeq: c.revocationSeq };
+}
 
 /**
  * The CA. Construct it through the store's composition root (`openCaDirectory`) or directly in tests.
@@ -70,6 +80,7 @@ export class Authority {
   private issuance: IssuanceContext;
   private active: Issuer;
   private retiredIssuers: readonly Issuer[];
+  private keyless: readonly CaCertificate[];
   private signingWorkers = 0;
   /** Shared transactions for the issuances of a long-running service (`issueGrouped`, `renewGrouped`). */
   readonly groupCommit: GroupCommit;
@@ -88,6 +99,7 @@ export class Authority {
     this.groupCommit = new GroupCommit(options.store);
     this.active = options.intermediate;
     this.retiredIssuers = options.retired ?? [];
+    this.keyless = options.keyless ?? [];
     this.issuance = { ...signingContext(options.intermediate, options.policy, options.urls, options.clock), store: options.store };
   }
 
@@ -96,11 +108,12 @@ export class Authority {
    * keep signing their CRLs and OCSP signers. Signing workers, if any, restart with the new issuer; meanwhile
    * this thread signs, so no request waits on the swap.
    */
-  async setIntermediates(active: Issuer, retired: readonly Issuer[]): Promise<void> {
+  async setIntermediates(active: Issuer, retired: readonly Issuer[], keyless: readonly CaCertificate[] = []): Promise<void> {
     const { policy, urls, clock, store } = this.options;
     this.issuance = { ...signingContext(active, policy, urls, clock), store };
     this.active = active;
     this.retiredIssuers = retired;
+    this.keyless = keyless;
     const pool = this.signing;
     if (pool) {
       this.signing = null;
@@ -165,18 +178,22 @@ export class Authority {
   }
 
   /** The chain above an issued leaf: the PEM of the intermediate that signed it (a rotation may have come between). */
-  chainFor(leaf: { readonly serial: string }): string {
-    const keyId = this.options.store.findBySerial(leaf.serial)?.issuerKeyId;
-    return (this.intermediates.find((i) => i.keyIdHex === keyId) ?? this.active).pem;
+  chainFor(leaf: Pick<IssuedLeaf, 'issuerKeyId'>): string {
+    return (this.intermediates.find((i) => i.keyIdHex === leaf.issuerKeyId) ?? this.active).pem;
+  }
+
+  /** Every intermediate published: those this process signs with, then those whose key it lacks. */
+  get publishedIntermediates(): readonly CaCertificate[] {
+    return [...this.intermediates, ...this.keyless];
   }
 
   /** What relying parties trust: the root, then every intermediate that still has leaves (PEM). */
   get trustBundlePem(): string {
-    return [this.options.root, ...this.intermediates].map((c) => c.pem).join('');
+    return [this.options.root, ...this.publishedIntermediates].map((c) => c.pem).join('');
   }
 
   /** Issues a leaf through the full pipeline; the certificate is recorded and audited before this returns. */
-  issue(request: IssueRequest, caller: Caller, options: Pick<IssueOptions, 'spendToken'> = {}): IssuedLeaf {
+  issue(request: IssueRequest, caller: Caller, options: Pick<IssueOptions, 'spendToken'> = {}): Promise<IssuedLeaf> {
     return issueLeaf(this.issuance, request, caller, options);
   }
 
@@ -184,14 +201,14 @@ export class Authority {
    * The current, unrevoked, unexpired leaf of this CA whose DER is exactly `der`; anything else is refused
    * (`ERR_CERTIFICATE_UNTRUSTED` for a certificate this CA did not issue).
    */
-  currentLeaf(der: Buffer): CertificateRecord {
+  async currentLeaf(der: Buffer): Promise<CertificateRecord> {
     let serial: string;
     try {
       serial = readCertificate(der).serial;
     } catch {
       throw new CaError('ERR_CERTIFICATE_UNTRUSTED', 'authority: the presented certificate is not readable');
     }
-    const record = this.options.store.findBySerial(serial);
+    const record = await this.options.store.findBySerial(serial);
     if (!record || record.kind !== 'leaf' || !record.der.equals(der)) {
       throw new CaError('ERR_CERTIFICATE_UNTRUSTED', 'authority: the presented certificate was not issued by this CA');
     }
@@ -212,19 +229,15 @@ export class Authority {
    * Renews the leaf `der` with exactly its identities and its lifetime (capped at the CA's maximum), for the same
    * key or for `newKey` (whose CSR proves possession). The caller must have proved it holds the current key.
    */
-  renew(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): IssuedLeaf {
-    const renewal = this.renewalOf(der, newKey, caller);
+  async renew(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): Promise<IssuedLeaf> {
+    const renewal = await this.renewalOf(der, newKey, caller);
     return 'replayed' in renewal ? renewal.replayed : issueLeaf(this.issuance, renewal.request, caller, renewal.options);
   }
 
   /** As `renew`, recorded through group commit like `issueGrouped`. */
-  renewGrouped(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): Promise<IssuedLeaf> {
-    try {
-      const renewal = this.renewalOf(der, newKey, caller);
-      return 'replayed' in renewal ? Promise.resolve(renewal.replayed) : issueLeafGrouped(this.signGrouped, this.groupCommit, renewal.request, caller, renewal.options);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async renewGrouped(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): Promise<IssuedLeaf> {
+    const renewal = await this.renewalOf(der, newKey, caller);
+    return 'replayed' in renewal ? renewal.replayed : issueLeafGrouped(this.signGrouped, this.groupCommit, renewal.request, caller, renewal.options);
   }
 
   /**
@@ -235,22 +248,21 @@ export class Authority {
    * second branch exists; a repeat with a new key supersedes the earlier successor. The store checks the key and
    * the grace again in the transaction that records the leaf.
    */
-  private renewalOf(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): { request: IssueRequest; options: IssueOptions } | { replayed: IssuedLeaf } {
-    const current = this.currentLeaf(der);
-    if (newKey === undefined && this.options.store.isKeyBlocked(current.subjectKeyHash)) throw keyBlocked();
+  private async renewalOf(der: Buffer, newKey: SubjectKey | undefined, caller: Caller): Promise<{ request: IssueRequest; options: IssueOptions } | { replayed: IssuedLeaf }> {
+    const current = await this.currentLeaf(der);
+    if (newKey === undefined && (await this.options.store.isKeyBlocked(current.subjectKeyHash))) throw keyBlocked();
     const grace = this.options.renewalGraceSeconds ?? RENEWAL_GRACE_SECONDS;
-    const renewals = this.options.store.renewalsOf(current.serial);
+    const renewals = await this.options.store.renewalsOf(current.serial);
     const now = wholeSeconds(this.options.clock.now());
     const first = renewals[0];
     if (first && (now.getTime() - first.issuedAt.getTime()) / 1000 > grace) {
       throw renewalForked(current.serial, { predecessor: current.serial, successor: first.serial, renewedAt: first.issuedAt.toISOString(), lineage: 'fork' }, `as ${first.serial} at ${first.issuedAt.toISOString()}, more than ${formatDuration(grace)} ago`);
     }
     if (newKey === undefined) {
-      const successor = renewals
-        .map((r) => this.options.store.findBySerial(r.serial))
-        .find((r) => r !== undefined && r.revokedAt === null && r.notAfter > now && r.subjectKeyHash === current.subjectKeyHash);
+      const successors = await Promise.all(renewals.map((r) => this.options.store.findBySerial(r.serial)));
+      const successor = successors.find((r) => r !== undefined && r.revokedAt === null && r.notAfter > now && r.subjectKeyHash === current.subjectKeyHash);
       if (successor) {
-        this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'renew', target: successor.serial, outcome: 'noop', detail: { predecessor: current.serial, replayed: successor.serial } });
+        await this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'renew', target: successor.serial, outcome: 'noop', detail: { predecessor: current.serial, replayed: successor.serial } });
         return { replayed: issued(successor) };
       }
     }
@@ -272,7 +284,7 @@ export class Authority {
    * The CA service's own TLS leaf (`spiffe://TD/meshca/ca`, a reserved identity no request can obtain) for `spki`
    * with these names. Clients refuse to send credentials to a server that does not present it.
    */
-  issueCaServiceLeaf(spki: Buffer, names: { dnsNames: readonly string[]; ipAddresses: readonly string[] }, caller: Caller): IssuedLeaf {
+  issueCaServiceLeaf(spki: Buffer, names: { dnsNames: readonly string[]; ipAddresses: readonly string[] }, caller: Caller): Promise<IssuedLeaf> {
     return issueLeaf(this.issuance, { commonName: 'meshca CA service', spiffeId: caServiceSpiffeId(this.trustDomain), ...names, key: { spki } }, caller, { reservedIdentity: true });
   }
 
@@ -280,7 +292,7 @@ export class Authority {
    * Issues the delegated OCSP signing certificate for `spki`, valid `lifetimeSeconds` (never past the
    * intermediate). It is audited, not stored as a leaf: it has no identity to list or renew.
    */
-  issueOcspSigner(issuer: Issuer, spki: Buffer, lifetimeSeconds: number, caller: Caller): { der: Buffer; serial: string; notBefore: Date; notAfter: Date } {
+  async issueOcspSigner(issuer: Issuer, spki: Buffer, lifetimeSeconds: number, caller: Caller): Promise<{ der: Buffer; serial: string; notBefore: Date; notAfter: Date }> {
     const now = wholeSeconds(this.options.clock.now());
     const notBefore = addSeconds(now, -this.options.policy.backdateSeconds);
     const cap = issuer.notAfter;
@@ -291,18 +303,18 @@ export class Authority {
       issuer.signer,
     );
     const hex = serialToHex(serial);
-    this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'ocsp-signer', target: hex, outcome: 'ok', detail: { notAfter: notAfter.toISOString(), issuer: issuer.keyIdHex } });
+    await this.options.store.appendAudit({ at: now, actor: caller.actor, action: 'ocsp-signer', target: hex, outcome: 'ok', detail: { notAfter: notAfter.toISOString(), issuer: issuer.keyIdHex } });
     return { der, serial: hex, notBefore, notAfter };
   }
 
   /** Looks a certificate up by serial in any accepted text form. */
-  find(serial: string): CertificateRecord | undefined {
+  async find(serial: string): Promise<CertificateRecord | undefined> {
     const canonical = normalizeSerial(serial);
     return canonical === null ? undefined : this.options.store.findBySerial(canonical);
   }
 
   /** Lists certificates (leaves unless `kind` says otherwise). */
-  list(query: Omit<CertificateQuery, 'now'>): CertificateRecord[] {
+  list(query: Omit<CertificateQuery, 'now'>): Promise<CertificateRecord[]> {
     return this.options.store.list({ kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) });
   }
 
@@ -316,18 +328,41 @@ export class Authority {
    * `keyCompromise` always blocks the key and revokes every other unexpired leaf with it (`alsoRevoked`). CA
    * certificates are refused (retiring the intermediate is a rotation, not a revocation).
    */
-  revoke(serialText: string, reason: RevocationReason, caller: Caller): Exclude<RevocationOutcome, { result: 'not-found' }> {
+  async revoke(serialText: string, reason: RevocationReason, caller: Caller): Promise<Exclude<RevocationOutcome, { result: 'not-found' }>> {
     // keyCompromise is about the key, not one serial: every unexpired leaf with it goes, and the key is blocked.
     const serial = normalizeSerial(serialText);
     if (serial === null) throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: "${serialText}" is not a serial number (hex expected)`);
-    const existing = this.options.store.findBySerial(serial);
+    const existing = await this.options.store.findBySerial(serial);
     if (existing && existing.kind !== 'leaf') {
       throw new CaError('ERR_REVOKE_CA_CERTIFICATE', `authority: ${serial} is the ${existing.kind} certificate; revoking it would break the CA (rotate it instead)`);
     }
     const now = wholeSeconds(this.options.clock.now());
-    const outcome = this.options.store.recordRevocation(serial, now, reason, { at: now, actor: caller.actor, action: 'revoke', target: serial, outcome: 'ok', detail: { reason } }, { blockKey: reason === 'keyCompromise' });
+    const outcome = await this.options.store.recordRevocation(serial, now, reason, { at: now, actor: caller.actor, action: 'revoke', target: serial, outcome: 'ok', detail: { reason } }, { blockKey: reason === 'keyCompromise' });
     if (outcome.result === 'not-found') throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: no certificate with serial ${serial} was issued by this CA`);
     return outcome;
+  }
+
+  /**
+   * The CRL to serve for an intermediate: the one any process of this CA published last, when it lists every
+   * revocation recorded since and is less than half its validity old (so every replica serves the same CRL, and a
+   * burst of replicas signs one, not one each); else a new one, signed here and published for the others. For an
+   * intermediate whose key is not here, only a published one, while it is valid. With `fresh`, always a new one.
+   */
+  async currentCrl(issuer: CaCertificate, options: { fresh?: boolean } = {}): Promise<SignedCrl> {
+    const { store, clock } = this.options;
+    const now = clock.now();
+    const stored = await store.publishedCrl(issuer.keyIdHex);
+    const half = stored ? stored.thisUpdate.getTime() + (stored.nextUpdate.getTime() - stored.thisUpdate.getTime()) / 2 : 0;
+    if (!options.fresh && stored && now.getTime() < half && (await store.revocationsSince(stored.revocationSeq)).seq === stored.revocationSeq) return storedSigned(stored);
+    const signer = this.intermediates.find((i) => i.keyIdHex === issuer.keyIdHex);
+    if (!signer) {
+      if (stored && now < stored.nextUpdate) return storedSigned(stored);
+      throw new CaError('ERR_SIGNER_UNAVAILABLE', `authority: no current CRL of intermediate ${issuer.certificate.serial} is published, and its key is not here to sign one`);
+    }
+    const signed = await this.signCrl(signer);
+    const published = await store.publishCrl({ issuerKeyId: signed.issuerKeyIdHex, level: 'intermediate', number: signed.number, der: signed.der, thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, revocationSeq: signed.revocationSeq });
+    // Another replica's, signed after this one took its number: it lists at least as much.
+    return published.number > signed.number ? storedSigned(published) : signed;
   }
 
   /**
@@ -340,43 +375,20 @@ export class Authority {
   }
 }
 
-type CrlParams = { store: CertificateStore; issuer: Issuer; level: CrlLevel; now: Date; validitySeconds: number; retentionSeconds: number };
-
-/** The pages of a CRL's entries, in serial order (yielded so the async signer can pause between them). */
-function* crlPages(p: CrlParams, since: Date): Generator<{ der: Buffer; count: number }> {
-  for (let after = ''; ; ) {
-    const page = p.store.revokedPage(p.issuer.keyIdHex, since, after, CRL_PAGE);
-    if (page.length === 0) return;
-    yield { der: revokedEntries(page), count: page.length };
-    after = page[page.length - 1]!.serial;
-    if (page.length < CRL_PAGE) return;
-  }
-}
-
-function finishCrl(p: CrlParams, thisUpdate: Date, number: bigint, pages: readonly { der: Buffer; count: number }[]): SignedCrl {
-  const nextUpdate = addSeconds(thisUpdate, p.validitySeconds);
-  const der = signCrl({ issuer: p.issuer.subject, issuerKeyId: p.issuer.keyId, signer: p.issuer.signer, thisUpdate, nextUpdate, number }, pages.map((x) => x.der));
-  return { level: p.level, issuerKeyIdHex: p.issuer.keyIdHex, der, number, thisUpdate, nextUpdate, entries: pages.reduce((n, x) => n + x.count, 0) };
-}
+type CrlParams = { store: Pick<CertificateStore, 'crlSnapshot'>; issuer: Issuer; level: CrlLevel; now: Date; validitySeconds: number; retentionSeconds: number };
 
 /**
- * Signs a CRL for `issuer` with the next persisted CRL number. Entries are read in pages and encoded page by
- * page, yielding to the event loop between pages so a large CRL never stalls other requests.
+ * Signs a CRL for `issuer` with the next CRL number the store hands out. Entries are read in pages and encoded
+ * page by page, yielding to the event loop between pages so a large CRL never stalls other requests.
  */
 export async function signIssuerCrl(p: CrlParams): Promise<SignedCrl> {
   const thisUpdate = wholeSeconds(p.now);
-  const number = p.store.nextCrlNumber(p.issuer.keyIdHex);
   const pages: { der: Buffer; count: number }[] = [];
-  for (const page of crlPages(p, addSeconds(thisUpdate, -p.retentionSeconds))) {
-    pages.push(page);
+  const { number, revocationSeq } = await p.store.crlSnapshot(p.issuer.keyIdHex, { notAfterSince: addSeconds(thisUpdate, -p.retentionSeconds), numberAtLeast: BigInt(p.now.getTime()) }, async (page) => {
+    pages.push({ der: revokedEntries(page), count: page.length });
     await new Promise((resolve) => setImmediate(resolve));
-  }
-  return finishCrl(p, thisUpdate, number, pages);
-}
-
-/** As {@link signIssuerCrl}, at once: for the root's CRL, which lists at most a few intermediates. */
-export function signIssuerCrlNow(p: CrlParams): SignedCrl {
-  const thisUpdate = wholeSeconds(p.now);
-  const number = p.store.nextCrlNumber(p.issuer.keyIdHex);
-  return finishCrl(p, thisUpdate, number, [...crlPages(p, addSeconds(thisUpdate, -p.retentionSeconds))]);
+  });
+  const nextUpdate = addSeconds(thisUpdate, p.validitySeconds);
+  const der = signCrl({ issuer: p.issuer.subject, issuerKeyId: p.issuer.keyId, signer: p.issuer.signer, thisUpdate, nextUpdate, number }, pages.map((x) => x.der));
+  return { level: p.level, issuerKeyIdHex: p.issuer.keyIdHex, der, number, thisUpdate, nextUpdate, entries: pages.reduce((n, x) => n + x.count, 0), revocationSeq };
 }

@@ -6,12 +6,14 @@ import type { CertificateStore, IssuedEntry, IssuedOutcome } from './ports.js';
 const MAX_BATCH = 512;
 
 /**
- * Collects issuances from concurrent requests and writes them with one `recordIssuedBatch` (one fsync) per
- * turn of the event loop. Durability is unchanged: a caller's promise settles only after the transaction
- * holding its row has committed, or rejects with the store's error when it did not.
+ * Collects issuances from concurrent requests and writes them with one `recordIssuedBatch` (one fsync) at a time:
+ * what arrives while a transaction is in flight goes into the next one. Durability is unchanged: a caller's
+ * promise settles only after the transaction holding its row has committed, or rejects with the store's error
+ * when it did not.
  */
 export class GroupCommit {
   private pending: { entry: IssuedEntry; resolve: (o: IssuedOutcome) => void; reject: (e: unknown) => void }[] = [];
+  /** True from the first queued entry until the queue is empty again (a flush is scheduled or running). */
   private scheduled = false;
   /** Transactions written and entries they held, for metrics and tests. */
   readonly stats = { transactions: 0, entries: 0 };
@@ -24,18 +26,17 @@ export class GroupCommit {
       this.pending.push({ entry, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => void this.flush());
       }
     });
   }
 
-  private flush(): void {
-    this.scheduled = false;
+  private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, MAX_BATCH);
       let outcomes: IssuedOutcome[];
       try {
-        outcomes = this.store.recordIssuedBatch(batch.map((p) => p.entry));
+        outcomes = await this.store.recordIssuedBatch(batch.map((p) => p.entry));
       } catch (e) {
         for (const p of batch) p.reject(e);
         continue;
@@ -44,5 +45,6 @@ export class GroupCommit {
       this.stats.entries += batch.length;
       batch.forEach((p, i) => p.resolve(outcomes[i]!));
     }
+    this.scheduled = false;
   }
 }

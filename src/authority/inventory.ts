@@ -13,7 +13,7 @@ const PAGE = 1000;
 export async function findMatching(store: Pick<CertificateStore, 'list'>, query: Omit<CertificateQuery, 'limit' | 'after'>, matches: (record: CertificateRecord) => boolean, limit: number): Promise<CertificateRecord[]> {
   const found: CertificateRecord[] = [];
   for (let after: CertificateQuery['after']; ; ) {
-    const page = store.list({ ...query, limit: PAGE, ...(after ? { after } : {}) });
+    const page = await store.list({ ...query, limit: PAGE, ...(after ? { after } : {}) });
     for (const record of page) {
       if (!matches(record)) continue;
       found.push(record);

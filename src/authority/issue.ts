@@ -30,6 +30,8 @@ export interface IssueRequest extends LeafRequest {
 /** A signed, recorded leaf. */
 export interface IssuedLeaf {
   readonly serial: string;
+  /** Hex key id of the intermediate that signed it (which chain goes beside it). */
+  readonly issuerKeyId: string;
   readonly der: Buffer;
   readonly notBefore: Date;
   readonly notAfter: Date;
@@ -124,6 +126,7 @@ const SERIAL_ATTEMPTS = 3;
 
 /** The record when it was stored; otherwise throws why it was refused, or returns null to retry with a new serial. */
 function settled(entry: IssuedEntry, outcome: IssuedOutcome): CertificateRecord | null {
+  if (typeof outcome === 'object') return outcome.replayed;
   switch (outcome) {
     case 'recorded':
       return entry.record;
@@ -151,10 +154,10 @@ export function renewalForked(serial: string, detail: Record<string, unknown>, a
 const serialExhausted = (): CaError => new CaError('ERR_STORE_BUSY', 'authority: could not allocate a unique serial');
 
 /** Stage 6: persist with its audit row, committing now. */
-function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, options: IssueOptions): CertificateRecord {
+async function persist(ctx: IssuanceContext, accepted: AcceptedLeaf, caller: Caller, options: IssueOptions): Promise<CertificateRecord> {
   for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
     const entry = signedEntry(ctx, accepted, caller, options);
-    const record = settled(entry, ctx.store.recordIssued(entry.record, entry.audit, entry.spendToken));
+    const record = settled(entry, await ctx.store.recordIssued(entry.record, entry.audit, entry.spendToken));
     if (record) return record;
   }
   throw serialExhausted();
@@ -187,6 +190,7 @@ function accept(ctx: SigningContext, request: IssueRequest, options: IssueOption
 export function issued(record: CertificateRecord): IssuedLeaf {
   return {
     serial: record.serial,
+    issuerKeyId: record.issuerKeyId,
     der: record.der,
     notBefore: record.notBefore,
     notAfter: record.notAfter,
@@ -197,8 +201,8 @@ export function issued(record: CertificateRecord): IssuedLeaf {
 }
 
 /** Runs the whole pipeline and returns the recorded leaf. */
-export function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): IssuedLeaf {
-  return issued(persist(ctx, accept(ctx, request, options), caller, options));
+export async function issueLeaf(ctx: IssuanceContext, request: IssueRequest, caller: Caller, options: IssueOptions = {}): Promise<IssuedLeaf> {
+  return issued(await persist(ctx, accept(ctx, request, options), caller, options));
 }
 
 /**

@@ -95,9 +95,11 @@ export interface IssuedEntry {
 
 /**
  * What recording an issuance did: stored it, or stored nothing because the serial was taken, the token spent,
- * the key blocked (keyCompromise), or the predecessor was already renewed longer ago than the grace.
+ * the key blocked (keyCompromise), or the predecessor was already renewed longer ago than the grace; or, for a
+ * renewal that raced another of the same certificate for the same key, stored nothing and gives that one's
+ * successor (`replayed`), so one lineage never gets two branches.
  */
-export type IssuedOutcome = 'recorded' | 'serial-taken' | 'token-spent' | 'key-blocked' | 'renewal-forked';
+export type IssuedOutcome = 'recorded' | 'serial-taken' | 'token-spent' | 'key-blocked' | 'renewal-forked' | { readonly replayed: CertificateRecord };
 
 /** A renewal of a leaf: the successor's serial and when it was signed. */
 export interface Renewal {
@@ -105,44 +107,103 @@ export interface Renewal {
   readonly issuedAt: Date;
 }
 
-/** Durable storage of certificates, revocations, CRL numbers and the audit log. */
+/**
+ * Durable storage of certificates, revocations, CRL numbers and the audit log. Every method is asynchronous: one
+ * implementation is embedded (SQLite), another is a server shared by several CA replicas (PostgreSQL). A store
+ * that cannot be reached fails with `ERR_DATABASE_UNAVAILABLE`, quickly.
+ */
 export interface CertificateStore {
   /**
    * Records a newly signed certificate together with its audit row in one transaction, and, when
    * `spendToken` is given, marks that enrollment token used in the same transaction. Stores nothing when
    * the serial is already taken or the token was already spent.
    */
-  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): IssuedOutcome;
+  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): Promise<IssuedOutcome>;
   /** Records many issuances in one durable transaction; each entry's outcome is as `recordIssued`'s. */
-  recordIssuedBatch(entries: readonly IssuedEntry[]): IssuedOutcome[];
-  findBySerial(serial: string): CertificateRecord | undefined;
-  list(query: CertificateQuery): CertificateRecord[];
+  recordIssuedBatch(entries: readonly IssuedEntry[]): Promise<IssuedOutcome[]>;
+  findBySerial(serial: string): Promise<CertificateRecord | undefined>;
+  list(query: CertificateQuery): Promise<CertificateRecord[]>;
   /** How many certificates `list` would return without a limit. */
-  count(query: CertificateQuery): number;
+  count(query: CertificateQuery): Promise<number>;
   /**
    * Marks a certificate revoked (and audits it) in one transaction; a second revocation changes nothing. With
    * `blockKey`, the same transaction also blocks the certificate's key and revokes (keyCompromise, audited) every
    * other unexpired leaf with that key, whether or not the certificate itself was already revoked.
    */
-  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options?: { readonly blockKey?: boolean }): RevocationOutcome;
+  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options?: { readonly blockKey?: boolean }): Promise<RevocationOutcome>;
   /** True when a keyCompromise revocation blocked the key with this SPKI hash. */
-  isKeyBlocked(subjectKeyHash: string): boolean;
+  isKeyBlocked(subjectKeyHash: string): Promise<boolean>;
   /** The leaves that renewed `serial`, oldest first. */
-  renewalsOf(serial: string): Renewal[];
+  renewalsOf(serial: string): Promise<Renewal[]>;
   /**
-   * One page of the revoked certificates issued by `issuerKeyId` whose notAfter is after `notAfterSince`, in
-   * serial order, starting after `afterSerial` (keyset paging keeps each read short).
+   * Takes the next CRL number of the issuer whose key id is `issuerKeyId` and reads, as of that moment, its revoked
+   * certificates whose notAfter is after `scope.notAfterSince`, in serial order, a page at a time (`onPage` is awaited
+   * between pages). The number is the larger of the last one plus one and `scope.numberAtLeast`. Numbers are never
+   * reused, and a CRL numbered higher lists at least what a lower one listed, whichever process (or replica) takes them.
    */
-  revokedPage(issuerKeyId: string, notAfterSince: Date, afterSerial: string, limit: number): RevokedCertificate[];
+  crlSnapshot(issuerKeyId: string, scope: CrlScope, onPage: (page: readonly RevokedCertificate[]) => void | Promise<void>): Promise<{ number: bigint; revocationSeq: number }>;
+  /** The newest CRL of the issuer any process of this CA has published, if one has. */
+  publishedCrl(issuerKeyId: string): Promise<StoredCrl | undefined>;
+  /**
+   * Publishes a newly signed CRL for every process of this CA to serve, unless one with a higher number is there
+   * already (another replica signed meanwhile); returns the one that is, and tells the other replicas.
+   */
+  publishCrl(crl: StoredCrl): Promise<StoredCrl>;
   /** The newest revocation sequence number, and the serials revoked after `sinceSeq` (null when too many to list). */
-  revocationsSince(sinceSeq: number): { seq: number; serials: string[] | null };
+  revocationsSince(sinceSeq: number): Promise<{ seq: number; serials: string[] | null }>;
   /** The latest notAfter of the leaves of the issuer with this key id (undefined when it issued none). */
-  lastLeafExpiry(issuerKeyId: string): Date | undefined;
-  /** Persists and returns the next CRL number for an issuer; strictly increasing, never reused. */
-  nextCrlNumber(issuerKeyId: string): bigint;
-  appendAudit(event: AuditEvent): void;
+  lastLeafExpiry(issuerKeyId: string): Promise<Date | undefined>;
+  appendAudit(event: AuditEvent): Promise<void>;
   /** Appends several audit rows in one transaction (aggregated refusals). */
-  appendAuditBatch(events: readonly AuditEvent[]): void;
+  appendAuditBatch(events: readonly AuditEvent[]): Promise<void>;
   /** Audit rows in id order: after row `after` (default 0), at most `limit`. */
-  auditLog(options?: { limit?: number; after?: number }): AuditRecord[];
+  auditLog(options?: { limit?: number; after?: number }): Promise<AuditRecord[]>;
+}
+
+/**
+ * A CRL as the store keeps it for every process of the CA to serve: the root's as last signed with the root key (at
+ * init, at a rotation, or by hand), each intermediate's as last signed by any replica.
+ */
+export interface StoredCrl {
+  readonly issuerKeyId: string;
+  readonly level: 'root' | 'intermediate';
+  readonly number: bigint;
+  readonly der: Buffer;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  /** The revocation log's sequence number as far as the CRL lists it (see `revocationsSince`). */
+  readonly revocationSeq: number;
+}
+
+/**
+ * The CA's own certificates as its store holds them: the root and every intermediate (each a `CertificateRecord`
+ * of its kind), the root's CRL, and fingerprints of the keys that replicas must share. Every process serving the
+ * CA reads its hierarchy from here, so a rotation made anywhere reaches all of them.
+ */
+export interface HierarchyStore {
+  /** The root and every intermediate ever made, oldest first. */
+  caCertificates(): Promise<CertificateRecord[]>;
+  /**
+   * Stores a new intermediate with its audit row, and tells other replicas; refuses (`ERR_ROTATION_CONFLICT`) when
+   * the newest intermediate is no longer `replaces` (another rotation got there first). `replaces` is null at init.
+   */
+  recordIntermediate(record: CertificateRecord, audit: AuditEvent, replaces: string | null): Promise<void>;
+  rootCrl(): Promise<StoredCrl | undefined>;
+  /** Stores a newly signed root CRL (with its audit row) unless one with a higher number is already stored. */
+  saveRootCrl(crl: StoredCrl, audit: AuditEvent): Promise<void>;
+  /** A fingerprint recorded for `name` (e.g. `token-key`), or undefined. */
+  fingerprint(name: string): Promise<string | undefined>;
+  /** Records a fingerprint for `name` unless one is recorded; returns the one that is. */
+  recordFingerprint(name: string, value: string): Promise<string>;
+}
+
+/** What a CRL about to be signed covers, and the least number it may take. */
+export interface CrlScope {
+  /** Revoked certificates whose notAfter is after this are listed. */
+  readonly notAfterSince: Date;
+  /**
+   * The number is the larger of the last one plus one and this. Passing the signing time in milliseconds keeps
+   * numbers growing across a database restored from a backup, whose own counter is behind what was published.
+   */
+  readonly numberAtLeast: bigint;
 }

@@ -40,6 +40,20 @@ export function readPassphrase(passphraseFile: string | undefined): string | und
   return env === undefined || env === '' ? undefined : env;
 }
 
+/**
+ * The root key's own passphrase: the first line of `file`, else $ROOT_CA_PASSPHRASE; undefined when the root key opens
+ * with the CA passphrase (the default).
+ */
+export function readRootPassphrase(file: string | undefined): string | undefined {
+  if (file !== undefined) {
+    const text = readInputFile(file, 'root passphrase file').toString('utf8').replace(/\r?\n.*$/s, '');
+    if (text === '') throw new CaError('ERR_PASSPHRASE_REQUIRED', `cli: the root passphrase file ${file} is empty`);
+    return text;
+  }
+  const env = process.env.ROOT_CA_PASSPHRASE;
+  return env === undefined || env === '' ? undefined : env;
+}
+
 /** Where a secret (API key, enrollment token) may come from, in the order they are tried. */
 export interface SecretSources {
   /** What the secret must look like, and what it is called in the error when it does not. */

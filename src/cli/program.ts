@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CaError } from '../errors.js';
-import { readPassphrase, readSecret } from './io.js';
+import { readPassphrase, readRootPassphrase, readSecret } from './io.js';
 import { EXIT, printError, printOutput, processTerminal, type CommandOutput, type Terminal } from './output.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -25,11 +25,13 @@ const count = (max: number) => (value: string): number => {
 const load = {
   apikey: () => import('./commands/apikey.js'),
   audit: () => import('./commands/audit.js'),
+  backup: () => import('./commands/backup.js'),
   crl: () => import('./commands/crl.js'),
   init: () => import('./commands/init.js'),
   inspect: () => import('./commands/inspect.js'),
   issue: () => import('./commands/issue.js'),
   list: () => import('./commands/list.js'),
+  migrate: () => import('./commands/migrate.js'),
   ocsp: () => import('./commands/ocsp.js'),
   renew: () => import('./commands/renew.js'),
   revoke: () => import('./commands/revoke.js'),
@@ -93,6 +95,7 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .enablePositionalOptions();
 
   const passphraseOption = new Option('--passphrase-file <file>', 'file whose first line is the CA key passphrase (default: $CA_PASSPHRASE)');
+  const rootPassphraseOption = () => new Option('--root-passphrase-file <file>', 'file whose first line is the root key\'s own passphrase (default: $ROOT_CA_PASSPHRASE, else the CA passphrase)');
   const remoteOptions = (c: Command): Command =>
     c
       .option('--ca-url <url>', 'a running CA (https://HOST:PORT) instead of a local --dir')
@@ -111,9 +114,11 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--max-ttl <dur>', 'longest leaf lifetime the CA grants', '7d')
     .option('--intermediate-lifetime <dur>', 'how long each intermediate lives (at init and at each rotation)', '365d')
     .option('--root-key-out <file>', 'write the root key to this file (which must not exist) instead of the CA directory: an offline root from the start')
+    .option('--database <url>', 'keep the CA\'s data in this PostgreSQL database (postgres://USER@HOST:PORT/DB, shared by replicas) instead of DIR/ca.db')
     .addOption(passphraseOption)
+    .addOption(rootPassphraseOption())
     .option('--json', 'print JSON')
-    .action((o) => run(async () => (await load.init()).init({ ...o, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+    .action((o) => run(async () => (await load.init()).init({ ...o, passphrase: readPassphrase(o.passphraseFile), rootPassphrase: readRootPassphrase(o.rootPassphraseFile) }), !!o.json));
 
   program
     .command('intermediate')
@@ -122,10 +127,11 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .requiredOption('--dir <dir>', 'CA directory')
     .option('--root-key <file>', 'the root key, when it is kept offline (default: DIR/private/root.key)')
     .addOption(passphraseOption)
+    .addOption(rootPassphraseOption())
     .option('--json', 'print JSON')
     .action((action: string, o) => run(async () => {
       if (action !== 'rotate') throw new CaError('ERR_USAGE', `cli: unknown intermediate action "${action}" (only "rotate")`);
-      return (await load.init()).rotateIntermediate({ ...o, passphrase: readPassphrase(o.passphraseFile) });
+      return (await load.init()).rotateIntermediate({ ...o, passphrase: readPassphrase(o.passphraseFile), rootPassphrase: readRootPassphrase(o.rootPassphraseFile) });
     }, !!o.json));
 
   const issueCommand = program
@@ -213,9 +219,29 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--max-connections <n>', 'connections held at once per listener', '1024')
     .option('--ocsp-sign-limit <n>', 'OCSP responses signed on the fly (nonce, cache miss) per client address per second; 0: no limit', '200')
     .option('--audit-head-interval <dur>', 'how often the signed audit chain head is logged and published', '60s')
+    .option('--service-dns <name>', 'a DNS name clients reach the service by, for its own TLS certificate (e.g. the load balancer\'s; repeatable)', collect, [])
+    .option('--service-ip <addr>', 'an IP address clients reach the service by, for its own TLS certificate (repeatable)', collect, [])
     .addOption(passphraseOption)
+    .addOption(rootPassphraseOption())
     .option('--json', 'accepted for uniformity: the service always logs JSON lines')
-    .action((o) => run(async () => (await load.serve()).serve({ ...o, passphrase: readPassphrase(o.passphraseFile) }), false));
+    .action((o) => run(async () => (await load.serve()).serve({ ...o, passphrase: readPassphrase(o.passphraseFile), rootPassphrase: readRootPassphrase(o.rootPassphraseFile) }), false));
+
+  program
+    .command('migrate')
+    .description('bring the CA\'s database to this meshca\'s schema (ca serve does it at start too), or move a SQLite CA to PostgreSQL with --to')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--to <url>', 'move the CA\'s data from DIR/ca.db into this empty PostgreSQL database (postgres://USER@HOST:PORT/DB); ca serve must be stopped')
+    .option('--json', 'print JSON')
+    .action((o) => run(async () => (await load.migrate()).migrate(o, (line) => term.stderr(`ca migrate: ${line}\n`)), !!o.json));
+
+  program
+    .command('backup')
+    .description('a consistent copy of a SQLite CA\'s database, made while ca serve runs (PostgreSQL: use pg_dump)')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .requiredOption('--out <file>', 'where to write the copy (0600)')
+    .option('--force', 'replace an existing --out file', false)
+    .option('--json', 'print JSON')
+    .action((o) => run(async () => (await load.backup()).backup(o, (line) => term.stderr(`ca backup: ${line}\n`)), !!o.json));
 
   program
     .command('token')
@@ -275,8 +301,9 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .option('--root', 're-sign the root\'s CRL with the root key (a ceremony for an offline root) and write it', false)
     .option('--root-key <file>', 'with --root: the root key, when it is kept offline')
     .addOption(passphraseOption)
+    .addOption(rootPassphraseOption())
     .option('--json', 'print JSON')
-    .action((o) => run(async () => (localOrRemote(o), (await load.crl()).crl({ ...o, passphrase: o.caUrl === undefined ? readPassphrase(o.passphraseFile) : undefined })), !!o.json));
+    .action((o) => run(async () => (localOrRemote(o), (await load.crl()).crl({ ...o, passphrase: o.caUrl === undefined ? readPassphrase(o.passphraseFile) : undefined, rootPassphrase: o.root ? readRootPassphrase(o.rootPassphraseFile) : undefined })), !!o.json));
 
   const crlCommand = program.commands.find((c) => c.name() === 'crl')!;
   // Options after `sync` are sync's own (ca crl has --ca-url and --out too).

@@ -32,6 +32,11 @@ export interface CaConfigFile {
    * has its CRL before it meets a leaf of it (optional; default 10m, twice meshca/tls's trust refresh).
    */
   rotationLead?: string;
+  /**
+   * A PostgreSQL URL (`postgres://user@host:port/db`) when the CA's data lives there, shared by replicas; absent for
+   * the embedded SQLite database (ca.db). `MESHCA_DATABASE_URL` overrides it, e.g. to keep the password out of this file.
+   */
+  database?: string;
 }
 
 /** The configuration, parsed. */
@@ -50,6 +55,8 @@ export interface CaConfig {
   readonly intermediateLifetimeSeconds: number;
   readonly rootCrlValiditySeconds: number;
   readonly rotationLeadSeconds: number;
+  /** The PostgreSQL URL as config.json gives it, or undefined for SQLite. */
+  readonly database: string | undefined;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -85,6 +92,43 @@ export function parsePublicUrl(text: string): string {
     throw new CaError('ERR_CONFIG_INVALID', `config: public URL "${text}" must be http(s)://host[:port][/path] without query, fragment or credentials`);
   }
   return url.href.replace(/\/+$/, '');
+}
+
+/** Checks a PostgreSQL URL: postgres:// or postgresql://, a host and a database name. Messages never repeat a password. */
+export function parseDatabaseUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CaError('ERR_CONFIG_INVALID', 'config: the database URL is not a URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new CaError('ERR_CONFIG_INVALID', `config: the database URL must start with postgres:// (got ${url.protocol}//…); SQLite needs no URL`);
+  }
+  if (url.hostname === '' || url.pathname.length < 2) throw new CaError('ERR_CONFIG_INVALID', `config: the database URL ${redactDatabaseUrl(text)} needs a host and a database name`);
+  return text;
+}
+
+/**
+ * The database URL to write into config.json: without its password, which each replica gets from
+ * MESHCA_DATABASE_URL or PGPASSWORD instead (config.json is copied to every replica); whether there was one.
+ */
+export function storableDatabaseUrl(text: string): { url: string; hadPassword: boolean } {
+  const url = new URL(text);
+  if (url.password === '') return { url: text, hadPassword: false };
+  url.password = '';
+  return { url: url.href, hadPassword: true };
+}
+
+/** A database URL safe to print: the password, if any, replaced by `***`. */
+export function redactDatabaseUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password !== '') url.password = '***';
+    return url.href;
+  } catch {
+    return 'postgres://(unreadable URL)';
+  }
 }
 
 /** Validates config.json's content, naming the field that is wrong. */
@@ -126,6 +170,7 @@ export function parseCaConfig(raw: unknown, source: string): CaConfig {
     intermediateLifetimeSeconds: c.intermediateLifetime === undefined ? parseDuration(CONFIG_DEFAULTS.intermediateLifetime) : duration('intermediateLifetime'),
     rootCrlValiditySeconds: c.rootCrlValidity === undefined ? parseDuration(CONFIG_DEFAULTS.rootCrlValidity) : duration('rootCrlValidity'),
     rotationLeadSeconds: c.rotationLead === undefined ? parseDuration(CONFIG_DEFAULTS.rotationLead) : duration('rotationLead'),
+    database: c.database === undefined ? undefined : within('database', () => parseDatabaseUrl(str('database'))),
   };
   if (config.defaultTtlSeconds > config.maxTtlSeconds) fail('"defaultTtl" is longer than "maxTtl"');
   return config;

@@ -1,8 +1,11 @@
 // Keeps the published CRLs current: each intermediate's re-signed after a revocation and at half its validity; the root's as signed offline.
 
 import type { CrlLevel, SignedCrl } from '../authority/authority.js';
-import type { Issuer } from '../authority/issuer.js';
+import type { CaCertificate } from '../authority/issuer.js';
 import { toPem } from '../crypto/pem.js';
+
+/** How soon a failed round is tried again. */
+const RETRY_MS = 5_000;
 
 /** A CRL as served: DER, and the HTTP validators derived from it. */
 export interface PublishedCrl extends Pick<SignedCrl, 'level' | 'issuerKeyIdHex' | 'der' | 'number' | 'thisUpdate' | 'nextUpdate'> {
@@ -15,10 +18,11 @@ export type RootCrl = Omit<PublishedCrl, 'etag' | 'level' | 'entries'>;
 
 export interface CrlPublisherOptions {
   /** The intermediates whose CRLs are published, the current one first (retired ones follow until their leaves expire). */
-  readonly issuers: () => readonly Issuer[];
-  readonly sign: (issuer: Issuer) => Promise<SignedCrl>;
+  readonly issuers: () => readonly CaCertificate[];
+  /** The CRL to serve for an intermediate (signed here, or as another replica published it). */
+  readonly sign: (issuer: CaCertificate) => Promise<SignedCrl>;
   /** The root's CRL as last signed, or undefined when there is none yet. */
-  readonly rootCrl: () => RootCrl | undefined;
+  readonly rootCrl: () => Promise<RootCrl | undefined>;
   readonly onError: (e: unknown) => void;
   readonly onPublished?: (crl: PublishedCrl) => void;
 }
@@ -36,6 +40,8 @@ export class CrlPublisher {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When the last round failed (the database was out of reach): the CRLs signed before keep being served. */
+  private failedAt: number | undefined;
 
   constructor(private readonly options: CrlPublisherOptions) {}
 
@@ -71,7 +77,7 @@ export class CrlPublisher {
       do {
         this.again = false;
         try {
-          const root = this.options.rootCrl();
+          const root = await this.options.rootCrl();
           if (root && root.number !== this.root?.number) {
             this.root = { ...root, level: 'root', entries: null, etag: `"root-${root.number}"` };
             this.options.onPublished?.(this.root);
@@ -86,7 +92,9 @@ export class CrlPublisher {
           }
           this.byIssuer = next;
           this.activeKeyId = issuers[0]?.keyIdHex;
+          this.failedAt = undefined;
         } catch (e) {
+          this.failedAt = Date.now();
           this.options.onError(e);
         }
       } while (this.again && !this.stopped);
@@ -96,13 +104,16 @@ export class CrlPublisher {
     return this.running;
   }
 
-  /** Re-signs at half the validity of the current intermediate CRL, so relying parties never see a stale one. */
+  /**
+   * Re-signs at half the validity of the current intermediate CRL, so relying parties never see a stale one; after
+   * a failed round, every few seconds until one succeeds.
+   */
   private schedule(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
     const crl = this.get('intermediate');
     const half = crl ? (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2 : 60_000;
-    const due = crl ? crl.thisUpdate.getTime() + half - Date.now() : 60_000;
+    const due = this.failedAt !== undefined ? RETRY_MS : crl ? crl.thisUpdate.getTime() + half - Date.now() : 60_000;
     this.timer = setTimeout(() => void this.refresh(), Math.max(1_000, Math.min(due, 2 ** 31 - 1)));
     this.timer.unref();
   }

@@ -8,7 +8,7 @@ import type { OcspSource } from './ocsp-source.js';
 import { SigningBudget } from './signing-budget.js';
 
 /** `answer(request)` for a request that parses; `malformedRequest` for anything else (a request never raises). */
-function parsedOr(der: Buffer, answer: (request: OcspRequest) => OcspAnswer): OcspAnswer {
+async function parsedOr(der: Buffer, answer: (request: OcspRequest) => Promise<OcspAnswer>): Promise<OcspAnswer> {
   let request: OcspRequest;
   try {
     request = parseOcspRequest(der);
@@ -38,6 +38,8 @@ export interface OcspResponderOptions {
   readonly signPerClientPerSecond?: number;
   /** A budget shared with the responders of other issuers (instead of `signPerClientPerSecond`). */
   readonly budget?: SigningBudget;
+  /** Told when the source could not be read (the database is down): the request got a cached answer or `tryLater`. */
+  readonly onSourceError?: (e: unknown) => void;
 }
 
 interface Cached {
@@ -58,6 +60,8 @@ export class OcspResponder {
   private readonly hashes;
   private readonly cacheSize: number;
   private readonly budget: SigningBudget;
+  /** Bumped by every invalidation: an answer looked up across one is not cached (it may predate a revocation). */
+  private generation = 0;
 
   constructor(private readonly options: OcspResponderOptions) {
     this.hashes = issuerHashes(options.issuerSubject, options.issuerKeyBits);
@@ -74,23 +78,25 @@ export class OcspResponder {
   /** Installs a (new) delegated signer; every cached response is dropped, as it names the old one. */
   setSigner(signer: OcspSigner): void {
     this.signer = signer;
+    this.generation++;
     this.cache.clear();
   }
 
   /** Drops cached responses for `serials` (after their revocation), or all of them. */
   invalidate(serials?: readonly string[]): void {
+    this.generation++;
     if (!serials) return this.cache.clear();
     const gone = new Set(serials);
     for (const [key, entry] of this.cache) if (gone.has(entry.serial)) this.cache.delete(key);
   }
 
   /** The DER response for a DER request from `client` (its address, for the signing budget). */
-  respond(der: Buffer, client?: string): OcspAnswer {
+  respond(der: Buffer, client?: string): Promise<OcspAnswer> {
     return parsedOr(der, (request) => this.answer(request, client));
   }
 
   /** The response to a parsed request; `unauthorized` unless every CertID names this responder's issuer. */
-  answer(request: OcspRequest, client?: string): OcspAnswer {
+  async answer(request: OcspRequest, client?: string): Promise<OcspAnswer> {
     if (!request.certs.every((c) => this.serves(c))) return { body: ocspErrorResponse('unauthorized') };
     const signer = this.signer;
     if (!signer) return { body: ocspErrorResponse('tryLater') };
@@ -101,7 +107,15 @@ export class OcspResponder {
     const fresh = hit !== undefined && now < hit.refreshAt ? hit : undefined;
     if (fresh && request.nonce === undefined) return fresh.answer;
     if (!this.budget.take(client)) return fresh ? fresh.answer : { body: ocspErrorResponse('tryLater') };
-    const answers: SingleAnswer[] = request.certs.map((c) => ({ certId: c.certId, status: this.options.source.status(c.serial) }));
+    const generation = this.generation;
+    let answers: SingleAnswer[];
+    try {
+      answers = await Promise.all(request.certs.map(async (c) => ({ certId: c.certId, status: await this.options.source.status(c.serial) })));
+    } catch (e) {
+      // The database is out of reach: a pre-signed answer serves until its nextUpdate, else tryLater (RFC 6960 §2.3).
+      this.options.onSourceError?.(e);
+      return hit !== undefined && now < hit.answer.cache.nextUpdate.getTime() ? hit.answer : { body: ocspErrorResponse('tryLater') };
+    }
     const thisUpdate = wholeSeconds(new Date(now));
     const nextUpdate = addSeconds(thisUpdate, this.options.validitySeconds);
     const body = signOcspResponse({ responder: signer, producedAt: thisUpdate, thisUpdate, nextUpdate, answers, nonce: request.nonce });
@@ -109,7 +123,7 @@ export class OcspResponder {
     // and must be answerable at once.
     if (request.nonce !== undefined || answers.some((a) => a.status.status === 'unknown')) return { body };
     const answer = { body, cache: { thisUpdate, nextUpdate, etag: `"${createHash('sha1').update(body).digest('hex')}"` } };
-    if (key !== undefined) {
+    if (key !== undefined && generation === this.generation) {
       this.cache.delete(key);
       if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, { answer, serial: single!.serial, refreshAt: now + (this.options.validitySeconds * 1000) / 2 });
@@ -131,8 +145,8 @@ export class OcspResponders {
     this.responders = responders;
   }
 
-  respond(der: Buffer, client?: string): OcspAnswer {
-    return parsedOr(der, (request) => {
+  respond(der: Buffer, client?: string): Promise<OcspAnswer> {
+    return parsedOr(der, async (request) => {
       const first = request.certs[0];
       const responder = first === undefined ? undefined : this.responders.find((r) => r.serves(first));
       return responder ? responder.answer(request, client) : { body: ocspErrorResponse('unauthorized') };

@@ -1,29 +1,27 @@
-// Composition root for a CA directory on disk: config + keys + SQLite store wired into an Authority.
+// Composition root for a CA directory: config and keys from files, everything else from its store, wired into an Authority.
 
-import type { KeyObject } from 'node:crypto';
-import { Authority } from '../authority/authority.js';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { Authority, signIssuerCrl, type SignedCrl } from '../authority/authority.js';
 import { createHierarchy, createIntermediate } from '../authority/bootstrap.js';
-import { signIssuerCrlNow, type SignedCrl } from '../authority/authority.js';
-import { wholeSeconds } from '../crypto/clock.js';
-import { writeFileAtomic } from '../files/atomic-write.js';
-import { readCrl } from '../revocation/crl.js';
 import type { RootCrl } from '../revocation/crl-publisher.js';
 import type { Caller } from '../authority/issue.js';
-import { loadIssuer, readCaCertificate, type Issuer } from '../authority/issuer.js';
+import { loadIssuer, readCaCertificate, type CaCertificate, type Issuer } from '../authority/issuer.js';
 import type { CertificateKind, CertificateRecord } from '../authority/ports.js';
-import { CONFIG_DEFAULTS, CONFIG_VERSION, parseCaName, parsePublicUrl, type CaConfigFile } from '../config/ca-config.js';
+import { CONFIG_DEFAULTS, CONFIG_VERSION, parseCaName, parseDatabaseUrl, parsePublicUrl, storableDatabaseUrl, type CaConfigFile } from '../config/ca-config.js';
 import { parseDuration } from '../config/duration.js';
-import { systemClock, type Clock } from '../crypto/clock.js';
-import { generateKeyPair, keyIdentifier, parseKeyType, subjectKeyHash } from '../crypto/keys.js';
+import { systemClock, wholeSeconds, type Clock } from '../crypto/clock.js';
+import { generateKeyPair, keyIdentifier, parseKeyType, spkiOf, subjectKeyHash } from '../crypto/keys.js';
 import { auditSealKey } from '../audit/audit-key.js';
 import { CaError } from '../errors.js';
 import { parseTrustDomain } from '../identity/spiffe.js';
 import { readCertificate } from '../pki/certificate.js';
 import { publicationUrls } from '../pki/profile.js';
-import { CaDirectory, createCaDirectory, assertFreshDirectory } from '../store/ca-directory.js';
-import { openSqliteStore, type SqliteCertificateStore } from '../store/sqlite-store.js';
+import { readCrl } from '../revocation/crl.js';
+import { CaDirectory, createCaDirectory, assertFreshDirectory, relativeName, CA_FILES } from '../store/ca-directory.js';
+import type { CaStore } from '../store/ca-store.js';
+import { databaseUrlFor, openCaStore } from '../store/open-store.js';
+import { FIRST_SEALED_VERSION, sqliteSchemaVersion } from '../store/sqlite-store.js';
 import { join } from 'node:path';
-import { CA_FILES, CA_MODES } from '../store/ca-directory.js';
 
 /** What `ca init` asks for; durations as text, as typed. */
 export interface InitOptions {
@@ -38,7 +36,11 @@ export interface InitOptions {
   readonly intermediateLifetime?: string;
   /** Write the root key here instead of into the CA directory: the root is offline from the start. */
   readonly rootKeyOut?: string;
+  /** A PostgreSQL URL: the CA's data goes there (shared by replicas) instead of DIR/ca.db. */
+  readonly database?: string;
   readonly passphrase?: string | undefined;
+  /** Encrypts the root key instead of `passphrase`: the offline root opens with a passphrase of its own. */
+  readonly rootPassphrase?: string | undefined;
   readonly clock?: Clock;
   readonly caller: Caller;
 }
@@ -54,8 +56,13 @@ export interface InitResult {
   /** Where the root key went: the CA directory, or the file the operator named. */
   readonly rootKey: string;
   readonly rootCrlNextUpdate: Date;
+  /** Where the data lives: DIR/ca.db, or the PostgreSQL URL without its password. */
+  readonly database: string;
+  /** True when the database URL had a password, which was used but not written into config.json. */
+  readonly passwordKeptOut: boolean;
 }
 
+/** A stored record of a CA certificate (they have no identities, and were "issued" when they begin). */
 function caRecord(der: Buffer, kind: CertificateKind, issuerKeyId: string, commonName: string): CertificateRecord {
   const view = readCertificate(der);
   return {
@@ -77,8 +84,16 @@ function caRecord(der: Buffer, kind: CertificateKind, issuerKeyId: string, commo
   };
 }
 
-/** Creates a CA directory: validates every option first, then writes everything or nothing. */
-export function initLocalCa(options: InitOptions): InitResult {
+/** What replicas compare to know they hold the same keys: the SHA-256 of the public key. */
+function keyFingerprint(key: KeyObject): string {
+  return subjectKeyHash(spkiOf(createPublicKey(key)));
+}
+
+/** Fingerprint names in the store, and the file each one checks. */
+const FINGERPRINTS = { tokenKey: { name: 'token-key', file: CA_FILES.tokenKey }, auditKey: { name: 'audit-key', file: CA_FILES.auditKey } } as const;
+
+/** Creates a CA directory (and its database): validates every option first, then writes everything or nothing. */
+export async function initLocalCa(options: InitOptions): Promise<InitResult> {
   const clock = options.clock ?? systemClock;
   const config: CaConfigFile = {
     version: CONFIG_VERSION,
@@ -93,6 +108,8 @@ export function initLocalCa(options: InitOptions): InitResult {
     allowWildcards: false,
     encryptedKeys: options.passphrase !== undefined,
     ...(options.intermediateLifetime === undefined ? {} : { intermediateLifetime: options.intermediateLifetime }),
+    // The password, if the URL has one, is used now and kept out of config.json (copied to every replica).
+    ...(options.database === undefined ? {} : { database: storableDatabaseUrl(parseDatabaseUrl(options.database)).url }),
   };
   const intermediateLifetimeSeconds = parseDuration(config.intermediateLifetime ?? CONFIG_DEFAULTS.intermediateLifetime);
   if (intermediateLifetimeSeconds < parseDuration(config.maxTtl)) {
@@ -103,6 +120,9 @@ export function initLocalCa(options: InitOptions): InitResult {
   }
   if (options.passphrase !== undefined && options.passphrase.length < 8) {
     throw new CaError('ERR_CONFIG_INVALID', 'config: the CA passphrase must be at least 8 characters');
+  }
+  if (options.rootPassphrase !== undefined && options.rootPassphrase.length < 8) {
+    throw new CaError('ERR_CONFIG_INVALID', 'config: the root key passphrase must be at least 8 characters');
   }
   assertFreshDirectory(options.dir);
   const hierarchy = createHierarchy({
@@ -117,8 +137,10 @@ export function initLocalCa(options: InitOptions): InitResult {
   const root = caRecord(hierarchy.root.der, 'root', rootKeyId, `${config.name} Root CA`);
   const intermediate = caRecord(hierarchy.intermediate.der, 'intermediate', rootKeyId, `${config.name} Intermediate CA`);
   const auditKey = generateKeyPair('ec-p256').privateKey;
+  const tokenKey = generateKeyPair('ec-p256').privateKey;
   let rootCrlNextUpdate = new Date(0);
-  createCaDirectory(
+  let database = '';
+  await createCaDirectory(
     options.dir,
     {
       config,
@@ -127,22 +149,28 @@ export function initLocalCa(options: InitOptions): InitResult {
       rootKey: hierarchy.root.key,
       rootKeyOut: options.rootKeyOut,
       intermediateKey: hierarchy.intermediate.key,
-      tokenKey: generateKeyPair('ec-p256').privateKey,
+      tokenKey,
       auditKey,
       passphrase: options.passphrase,
+      rootPassphrase: options.rootPassphrase,
     },
-    (tmp) => {
-      const store = openSqliteStore(join(tmp, CA_FILES.database), { create: true, sealKey: auditSealKey(auditKey), auditKeyFresh: true });
+    async (tmp) => {
+      const store = await openCaStore({ sqlitePath: join(tmp, CA_FILES.database), databaseUrl: options.database, create: true, sealKey: auditSealKey(auditKey), auditKeyFresh: true });
+      database = config.database === undefined ? join(options.dir, CA_FILES.database) : store.location;
       try {
+        if ((await store.caCertificates()).length > 0 || (await store.auditHead()) !== undefined) {
+          throw new CaError('ERR_DATABASE_IN_USE', `store: ${store.location} already holds a CA; give each CA a database of its own (its replicas share it through a copy of the CA directory, not through \`ca init\`)`);
+        }
         const at = clock.now();
         const detail = { name: config.name, trustDomain: config.trustDomain, keyType: config.keyType };
-        store.recordIssued(root, { at, actor: options.caller.actor, action: 'init-root', target: root.serial, outcome: 'ok', detail });
-        store.recordIssued(intermediate, { at, actor: options.caller.actor, action: 'init-intermediate', target: intermediate.serial, outcome: 'ok', detail });
-        const crl = signRootCrl(store, loadIssuer(hierarchy.root.der, hierarchy.root.key, 'root'), at, CONFIG_DEFAULTS.rootCrlValidity, config.crlRetention);
-        writeFileAtomic(join(tmp, CA_FILES.rootCrl), crl.der, CA_MODES.file);
+        await store.recordIssued(root, { at, actor: options.caller.actor, action: 'init-root', target: root.serial, outcome: 'ok', detail });
+        await store.recordIntermediate(intermediate, { at, actor: options.caller.actor, action: 'init-intermediate', target: intermediate.serial, outcome: 'ok', detail }, null);
+        await store.recordFingerprint(FINGERPRINTS.tokenKey.name, keyFingerprint(tokenKey));
+        await store.recordFingerprint(FINGERPRINTS.auditKey.name, keyFingerprint(auditKey));
+        const crl = await signRootCrl(store, loadIssuer(hierarchy.root.der, hierarchy.root.key, 'root'), at, rootCrlValidity(parseDuration(CONFIG_DEFAULTS.rootCrlValidity), intermediateLifetimeSeconds), parseDuration(config.crlRetention));
         rootCrlNextUpdate = crl.nextUpdate;
       } finally {
-        store.close();
+        await store.close();
       }
     },
   );
@@ -155,14 +183,34 @@ export function initLocalCa(options: InitOptions): InitResult {
     encryptedKeys: config.encryptedKeys,
     rootKey: options.rootKeyOut ?? join(options.dir, CA_FILES.rootKey),
     rootCrlNextUpdate,
+    database,
+    passwordKeptOut: options.database !== undefined && storableDatabaseUrl(options.database).hadPassword,
   };
 }
 
-/** Signs the root's CRL (the root key in hand) and audits it; `validity` and `retention` as config text. */
-function signRootCrl(store: SqliteCertificateStore, root: Issuer, at: Date, validity: string, retention: string): SignedCrl {
-  const crl = signIssuerCrlNow({ store, issuer: root, level: 'root', now: at, validitySeconds: parseDuration(validity), retentionSeconds: parseDuration(retention) });
-  store.appendAudit({ at, actor: 'system:root', action: 'root-crl', target: root.keyIdHex, outcome: 'ok', detail: { number: crl.number.toString(), nextUpdate: crl.nextUpdate.toISOString(), entries: crl.entries } });
+/**
+ * How long a root CRL is valid: `rootCrlValidity`, and never less than an intermediate lives, since it is re-signed
+ * only at rotations (and by hand): a longer-lived intermediate would outlive the root's CRL and every relying party
+ * that checks each level would then refuse every peer.
+ */
+function rootCrlValidity(configured: number, intermediateLifetime: number): number {
+  return Math.max(configured, intermediateLifetime);
+}
+
+/** Signs the root's CRL (the root key in hand), stores it, and audits it. */
+async function signRootCrl(store: CaStore, root: Issuer, at: Date, validitySeconds: number, retentionSeconds: number): Promise<SignedCrl> {
+  const crl = await signIssuerCrl({ store, issuer: root, level: 'root', now: at, validitySeconds, retentionSeconds });
+  await store.saveRootCrl(
+    { issuerKeyId: root.keyIdHex, level: 'root', number: crl.number, der: crl.der, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revocationSeq: crl.revocationSeq },
+    { at, actor: 'system:root', action: 'root-crl', target: root.keyIdHex, outcome: 'ok', detail: { number: crl.number.toString(), nextUpdate: crl.nextUpdate.toISOString(), entries: crl.entries } },
+  );
   return crl;
+}
+
+/** Where the root key comes from in a ceremony: a file (else private/root.key), and a passphrase of its own, if any. */
+export interface RootKeySource {
+  readonly keyFile?: string | undefined;
+  readonly passphrase?: string | undefined;
 }
 
 /** What a rotation made. */
@@ -172,40 +220,118 @@ export interface RotationResult {
   /** When the new intermediate starts signing leaves: after it has been published for the rotation lead. */
   readonly signsFrom: Date;
   readonly rootCrlNextUpdate: Date;
+  /** Where its key was written: every other replica needs a copy before `signsFrom`. */
+  readonly keyFile: string;
 }
 
-/** An opened CA directory. Private keys are only read when {@link LocalCa.authority} is first called. */
+/** The hierarchy as the store holds it now, paired with the keys of this directory. */
+export interface Hierarchy {
+  readonly root: CaCertificate;
+  /** The intermediate that signs new leaves (undefined when this directory has the key of none). */
+  readonly active: Issuer | undefined;
+  /** The others that still answer for leaves (and the newest during its lead), newest first. */
+  readonly retired: Issuer[];
+  /** Intermediates published whose key is not in this directory (see `missingKeys`). */
+  readonly keyless: CaCertificate[];
+  /** The newest intermediate's serial, and when it signs (after the rotation lead). */
+  readonly newest: { readonly serial: string; readonly notBefore: Date; readonly notAfter: Date };
+  readonly signsFrom: Date;
+  /** Intermediates the store holds whose key is not in this directory's private/ (a rotation made elsewhere). */
+  readonly missingKeys: readonly { serial: string; keyIdHex: string }[];
+  /** The serial of the intermediate that should sign now, key or not (`active` is another when its key is missing). */
+  readonly signer: string;
+  /** Changes whenever the store's hierarchy changes (a rotation, a root CRL re-signed, anywhere). */
+  readonly stamp: string;
+}
+
+/** An opened CA directory and its store. CA keys are only read when {@link LocalCa.authority} is first called. */
 export class LocalCa {
   private cached: Authority | undefined;
 
   private constructor(
     readonly directory: CaDirectory,
-    readonly store: SqliteCertificateStore,
+    readonly store: CaStore,
     /** Seals every audit row (through the store) and signs the chain heads `ca serve` publishes. */
     readonly auditKey: KeyObject,
     private readonly clock: Clock,
   ) {}
 
-  /** Opens the directory and its database (no CA keys yet; the audit key, which seals every audit row, now). */
-  static open(dir: string, options: { clock?: Clock } = {}): LocalCa {
+  /**
+   * Opens the directory and its store (no CA keys yet; the audit key, which seals every audit row, now), checking
+   * that this directory's audit key and root certificate are the ones the store was made with.
+   */
+  static async open(dir: string, options: { clock?: Clock } = {}): Promise<LocalCa> {
     const directory = CaDirectory.open(dir);
-    const audit = directory.auditKey();
-    const store = openSqliteStore(directory.databasePath, { sealKey: auditSealKey(audit.key), auditKeyFresh: audit.fresh });
-    return new LocalCa(directory, store, audit.key, options.clock ?? systemClock);
+    // Only a SQLite database from before the audit chain was keyed (schema < 6) may get a new audit key.
+    const audit = directory.auditKey(() => directory.config.database === undefined && sqliteSchemaVersion(directory.databasePath) < FIRST_SEALED_VERSION);
+    const store = await openCaStore({ sqlitePath: directory.databasePath, databaseUrl: databaseUrlFor(directory.config), sealKey: auditSealKey(audit.key), auditKeyFresh: audit.fresh });
+    const ca = new LocalCa(directory, store, audit.key, options.clock ?? systemClock);
+    try {
+      const root = (await store.caCertificates()).find((c) => c.kind === 'root');
+      if (!root) throw new CaError('ERR_STORE_CORRUPT', `store: ${store.location} holds no root certificate: it is not a meshca CA database`);
+      const file = directory.rootCertificateFile();
+      if (file && !file.equals(root.der)) {
+        throw new CaError('ERR_KEY_MISMATCH', `store: ${join(directory.dir, CA_FILES.rootCertificate)} is not the root certificate of the CA in ${store.location}: this directory and that database belong to different CAs`);
+      }
+      await ca.checkShared(FINGERPRINTS.auditKey, audit.key, 'it seals every audit row');
+      // Every copy of config.json must name the trust domain the CA's intermediates are constrained to.
+      const trustDomain = await store.recordFingerprint('trust-domain', directory.config.trustDomain);
+      if (trustDomain !== directory.config.trustDomain) {
+        throw new CaError('ERR_CONFIG_INVALID', `config: ${join(directory.dir, CA_FILES.config)} names trust domain ${directory.config.trustDomain}, but this CA's is ${trustDomain}: copy config.json from a working replica`);
+      }
+      await ca.importLegacyRootCrl(readCaCertificate(root.der));
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return ca;
+  }
+
+  /** Refuses a key file of this directory that is not the one the store recorded for all replicas (recording it if none is). */
+  private async checkShared(which: (typeof FINGERPRINTS)[keyof typeof FINGERPRINTS], key: KeyObject, why: string): Promise<void> {
+    const mine = keyFingerprint(key);
+    if ((await this.store.recordFingerprint(which.name, mine)) !== mine) {
+      throw new CaError('ERR_KEY_MISMATCH', `store: ${join(this.directory.dir, which.file)} is not the key this CA's database was made with (${why}): copy the private/ folder of the CA directory from a working replica`);
+    }
+  }
+
+  /** A directory made before the hierarchy moved into the store kept the root's CRL in root.crl: the store takes it over. */
+  private async importLegacyRootCrl(root: CaCertificate): Promise<void> {
+    const der = this.directory.legacyRootCrl();
+    if (der === undefined || (await this.store.rootCrl()) !== undefined) return;
+    const view = readCrl(der);
+    const at = this.clock.now();
+    await this.store.saveRootCrl(
+      { issuerKeyId: root.keyIdHex, level: 'root', number: view.number ?? 0n, der, thisUpdate: view.thisUpdate, nextUpdate: view.nextUpdate ?? view.thisUpdate, revocationSeq: 0 },
+      { at, actor: 'system:migrate', action: 'root-crl-import', target: root.keyIdHex, outcome: 'ok', detail: { from: CA_FILES.legacyRootCrl, number: (view.number ?? 0n).toString() } },
+    );
+  }
+
+  /** The enrollment token key, checked to be the one every replica of this CA signs tokens with. */
+  async tokenKey(passphrase: string | undefined): Promise<KeyObject> {
+    const key = this.directory.loadTokenKey(passphrase);
+    await this.checkShared(FINGERPRINTS.tokenKey, key, 'every replica must verify the enrollment tokens the others mint');
+    return key;
   }
 
   /**
-   * The authority, loading (and if needed decrypting) the intermediate keys the first time: the current one and
-   * the retired ones that still have unexpired leaves. The root key is never loaded here.
+   * The authority, loading (and if needed decrypting) the intermediate keys the first time: every intermediate that
+   * still answers for leaves must have its key in private/, or this refuses to go on and says which is missing.
+   * The root key is never loaded here.
    */
-  authority(passphrase: string | undefined): Authority {
+  async authority(passphrase: string | undefined): Promise<Authority> {
     if (this.cached) return this.cached;
     const c = this.directory.config;
-    const { active, retired } = this.intermediates(passphrase);
+    const h = await this.hierarchy(passphrase);
+    // Only the newest intermediate may lack its key here, and only while it does not sign yet (a rotation made on
+    // another machine, its key on its way): then the service warns, as it does when that happens while it runs.
+    const blocking = h.missingKeys.filter((m) => m.serial !== h.newest.serial || h.signer === h.newest.serial);
+    if (blocking.length > 0 || h.active === undefined) throw this.missingKeyError(blocking.length > 0 ? blocking : h.missingKeys, passphrase);
     this.cached = new Authority({
-      root: readCaCertificate(this.directory.rootDer),
-      intermediate: active,
-      retired,
+      root: h.root,
+      intermediate: h.active,
+      retired: h.retired,
+      keyless: h.keyless,
       policy: {
         trustDomain: c.trustDomain,
         defaultTtlSeconds: c.defaultTtlSeconds,
@@ -223,91 +349,155 @@ export class LocalCa {
     return this.cached;
   }
 
+  /** Says which intermediates have no key here, and what the key files of private/ are instead. */
+  missingKeyError(missing: Hierarchy['missingKeys'], passphrase: string | undefined): CaError {
+    const found = this.directory.intermediateKeys(passphrase).map((k) => `${relativeName(this.directory.dir, k.file)} (key id ${k.keyIdHex.slice(0, 16)}…)`);
+    const names = missing.map((m) => `${m.serial} (key id ${m.keyIdHex.slice(0, 16)}…)`).join(', ');
+    return new CaError(
+      'ERR_KEY_MISMATCH',
+      `store: ${this.directory.dir}/private holds no key for intermediate ${names} of the CA in ${this.store.location}; ${found.length === 0 ? 'it holds no intermediate key at all' : `it holds ${found.join(', ')}`}: copy the private/ folder from the machine that made it (ca init or ca intermediate rotate)`,
+    );
+  }
+
   /**
-   * The intermediates on disk now, the one that signs first. The newest (intermediate.pem) signs once it has been
-   * published for `rotationLead`; until then the one it replaces goes on signing, so every relying party has the
-   * new one's CRL before it meets a leaf of it. Retired intermediates whose last leaf has expired are deleted:
-   * their keys would sign nothing. `signsFrom` is when the newest starts signing.
+   * The hierarchy in the store now, with this directory's keys. The newest intermediate signs once it has been
+   * published for `rotationLead`; until then the one it replaces goes on signing, so every relying party has the new
+   * one's CRL before it meets a leaf of it. Others are kept while they have unexpired leaves; the key file of one
+   * that has none left is deleted here (its key would sign nothing).
    */
-  intermediates(passphrase: string | undefined): { active: Issuer; retired: Issuer[]; signsFrom: Date } {
+  async hierarchy(passphrase: string | undefined): Promise<Hierarchy> {
     const now = this.clock.now();
-    const newest = loadIssuer(this.directory.currentIntermediateDer(), this.directory.loadKey('intermediate', passphrase), 'intermediate');
-    const retired: Issuer[] = [];
-    for (const r of this.directory.retiredIntermediates()) {
-      if (r.serial === newest.certificate.serial) continue;
-      const view = readCertificate(r.der);
-      const last = this.store.lastLeafExpiry(keyIdentifier(view.spki).toString('hex'));
-      const replacedAt = newest.certificate.notBefore.getTime() + this.directory.config.rotationLeadSeconds * 1000;
-      // Kept while it has unexpired leaves, and while it still signs (within the lead of its successor).
-      if ((last === undefined || last <= now) && replacedAt <= now.getTime()) {
-        this.directory.dropRetired(r.serial);
-        this.store.appendAudit({ at: now, actor: 'system:rotate', action: 'drop-intermediate', target: r.serial, outcome: 'ok', detail: { lastLeafExpiry: last?.toISOString() ?? null } });
-        continue;
+    const certs = await this.store.caCertificates();
+    const rootRecord = certs.find((c) => c.kind === 'root');
+    const intermediates = certs.filter((c) => c.kind === 'intermediate').sort((a, b) => b.notBefore.getTime() - a.notBefore.getTime() || (a.serial < b.serial ? 1 : -1));
+    const newest = intermediates[0];
+    if (!rootRecord || !newest) throw new CaError('ERR_STORE_CORRUPT', `store: ${this.store.location} holds no CA hierarchy`);
+    const lead = this.directory.config.rotationLeadSeconds * 1000;
+    const keys = new Map(this.directory.intermediateKeys(passphrase).map((k) => [k.keyIdHex, k]));
+    const kept: Issuer[] = [];
+    const keyless: CaCertificate[] = [];
+    const live: CertificateRecord[] = [];
+    const missingKeys: { serial: string; keyIdHex: string }[] = [];
+    for (const record of intermediates) {
+      const keyIdHex = keyIdentifier(readCertificate(record.der).spki).toString('hex');
+      if (record !== newest) {
+        const last = await this.store.lastLeafExpiry(keyIdHex);
+        if ((last === undefined || last <= now) && newest.notBefore.getTime() + lead <= now.getTime()) {
+          const key = keys.get(keyIdHex);
+          if (key) {
+            this.directory.removeKeyFile(key.file);
+            await this.store.appendAudit({ at: now, actor: 'system:rotate', action: 'drop-intermediate', target: record.serial, outcome: 'ok', detail: { lastLeafExpiry: last?.toISOString() ?? null, keyFile: relativeName(this.directory.dir, key.file) } });
+          }
+          continue;
+        }
       }
-      retired.push(loadIssuer(r.der, this.directory.loadRetiredKey(r.serial, passphrase), `retired intermediate ${r.serial}`));
+      live.push(record);
+      const key = keys.get(keyIdHex);
+      if (!key) {
+        missingKeys.push({ serial: record.serial, keyIdHex });
+        if (record.notAfter > now) keyless.push(readCaCertificate(record.der));
+      } else kept.push(loadIssuer(record.der, key.key, `intermediate ${record.serial}`));
     }
+    const root = readCaCertificate(rootRecord.der);
+    const rootCrl = await this.store.rootCrl();
+    const stamp = `${certs.filter((c) => c.kind === 'intermediate').map((i) => i.serial).join(',')}/${rootCrl?.number ?? 'none'}`;
+    const signsFrom = new Date(newest.notBefore.getTime() + lead);
+    const newestView = { serial: newest.serial, notBefore: newest.notBefore, notAfter: newest.notAfter };
     // The signer is the newest intermediate published for at least the lead (so relying parties have its CRL),
     // or, when none is (a CA younger than the lead), the oldest: two rotations inside one lead leave the one that
     // was signing before both in charge until the newest's lead ends.
-    const lead = this.directory.config.rotationLeadSeconds * 1000;
-    const all = [newest, ...retired].filter((i) => i.notAfter > now).sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime());
-    const signsFrom = new Date(newest.certificate.notBefore.getTime() + lead);
-    const active = all.find((i) => i.certificate.notBefore.getTime() + lead <= now.getTime()) ?? all.at(-1) ?? newest;
-    return { active, retired: [newest, ...retired].filter((i) => i !== active).sort((a, b) => b.certificate.notBefore.getTime() - a.certificate.notBefore.getTime()), signsFrom };
+    const signs = <T>(list: T[], notBefore: (x: T) => Date, notAfter: (x: T) => Date): T | undefined => {
+      const usable = list.filter((x) => notAfter(x) > now);
+      return usable.find((x) => notBefore(x).getTime() + lead <= now.getTime()) ?? usable.at(-1) ?? list[0];
+    };
+    const signer = signs(live, (r) => r.notBefore, (r) => r.notAfter)!.serial;
+    const active = signs(kept, (i) => i.certificate.notBefore, (i) => i.notAfter);
+    return { root, active, retired: kept.filter((i) => i !== active), keyless, newest: newestView, signsFrom, missingKeys, signer, stamp };
   }
 
-  /** The root's CRL as published, from root.crl; a directory made before it was kept gets one now (root key at hand). */
-  rootCrl(passphrase: string | undefined): RootCrl | undefined {
-    const der = this.directory.rootCrl();
-    if (der) {
-      const view = readCrl(der);
-      return { der, issuerKeyIdHex: readCaCertificate(this.directory.rootDer).keyIdHex, number: view.number ?? 0n, thisUpdate: view.thisUpdate, nextUpdate: view.nextUpdate ?? view.thisUpdate };
-    }
-    if (!this.directory.hasRootKey) return undefined;
-    return this.resignRootCrl(passphrase);
-  }
-
-  /** Re-signs the root's CRL with the root key (from `rootKeyFile`, or private/ when it is there) and writes root.crl. */
-  resignRootCrl(passphrase: string | undefined, rootKeyFile?: string): SignedCrl {
-    const root = loadIssuer(this.directory.rootDer, this.directory.loadRootKey(passphrase, rootKeyFile), 'root');
-    const c = this.directory.config;
-    const crl = signRootCrl(this.store, root, wholeSeconds(this.clock.now()), `${c.rootCrlValiditySeconds}s`, `${c.crlRetentionSeconds}s`);
-    this.directory.writeRootCrl(crl.der);
-    return crl;
+  /** Changes whenever the store's hierarchy changes: cheap enough to read every second (no key is loaded). */
+  async hierarchyStamp(): Promise<string> {
+    const [certs, rootCrl] = await Promise.all([this.store.caCertificates(), this.store.rootCrl()]);
+    return `${certs.filter((c) => c.kind === 'intermediate').map((i) => i.serial).join(',')}/${rootCrl?.number ?? 'none'}`;
   }
 
   /**
-   * Makes a new intermediate with the root key (from `rootKeyFile`, or private/): from then on new leaves come from
-   * it, while the old one stays (in intermediates/) to sign its CRL and OCSP answers until its last leaf expires.
-   * Records it, re-signs the root's CRL, and writes the new certificate last, which is what running services watch.
+   * Refuses a root key in private/ that is not this CA's root key (it would only show when a rotation needed it).
+   * A key that does not open with the passphrases given is left for the rotation to report.
    */
-  rotateIntermediate(passphrase: string | undefined, rootKeyFile?: string, caller: Caller = { actor: 'system:rotate' }): RotationResult {
+  async checkRootKey(passphrase: string | undefined, rootPassphrase: string | undefined): Promise<void> {
+    if (!this.directory.hasRootKey) return;
+    try {
+      await this.rootIssuer(passphrase, { passphrase: rootPassphrase });
+    } catch (e) {
+      if ((e as CaError).code === 'ERR_KEY_INVALID') throw new CaError('ERR_KEY_MISMATCH', `store: ${join(this.directory.dir, CA_FILES.rootKey)} is not the key of this CA's root certificate`);
+      if ((e as CaError).code !== 'ERR_PASSPHRASE_REQUIRED' && (e as CaError).code !== 'ERR_PASSPHRASE_WRONG') throw e;
+    }
+  }
+
+  /** The root's CRL as last signed; a directory that has none yet gets one now if the root key is at hand. */
+  async rootCrl(passphrase: string | undefined): Promise<RootCrl | undefined> {
+    const stored = await this.store.rootCrl();
+    if (stored) return { der: stored.der, issuerKeyIdHex: stored.issuerKeyId, number: stored.number, thisUpdate: stored.thisUpdate, nextUpdate: stored.nextUpdate };
+    if (!this.directory.hasRootKey) return undefined;
+    const crl = await this.resignRootCrl(passphrase);
+    return { der: crl.der, issuerKeyIdHex: crl.issuerKeyIdHex, number: crl.number, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate };
+  }
+
+  /**
+   * The root certificate with its key, for ceremonies only: the key from `root.keyFile` (an offline copy) or private/,
+   * opened with `root.passphrase` when it has one of its own, else with the CA passphrase.
+   */
+  private async rootIssuer(passphrase: string | undefined, root: RootKeySource): Promise<Issuer> {
+    const record = (await this.store.caCertificates()).find((c) => c.kind === 'root')!;
+    return loadIssuer(record.der, this.directory.loadRootKey(root.passphrase ?? passphrase, root.keyFile), 'root');
+  }
+
+  /** Re-signs the root's CRL with the root key and stores it. */
+  async resignRootCrl(passphrase: string | undefined, rootKey: RootKeySource = {}): Promise<SignedCrl> {
+    const root = await this.rootIssuer(passphrase, rootKey);
+    const c = this.directory.config;
+    return signRootCrl(this.store, root, wholeSeconds(this.clock.now()), rootCrlValidity(c.rootCrlValiditySeconds, c.intermediateLifetimeSeconds), c.crlRetentionSeconds);
+  }
+
+  /**
+   * Makes a new intermediate with the root key (from `rootKeyFile`, or private/): it is published at once and signs
+   * new leaves after the rotation lead, while the old one keeps signing its CRL and OCSP answers until its last leaf
+   * expires. The key is written first (private/intermediates/<serial>.key), then the certificate is recorded in the
+   * store, which is what every running service watches; a rotation made meanwhile by another process wins and this
+   * one is undone.
+   */
+  async rotateIntermediate(passphrase: string | undefined, rootKey: RootKeySource = {}, caller: Caller = { actor: 'system:rotate' }): Promise<RotationResult> {
     const c = this.directory.config;
     if (c.encryptedKeys && passphrase === undefined) throw new CaError('ERR_PASSPHRASE_REQUIRED', 'store: the CA keys are encrypted: set CA_PASSPHRASE or pass --passphrase-file');
-    const rootKey = this.directory.loadRootKey(passphrase, rootKeyFile);
-    const root = loadIssuer(this.directory.rootDer, rootKey, 'root');
-    const previous = readCertificate(this.directory.currentIntermediateDer());
-    // The old key must open with this passphrase, or the retired copy would be unreadable later.
-    this.directory.loadKey('intermediate', passphrase);
-    // notBefore strictly after every intermediate's: which one signs is decided by their order (see intermediates()),
+    const root = await this.rootIssuer(passphrase, rootKey);
+    // The existing keys must open with this passphrase: one passphrase opens every key of the directory.
+    this.directory.intermediateKeys(passphrase);
+    const intermediates = (await this.store.caCertificates()).filter((r) => r.kind === 'intermediate');
+    const previous = intermediates.reduce((a, b) => (b.notBefore > a.notBefore || (b.notBefore.getTime() === a.notBefore.getTime() && b.serial > a.serial) ? b : a));
+    // notBefore strictly after every intermediate's: which one signs is decided by their order (see hierarchy()),
     // and two rotations within one second would otherwise tie.
-    const latest = Math.max(previous.notBefore.getTime(), ...this.directory.retiredIntermediates().map((r) => readCertificate(r.der).notBefore.getTime()));
     const now = wholeSeconds(this.clock.now());
-    const notBefore = now.getTime() > latest ? now : new Date(latest + 1000);
+    const notBefore = now > previous.notBefore ? now : new Date(previous.notBefore.getTime() + 1000);
     if (root.notAfter.getTime() - notBefore.getTime() < c.maxTtlSeconds * 1000) {
       throw new CaError('ERR_ROTATION_FAILED', `authority: the root expires at ${root.notAfter.toISOString()}, too soon for a new intermediate; make a new root`);
     }
     const made = createIntermediate({ name: c.name, trustDomain: c.trustDomain, keyType: c.keyType, urls: publicationUrls(c.publicUrl), now: notBefore, root, lifetimeSeconds: c.intermediateLifetimeSeconds });
     const record = caRecord(made.der, 'intermediate', root.keyIdHex, `${c.name} Intermediate CA`);
-    this.store.recordIssued(record, { at: now, actor: caller.actor, action: 'rotate-intermediate', target: record.serial, outcome: 'ok', detail: { previous: previous.serial, notAfter: record.notAfter.toISOString() } });
-    const crl = signRootCrl(this.store, root, now, `${c.rootCrlValiditySeconds}s`, `${c.crlRetentionSeconds}s`);
-    this.directory.writeRootCrl(crl.der);
-    this.directory.rotateIntermediate(previous.serial, made.der, made.key, c.encryptedKeys ? passphrase : undefined);
+    const keyFile = this.directory.writeIntermediateKey(record.serial, made.key, c.encryptedKeys ? passphrase : undefined);
+    try {
+      await this.store.recordIntermediate(record, { at: now, actor: caller.actor, action: 'rotate-intermediate', target: record.serial, outcome: 'ok', detail: { previous: previous.serial, notAfter: record.notAfter.toISOString() } }, previous.serial);
+    } catch (e) {
+      this.directory.removeKeyFile(keyFile);
+      throw e;
+    }
+    const crl = await signRootCrl(this.store, root, now, rootCrlValidity(c.rootCrlValiditySeconds, c.intermediateLifetimeSeconds), c.crlRetentionSeconds);
+    this.directory.writePublicCertificates(root.certificate.der, made.der);
     const signsFrom = new Date(record.notBefore.getTime() + c.rotationLeadSeconds * 1000);
-    return { previous: { serial: previous.serial, notAfter: previous.notAfter }, current: { serial: record.serial, notBefore: record.notBefore, notAfter: record.notAfter }, signsFrom, rootCrlNextUpdate: crl.nextUpdate };
+    return { previous: { serial: previous.serial, notAfter: previous.notAfter }, current: { serial: record.serial, notBefore: record.notBefore, notAfter: record.notAfter }, signsFrom, rootCrlNextUpdate: crl.nextUpdate, keyFile };
   }
 
-  close(): void {
-    this.store.close();
+  close(): Promise<void> {
+    return this.store.close();
   }
 }

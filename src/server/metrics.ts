@@ -11,9 +11,13 @@ export interface ServiceMetrics extends ApiMetrics {
   caNotAfter(notAfter: { root: Date; intermediate: Date }): void;
   /** 1 while the intermediate is due for rotation and the service cannot do it (no root key), else 0. */
   rotationNeeded(needed: boolean): void;
+  /** 1 while the store answers, 0 while it does not (a PostgreSQL outage). */
+  databaseUp(up: boolean): void;
+  /** 1 while the store holds an intermediate whose key is not in this directory's private/ (a rotation made elsewhere). */
+  keyMissing(missing: boolean): void;
 }
 
-export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, expiring?: (withinSeconds: number) => number): ServiceMetrics {
+export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, expiring?: (withinSeconds: number) => Promise<number>): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'meshca_' });
   const issued = new Counter({ name: 'meshca_certificates_issued_total', help: 'Certificates issued, by kind (issue, renew)', labelNames: ['kind'], registers: [registry] });
@@ -32,6 +36,10 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, ex
   for (const kind of ['issue', 'renew']) issued.inc({ kind }, 0);
   const rotation = new Gauge({ name: 'meshca_intermediate_rotation_needed', help: '1 when the intermediate expires within 30 days and the service cannot rotate it (the root key is offline): run ca intermediate rotate', registers: [registry] });
   rotation.set(0);
+  const databaseUp = new Gauge({ name: 'meshca_database_up', help: '1 while the CA database answers; 0 during an outage (sign, renew and revoke answer 503, OCSP and CRLs are served from what was signed)', registers: [registry] });
+  databaseUp.set(1);
+  const keyMissing = new Gauge({ name: 'meshca_intermediate_key_missing', help: '1 while the database holds an intermediate whose key is not in this replica\'s private/ folder: copy it from the machine that rotated', registers: [registry] });
+  keyMissing.set(0);
   if (expiring) {
     // Read when /metrics is rendered (at most once a second): a count on the notAfter index.
     new Gauge({
@@ -39,9 +47,13 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, ex
       help: 'Valid leaves whose notAfter falls within the window (24h, 7d): what will fail if renewal stops',
       labelNames: ['within'],
       registers: [registry],
-      collect() {
-        this.set({ within: '24h' }, expiring(86400));
-        this.set({ within: '7d' }, expiring(7 * 86400));
+      async collect() {
+        // During a database outage the gauge keeps its last values.
+        const [day, week] = await Promise.all([expiring(86400), expiring(7 * 86400)]).catch(() => [undefined, undefined]);
+        if (day !== undefined && week !== undefined) {
+          this.set({ within: '24h' }, day);
+          this.set({ within: '7d' }, week);
+        }
       },
     });
   }
@@ -52,6 +64,8 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, ex
       notAfter.set({ level: 'intermediate' }, n.intermediate.getTime() / 1000);
     },
     rotationNeeded: (needed) => rotation.set(needed ? 1 : 0),
+    databaseUp: (up) => databaseUp.set(up ? 1 : 0),
+    keyMissing: (missing) => keyMissing.set(missing ? 1 : 0),
     issued: (kind) => issued.inc({ kind }),
     revoked: (count) => revoked.inc(count),
     refused: (code) => refused.inc({ code }),

@@ -16,6 +16,7 @@ import { createRevocationHandler } from '../api/revocation-http.js';
 import { generateKeyPair, readPublicKeyInfo, signerFor, spkiOf } from '../crypto/keys.js';
 import { auditPublicKey, signAuditHead } from '../audit/audit-key.js';
 import type { SignedAuditHead } from '../api/ports.js';
+import type { AuditEvent } from '../authority/ports.js';
 import { RefusalLog } from '../auth/refusals.js';
 import { CrlPublisher } from '../revocation/crl-publisher.js';
 import { OcspResponder, OcspResponders } from '../revocation/ocsp-responder.js';
@@ -68,6 +69,13 @@ export interface ServeOptions {
   readonly listen: ListenAddress;
   readonly httpListen: ListenAddress;
   readonly passphrase: string | undefined;
+  /**
+   * Names the service's own TLS certificate carries besides its listen address's: the name clients use to reach
+   * the replicas behind a load balancer (`ca.internal`), and its addresses.
+   */
+  readonly serviceNames?: { readonly dnsNames: readonly string[]; readonly ipAddresses: readonly string[] };
+  /** Opens private/root.key when it has a passphrase of its own (ROOT_CA_PASSPHRASE); else `passphrase` does. */
+  readonly rootPassphrase?: string | undefined;
   readonly rateLimitPerSecond?: number;
   /** Threads that verify CSRs and sign leaves for the API (0: the main thread does it). Default: one per core but one. */
   readonly signingWorkers?: number;
@@ -138,6 +146,37 @@ function jsonClientErrors(server: HttpServer | HttpsServer): void {
   });
 }
 
+/** How long /readyz waits for the database to answer. */
+const READY_DATABASE_MS = 2_000;
+
+/** `promise`, or a rejection with `message` after `ms`. */
+function withinMs<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CaError('ERR_DATABASE_UNAVAILABLE', `server: ${message}`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A periodic job's failures, logged once when they start (not at every retry: a database outage would otherwise
+ * write a line every 250 ms) and once when the job works again.
+ */
+function reportOnce(logger: Logger, what: string): { failed(e: unknown): void; ok(): void } {
+  let failing = false;
+  return {
+    failed(e) {
+      // The cause's message and code, not a stack: an outage is not a bug.
+      if (!failing) logger.error({ error: (e as Error).message, code: (e as { code?: unknown }).code }, `${what}; retrying`);
+      failing = true;
+    },
+    ok() {
+      if (failing) logger.info(`${what}: works again`);
+      failing = false;
+    },
+  };
+}
+
 /** `produce`, computed at most once per `ms`: /metrics is unauthenticated, and rendering it costs a millisecond. */
 function cachedFor<T>(ms: number, produce: () => Promise<T>): () => Promise<T> {
   let cached: { at: number; value: Promise<T> } | undefined;
@@ -152,66 +191,79 @@ function cachedFor<T>(ms: number, produce: () => Promise<T>): () => Promise<T> {
 export async function startService(options: ServeOptions): Promise<RunningService> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ base: { service: 'meshca' } });
-  const ca = LocalCa.open(options.dir);
+  const ca = await LocalCa.open(options.dir);
   let lock;
   try {
     lock = acquireServeLock(join(ca.directory.dir, CA_FILES.serveLock), options.dir);
   } catch (e) {
-    ca.close();
+    await ca.close();
     throw e;
   }
-  if (ca.store.upgraded) logger.warn({ from: ca.store.upgraded.from, to: ca.store.upgraded.to }, 'upgraded the CA database; what changed is in the audit log under system:migrate');
+  if (ca.store.upgraded) logger.warn({ store: ca.store.location, from: ca.store.upgraded.from, to: ca.store.upgraded.to }, 'upgraded the CA database; what changed is in the audit log under system:migrate');
   const loose = ca.directory.looseModes();
   if (loose.length > 0) {
     logger.warn({ loose }, `other local users can read the CA directory: run chmod 700 ${ca.directory.dir} ${join(ca.directory.dir, CA_FILES.privateDir)} and chmod 600 on the files in them`);
   }
   const timers = new Set<NodeJS.Timeout>();
-  const refusals = new RefusalLog(ca.store, (e) => logger.error({ err: e }, 'could not audit refused authentications'));
+  const refusalJobs = reportOnce(logger, 'could not audit refused authentications');
+  const refusals = new RefusalLog({ appendAuditBatch: (events) => ca.store.appendAuditBatch(events).then(() => refusalJobs.ok()) }, (e) => refusalJobs.failed(e));
   let stopWatching = (): void => {};
   let stopSigning = (): Promise<void> => Promise.resolve();
   /** Replaces a credential of the service's own at two thirds of its life, retrying every minute on failure. */
-  const keepRenewed = (what: string, current: Validity, renew: () => Validity, alive: () => boolean = () => true): void => {
+  const keepRenewed = (what: string, current: Validity, renew: () => Promise<Validity>, alive: () => boolean = () => true): void => {
     const at = current.notBefore.getTime() + ((current.notAfter.getTime() - current.notBefore.getTime()) * 2) / 3;
+    // A credential cut short by its issuer's expiry is not renewed in a loop: the next try is a minute away.
+    const delay = current.notAfter.getTime() - Date.now() < 120_000 ? 60_000 : at - Date.now();
     const timer = setTimeout(() => {
       timers.delete(timer);
       if (!alive()) return;
-      let next: Validity;
-      try {
-        next = renew();
-      } catch (e) {
-        logger.error({ err: e }, `could not renew ${what}; retrying in a minute`);
-        next = { notBefore: new Date(Date.now() - 120_000), notAfter: new Date(Date.now() + 60_000) };
-      }
-      keepRenewed(what, next, renew, alive);
-    }, Math.max(1000, Math.min(at - Date.now(), 2 ** 31 - 1)));
+      void renew().then(
+        (next) => keepRenewed(what, next, renew, alive),
+        (e: unknown) => {
+          logger.error({ err: e }, `could not renew ${what}; retrying in a minute`);
+          keepRenewed(what, { notBefore: new Date(Date.now() - 120_000), notAfter: new Date(Date.now() + 60_000) }, renew, alive);
+        },
+      );
+    }, Math.max(1000, Math.min(delay, 2 ** 31 - 1)));
     timer.unref();
     timers.add(timer);
   };
   const servers: (HttpServer | HttpsServer)[] = [];
   try {
-    const authority = ca.authority(options.passphrase);
+    const authority = await ca.authority(options.passphrase);
+    await ca.checkRootKey(options.passphrase, options.rootPassphrase);
     stopSigning = () => authority.stopSigningWorkers();
     const signingWorkers = await authority.startSigningWorkers(options.signingWorkers ?? Math.max(1, availableParallelism() - 1));
-    const tokenKey = ca.directory.loadKey('token', options.passphrase);
+    const tokenKey = await ca.tokenKey(options.passphrase);
     const metrics = createMetrics({ root: authority.root.notAfter, intermediate: authority.intermediate.notAfter }, (within) => ca.store.count({ kind: 'leaf', expiringWithinSeconds: within, now: clock.now() }));
-    /** Set while the intermediate is due for rotation and this service cannot rotate it. */
-    let rotationWarning: string | undefined;
-    const readiness = (): Readiness => {
+    /** What needs an operator, by subject: shown in /readyz `warnings` (and as failed checks when `failing`). */
+    const attention = new Map<string, { message: string; failing: boolean }>();
+    const attend = (subject: string, message: string | undefined, failing = false): void => {
+      const before = attention.get(subject)?.message;
+      if (message === undefined) attention.delete(subject);
+      else attention.set(subject, { message, failing });
+      if (message !== undefined && message !== before) logger.warn({ subject }, message);
+    };
+    const readiness = async (): Promise<Readiness> => {
       const checks: Record<string, string> = {};
       try {
-        ca.store.findBySerial('00');
+        await withinMs(ca.store.ping(), READY_DATABASE_MS, `the database did not answer within ${READY_DATABASE_MS} ms`);
         checks.database = 'ok';
+        metrics.databaseUp(true);
       } catch (e) {
         checks.database = (e as Error).message;
+        metrics.databaseUp(false);
       }
       checks.intermediate = authority.intermediate.notAfter > clock.now() ? 'ok' : 'expired';
-      return { ok: Object.values(checks).every((v) => v === 'ok'), checks, warnings: rotationWarning ? { intermediate: rotationWarning } : {} };
+      const warnings: Record<string, string> = {};
+      for (const [subject, a] of attention) (a.failing ? checks : warnings)[subject] = a.message;
+      return { ok: Object.values(checks).every((v) => v === 'ok'), checks, warnings };
     };
     // The audit chain's head, signed with the audit key, logged and published so truncation shows from outside.
     const auditKeyPublic = await auditPublicKey(ca.auditKey);
     let signedHead: SignedAuditHead | undefined;
     const publishHead = async (): Promise<void> => {
-      const head = ca.store.auditHead();
+      const head = await ca.store.auditHead();
       if (!head) return;
       const at = clock.now();
       const jws = await signAuditHead(ca.auditKey, { trustDomain: authority.trustDomain, id: head.id, seal: head.seal, at });
@@ -221,7 +273,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const deps = {
       authority,
       apiKeys: ca.store,
-      appendAudit: (e: Parameters<typeof ca.store.appendAudit>[0]) => ca.store.appendAudit(e),
+      appendAudit: (e: AuditEvent) => ca.store.appendAudit(e),
       readAuditLog: (page: { limit: number; after: number }) => ca.store.auditLog(page),
       tokenKey,
       clock,
@@ -234,33 +286,38 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       auditHead: () => signedHead,
     };
 
-    // Revocation publishing: each intermediate's CRL re-signed after every revocation and at half its
-    // validity, the root's as signed offline; an OCSP responder per intermediate with a delegated, short-lived
-    // signer; a 250 ms poll of the revocation log so a local `ca revoke` on the directory shows in both within a
-    // second.
+    // Revocation publishing: each intermediate's CRL re-signed after every revocation and at half its validity,
+    // the root's as signed with the root key; an OCSP responder per intermediate with a delegated, short-lived
+    // signer. What was signed keeps being served while the database is out of reach.
+    const crlJobs = reportOnce(logger, 'could not publish the CRLs (the ones signed before are served while valid)');
     const publisher = new CrlPublisher({
-      issuers: () => authority.intermediates,
-      sign: (issuer) => authority.signCrl(issuer),
+      issuers: () => authority.publishedIntermediates,
+      sign: (issuer) => authority.currentCrl(issuer),
       rootCrl: () => ca.rootCrl(options.passphrase),
-      onError: (e) => logger.error({ err: e }, 'could not publish the CRLs; retrying at the next change or interval'),
-      onPublished: (crl) => logger.info({ crl: crl.level, issuer: crl.issuerKeyIdHex, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate }, 'published CRL'),
+      onError: (e) => crlJobs.failed(e),
+      onPublished: (crl) => {
+        crlJobs.ok();
+        logger.info({ crl: crl.level, issuer: crl.issuerKeyIdHex, number: crl.number.toString(), entries: crl.entries, nextUpdate: crl.nextUpdate }, 'published CRL');
+      },
     });
     const budget = new SigningBudget(options.ocspSignPerClientPerSecond ?? 200);
     const responders = new OcspResponders();
     const responderOf = new Map<string, OcspResponder>();
-    const installOcspSigner = (issuer: Issuer, responder: OcspResponder) => {
+    const ocspSource = reportOnce(logger, 'OCSP could not read the database (answers come from the pre-signed cache, else tryLater)');
+    const installOcspSigner = async (issuer: Issuer, responder: OcspResponder): Promise<Validity> => {
       const key = generateKeyPair('ec-p256').privateKey;
       const spki = spkiOf(key);
-      const cert = authority.issueOcspSigner(issuer, spki, OCSP_SIGNER_SECONDS, { actor: 'system:serve' });
+      const cert = await authority.issueOcspSigner(issuer, spki, OCSP_SIGNER_SECONDS, { actor: 'system:serve' });
       responder.setSigner({ signer: signerFor(key), certificate: cert.der, keyHash: createHash('sha1').update(readPublicKeyInfo(spki).keyBytes).digest() });
       logger.info({ serial: cert.serial, issuer: issuer.certificate.serial, notAfter: cert.notAfter }, 'installed the OCSP signer');
       return cert;
     };
-    /** A responder for each intermediate that answers for leaves; those of dropped intermediates stop. */
-    const installResponders = (): void => {
-      const wanted = new Set(authority.intermediates.map((i) => i.keyIdHex));
+    /** A responder for each unexpired intermediate that answers for leaves; those of dropped or expired ones stop. */
+    const installResponders = async (): Promise<void> => {
+      const live = authority.intermediates.filter((i) => i.notAfter > clock.now());
+      const wanted = new Set(live.map((i) => i.keyIdHex));
       for (const id of [...responderOf.keys()]) if (!wanted.has(id)) responderOf.delete(id);
-      for (const issuer of authority.intermediates) {
+      for (const issuer of live) {
         if (responderOf.has(issuer.keyIdHex)) continue;
         const responder = new OcspResponder({
           issuerSubject: issuer.subject,
@@ -269,14 +326,15 @@ export async function startService(options: ServeOptions): Promise<RunningServic
           clock,
           validitySeconds: OCSP_RESPONSE_SECONDS,
           budget,
+          onSourceError: (e) => ocspSource.failed(e),
         });
         responderOf.set(issuer.keyIdHex, responder);
-        keepRenewed(`the OCSP signer of ${issuer.certificate.serial}`, installOcspSigner(issuer, responder), () => installOcspSigner(issuer, responder), () => responderOf.get(issuer.keyIdHex) === responder);
+        const signer = await installOcspSigner(issuer, responder);
+        keepRenewed(`the OCSP signer of ${issuer.certificate.serial}`, signer, () => installOcspSigner(issuer, responder), () => responderOf.get(issuer.keyIdHex) === responder);
       }
-      responders.set(authority.intermediates.map((i) => responderOf.get(i.keyIdHex)!));
+      responders.set(live.map((i) => responderOf.get(i.keyIdHex)!));
     };
-    const responder = responders;
-    const revocationHandler = createRevocationHandler({ publisher, responder });
+    const revocationHandler = createRevocationHandler({ publisher, responder: responders });
     const limits = { ...LISTENER_DEFAULTS, ...options.limits };
     const httpLimits = {
       maxHeaderSize: 16 * 1024,
@@ -313,101 +371,153 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const httpAddress = await listen(http, options.httpListen, 'plain HTTP');
 
     // The service's own certificate: issued by the CA it serves (reserved identity spiffe://TD/meshca/ca),
-    // renewed at two thirds of its life and replaced at once if it is revoked. Installed before anything awaits,
-    // so no handshake finds the listener without it.
-    const service = new ServiceCertificate(authority, serverNames(options.listen.host), logger);
+    // renewed at two thirds of its life and replaced at once if it is revoked. Installed before anything else
+    // awaits, so no handshake finds the listener without it.
+    const names = serverNames(options.listen.host);
+    const service = await ServiceCertificate.issue(authority, { dnsNames: [...new Set([...(options.serviceNames?.dnsNames ?? []), ...names.dnsNames])], ipAddresses: [...new Set([...(options.serviceNames?.ipAddresses ?? []), ...names.ipAddresses])] }, logger);
     https.setSecureContext(service.tlsOptions);
     service.start((tls) => https.setSecureContext(tls));
-    installResponders();
+    await installResponders();
     await publisher.refresh();
 
-    // Rotation: a new intermediate (made here at two thirds of the current one's life when the root key is at
-    // hand, or by `ca intermediate rotate` on the directory) is picked up within a second: new leaves come from it,
-    // the old one keeps its CRL and OCSP answers until its last leaf expires.
-    let stamp = ca.directory.intermediateStamp();
-    let rootCrlStamp = ca.directory.rootCrlStamp();
-    const newestIntermediate = (): Issuer => authority.intermediates.reduce((a, b) => (b.certificate.notBefore > a.certificate.notBefore ? b : a));
-    /** When a newly published intermediate starts signing (undefined once it does). */
-    const leadEnds = new Date(newestIntermediate().certificate.notBefore.getTime() + ca.directory.config.rotationLeadSeconds * 1000);
-    let signsFrom: Date | undefined = newestIntermediate() !== authority.intermediate && leadEnds > clock.now() ? leadEnds : undefined;
+    // Rotation: a new intermediate (made here at two thirds of the current one's life when the root key is at hand,
+    // or anywhere by `ca intermediate rotate`) is seen in the store within a second: it signs new leaves after the
+    // rotation lead, the old one keeps its CRL and OCSP answers until its last leaf expires.
+    let hierarchy = await ca.hierarchy(options.passphrase);
+    let stamp = hierarchy.stamp;
     let lastReload = Date.now();
+    /** When the newest intermediate's rotation lead ends (while it has not begun to sign). */
+    let switchAt: number | undefined = hierarchy.signsFrom.getTime() > Date.now() ? hierarchy.signsFrom.getTime() : undefined;
     const reload = async (why: string): Promise<void> => {
-      const before = authority.intermediates.map((i) => i.keyIdHex).join();
-      const { active, retired, signsFrom: from } = ca.intermediates(options.passphrase);
-      signsFrom = from.getTime() > Date.now() ? from : undefined;
-      if ([active, ...retired].map((i) => i.keyIdHex).join() === before) return;
+      hierarchy = await ca.hierarchy(options.passphrase);
+      stamp = hierarchy.stamp;
+      lastReload = Date.now();
+      switchAt = hierarchy.signsFrom.getTime() > lastReload ? hierarchy.signsFrom.getTime() : undefined;
+      const { active, retired, keyless } = hierarchy;
+      if (active === undefined) return;
+      const ids = (list: readonly { keyIdHex: string }[]) => list.map((i) => i.keyIdHex).join();
+      if (ids([active, ...retired]) === ids(authority.intermediates) && ids(keyless) === ids(authority.publishedIntermediates.slice(authority.intermediates.length))) return;
       const previous = authority.intermediate;
-      await authority.setIntermediates(active, retired);
-      installResponders();
+      await authority.setIntermediates(active, retired, keyless);
+      await installResponders();
       metrics.caNotAfter({ root: authority.root.notAfter, intermediate: active.notAfter });
-      if (active !== previous && active.keyIdHex !== previous.keyIdHex) service.rotated();
+      if (active.keyIdHex !== previous.keyIdHex) await service.rotated();
       await publisher.refresh();
       logger.info({ why, intermediate: active.certificate.serial, notAfter: active.notAfter, retired: retired.map((r) => r.certificate.serial) }, 'intermediates changed');
     };
-    let reloading = false;
+    const hierarchyJobs = reportOnce(logger, 'could not read the CA hierarchy from the database');
     let rotateRetryAt = 0;
+    let rotationError: string | undefined;
+    let ticking = false;
     const rotationTick = async (): Promise<void> => {
-      if (reloading) return;
-      reloading = true;
+      if (ticking) return;
+      ticking = true;
       try {
         const now = Date.now();
-        // A root CRL re-signed by hand (ca crl --root) is served within a second.
-        const rootCrl = ca.directory.rootCrlStamp();
-        if (rootCrl !== rootCrlStamp) {
-          rootCrlStamp = rootCrl;
+        const current = await ca.hierarchyStamp();
+        if (current !== stamp) {
+          await reload('the hierarchy in the database changed (a rotation, or the root CRL re-signed)');
           await publisher.refresh();
+        } else if (switchAt !== undefined && now >= switchAt) {
+          await reload('the new intermediate was published for the rotation lead and now signs');
+        } else if (hierarchy.missingKeys.length > 0 || now - lastReload > RETIRED_CHECK_MS) {
+          // A key copied into private/ since, or retired intermediates whose last leaf has expired.
+          await reload(hierarchy.missingKeys.length > 0 ? 'looking for intermediate keys copied into private/' : 'a retired intermediate may have no unexpired leaf left');
         }
-        const current = ca.directory.intermediateStamp();
-        if (current !== stamp || (signsFrom !== undefined && now >= signsFrom.getTime())) {
-          await reload(current !== stamp ? 'the intermediate on disk changed (ca intermediate rotate)' : 'the new intermediate was published for the rotation lead and now signs');
-          stamp = current;
-          lastReload = now;
-        } else if (now - lastReload > RETIRED_CHECK_MS) {
-          // Retired intermediates whose last leaf has expired are dropped.
-          await reload('a retired intermediate has no unexpired leaf left');
-          lastReload = now;
-        }
-        // The newest intermediate (during its lead, the one a rotation published but that does not sign yet).
-        const inter = newestIntermediate().certificate;
-        const due = inter.notBefore.getTime() + ((inter.notAfter.getTime() - inter.notBefore.getTime()) * 2) / 3;
+        // Due at two thirds of the newest intermediate's life (during its lead, the one a rotation published).
+        const newest = hierarchy.newest;
+        const due = newest.notBefore.getTime() + ((newest.notAfter.getTime() - newest.notBefore.getTime()) * 2) / 3;
         if (now >= due && now >= rotateRetryAt && ca.directory.hasRootKey) {
           rotateRetryAt = now + 60_000; // a failure is retried in a minute, not every second
-          const rotated = ca.rotateIntermediate(options.passphrase, undefined, { actor: 'system:serve' });
-          logger.info({ previous: rotated.previous.serial, current: rotated.current.serial, notAfter: rotated.current.notAfter }, 'rotated the intermediate at two thirds of its life');
+          try {
+            const rotated = await ca.rotateIntermediate(options.passphrase, { passphrase: options.rootPassphrase }, { actor: 'system:serve' });
+            rotationError = undefined;
+            logger.info({ previous: rotated.previous.serial, current: rotated.current.serial, notAfter: rotated.current.notAfter }, 'rotated the intermediate at two thirds of its life');
+          } catch (e) {
+            if ((e as CaError).code === 'ERR_ROTATION_CONFLICT') logger.info('another process rotated the intermediate first');
+            else rotationError = (e as Error).message;
+          }
           await reload('rotated at two thirds of its life');
-          stamp = ca.directory.intermediateStamp();
         }
-        const left = inter.notAfter.getTime() - now;
-        const warning = left < ROTATION_WARNING_MS && !ca.directory.hasRootKey
-          ? `the intermediate expires at ${inter.notAfter.toISOString()}; the root key is offline, so rotate it with: ca intermediate rotate --dir ${ca.directory.dir} --root-key FILE`
+        const left = newest.notAfter.getTime() - now;
+        attend(
+          'intermediate',
+          rotationError !== undefined
+            ? `the automatic rotation of the intermediate failed (${rotationError}); it expires at ${newest.notAfter.toISOString()}: rotate it with ca intermediate rotate --dir DIR --root-key FILE`
+            : left < ROTATION_WARNING_MS && !ca.directory.hasRootKey
+              ? `the intermediate expires at ${newest.notAfter.toISOString()}; the root key is offline, so rotate it with: ca intermediate rotate --dir DIR --root-key FILE`
+              : undefined,
+        );
+        metrics.rotationNeeded(attention.has('intermediate'));
+        // A key this replica lacks: a warning during the rotation lead, not ready once that intermediate should sign.
+        // Said without this machine's paths: /readyz answers anyone.
+        const missing = hierarchy.missingKeys.length > 0
+          ? `private/ holds no key for intermediate ${hierarchy.missingKeys.map((m) => m.serial).join(', ')} (made by a rotation elsewhere): copy private/intermediates/${hierarchy.missingKeys[0]!.serial}.key from the machine that made it${hierarchy.missingKeys.length > 1 ? ', and the others' : ''}; copy the private/ folder from a working replica`
           : undefined;
-        if (warning && warning !== rotationWarning) logger.warn({ notAfter: inter.notAfter }, warning);
-        rotationWarning = warning;
-        metrics.rotationNeeded(warning !== undefined);
+        attend('intermediateKey', missing, missing !== undefined && authority.intermediate.certificate.serial !== hierarchy.signer);
+        metrics.keyMissing(missing !== undefined);
+        const rootCrl = publisher.get('root');
+        attend(
+          'rootCrl',
+          rootCrl === undefined
+            ? `the root's CRL is missing, so /crl/all.pem and /crl/root.pem are not served: sign it with ca crl --root --root-key FILE --dir DIR --out FILE`
+            : rootCrl.nextUpdate.getTime() - now < ROTATION_WARNING_MS
+              ? `the root's CRL ${rootCrl.nextUpdate.getTime() <= now ? 'expired' : 'expires'} at ${rootCrl.nextUpdate.toISOString()} (relying parties that check every level then refuse every peer): re-sign it with ca crl --root --root-key FILE --dir DIR --out FILE`
+              : undefined,
+        );
+        // A CRL another process published under a higher number than the one served here (PostgreSQL says so at once too).
+        for (const issuer of authority.publishedIntermediates) {
+          const stored = await ca.store.publishedCrl(issuer.keyIdHex);
+          if (stored && stored.number > (publisher.byKeyId(issuer.keyIdHex)?.number ?? -1n)) {
+            void publisher.refresh();
+            break;
+          }
+        }
+        hierarchyJobs.ok();
       } catch (e) {
-        logger.error({ err: e }, 'could not check or rotate the intermediate; retrying in a second');
+        hierarchyJobs.failed(e);
       } finally {
-        reloading = false;
+        ticking = false;
       }
     };
     await rotationTick();
     const rotationTimer = setInterval(() => void rotationTick(), ROTATION_POLL_MS);
     rotationTimer.unref();
-    let revocationSeq = ca.store.revocationsSince(0).seq;
-    const watch = setInterval(() => {
-      try {
-        const { seq, serials } = ca.store.revocationsSince(revocationSeq);
-        if (seq === revocationSeq) return;
-        metrics.revoked(seq - revocationSeq);
-        revocationSeq = seq;
-        responder.invalidate(serials ?? undefined);
-        service.revoked(serials, (serial) => ca.store.findBySerial(serial)?.revokedAt != null);
-        void publisher.refresh();
-      } catch (e) {
-        logger.error({ err: e }, 'could not read the revocation log');
+
+    // Revocations made by any process on the store (another replica, `ca revoke --dir`): read from the revocation
+    // log at once when the store announces them, and every 250 ms regardless.
+    const revocationJobs = reportOnce(logger, 'could not read the revocation log');
+    let revocationSeq = (await ca.store.revocationsSince(0)).seq;
+    let watching: Promise<void> | undefined;
+    let watchAgain = false;
+    const watchRevocations = (): Promise<void> => {
+      if (watching) {
+        watchAgain = true;
+        return watching;
       }
-    }, REVOCATION_POLL_MS);
+      watching = (async () => {
+        do {
+          watchAgain = false;
+          try {
+            const { seq, serials } = await ca.store.revocationsSince(revocationSeq);
+            revocationJobs.ok();
+            if (seq === revocationSeq) continue;
+            metrics.revoked(serials?.length ?? seq - revocationSeq);
+            revocationSeq = seq;
+            responders.invalidate(serials ?? undefined);
+            void publisher.refresh();
+            await service.revoked(serials, async (serial) => (await ca.store.findBySerial(serial))?.revokedAt != null);
+          } catch (e) {
+            revocationJobs.failed(e);
+          }
+        } while (watchAgain);
+        watching = undefined;
+      })();
+      return watching;
+    };
+    const watch = setInterval(() => void watchRevocations(), REVOCATION_POLL_MS);
     watch.unref();
+    const unsubscribe = ca.store.onChange((what) => void (what === 'revocation' ? watchRevocations() : what === 'crl' ? publisher.refresh() : rotationTick()));
     await publishHead();
     const headTimer = setInterval(() => void publishHead().catch((e: unknown) => logger.error({ err: e }, 'could not sign the audit head')), options.auditHeadIntervalMs ?? AUDIT_HEAD_INTERVAL_MS);
     headTimer.unref();
@@ -415,6 +525,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       clearInterval(watch);
       clearInterval(headTimer);
       clearInterval(rotationTimer);
+      unsubscribe();
       publisher.stop();
       service.stop();
     };
@@ -427,7 +538,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     if (publicPort !== httpAddress.port || (!wildcard && isIP(publicHost) !== 0 && publicHost !== httpAddress.address)) {
       logger.warn({ publicUrl: ca.directory.config.publicUrl, http: httpAddress }, `the public URL written into certificates (${ca.directory.config.publicUrl}) is not this service's plain HTTP listener (${httpAddress.address}:${httpAddress.port}): relying parties will fetch CRLs and OCSP from elsewhere unless a proxy forwards them here`);
     }
-    logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, serverCertificate: service.serial, signingWorkers, limits }, 'listening');
+    logger.info({ https: httpsAddress, http: httpAddress, dir: ca.directory.dir, store: ca.store.location, serverCertificate: service.serial, signingWorkers, limits }, 'listening');
 
     let closing: Promise<void> | undefined;
     return {
@@ -443,8 +554,9 @@ export async function startService(options: ServeOptions): Promise<RunningServic
           await Promise.all(closed);
           clearTimeout(grace);
           await authority.stopSigningWorkers();
-          refusals.close();
-          ca.close();
+          await refusals.close();
+          await watching;
+          await ca.close();
           lock.release();
           logger.info('stopped');
         })();
@@ -456,8 +568,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     stopWatching();
     for (const s of servers) s.close();
     await stopSigning();
-    refusals.close();
-    ca.close();
+    await refusals.close();
+    await ca.close();
     lock.release();
     throw e;
   }

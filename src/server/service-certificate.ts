@@ -24,12 +24,17 @@ export class ServiceCertificate {
   private install: ((options: ServiceTlsOptions) => void) | undefined;
   private stopped = false;
 
-  constructor(
+  private constructor(
     private readonly authority: Authority,
     private readonly names: { dnsNames: string[]; ipAddresses: string[] },
     private readonly logger: Logger,
-  ) {
-    this.issue();
+  ) {}
+
+  /** Issues the first certificate. */
+  static async issue(authority: Authority, names: { dnsNames: string[]; ipAddresses: string[] }, logger: Logger): Promise<ServiceCertificate> {
+    const service = new ServiceCertificate(authority, names, logger);
+    await service.issue();
+    return service;
   }
 
   /** The current leaf's serial. */
@@ -49,16 +54,16 @@ export class ServiceCertificate {
   }
 
   /** Replaces the leaf at once if `serials` (just revoked; null when too many to list) may include it. */
-  revoked(serials: readonly string[] | null, isRevoked: (serial: string) => boolean): void {
+  async revoked(serials: readonly string[] | null, isRevoked: (serial: string) => Promise<boolean>): Promise<void> {
     if (serials !== null && !serials.includes(this.leaf.serial)) return;
-    if (!isRevoked(this.leaf.serial)) return;
+    if (!(await isRevoked(this.leaf.serial))) return;
     this.logger.warn({ serial: this.leaf.serial }, 'the service certificate was revoked; replacing it now');
-    this.replace('revoked');
+    await this.replace('revoked');
   }
 
   /** After an intermediate rotation: a certificate from the new intermediate, and every intermediate trusted for clients. */
-  rotated(): void {
-    this.replace('rotated');
+  rotated(): Promise<void> {
+    return this.replace('rotated');
   }
 
   stop(): void {
@@ -66,9 +71,9 @@ export class ServiceCertificate {
     clearTimeout(this.timer);
   }
 
-  private issue(): void {
+  private async issue(): Promise<void> {
     const key = generateKeyPair('ec-p256').privateKey;
-    this.leaf = this.authority.issueCaServiceLeaf(spkiOf(key), this.names, { actor: 'system:serve' });
+    this.leaf = await this.authority.issueCaServiceLeaf(spkiOf(key), this.names, { actor: 'system:serve' });
     this.options = {
       key: privateKeyToPem(key),
       cert: `${toPem('CERTIFICATE', this.leaf.der)}${this.authority.chainPem}`,
@@ -76,11 +81,11 @@ export class ServiceCertificate {
     };
   }
 
-  private replace(why: 'renewed' | 'revoked' | 'rotated'): void {
+  private async replace(why: 'renewed' | 'revoked' | 'rotated'): Promise<void> {
     if (this.stopped) return;
     const previous = this.leaf.serial;
     try {
-      this.issue();
+      await this.issue();
     } catch (e) {
       this.logger.error({ err: e }, 'could not replace the service certificate; retrying in a minute');
       return this.schedule(60_000);
@@ -95,7 +100,7 @@ export class ServiceCertificate {
     if (this.stopped) return;
     const { notBefore, notAfter } = this.leaf;
     const due = inMs ?? notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3 - Date.now();
-    this.timer = setTimeout(() => this.replace('renewed'), Math.max(1000, Math.min(due, 2 ** 31 - 1)));
+    this.timer = setTimeout(() => void this.replace('renewed'), Math.max(1000, Math.min(due, 2 ** 31 - 1)));
     this.timer.unref();
   }
 }

@@ -42,16 +42,16 @@ export type ChainVerdict =
 const same = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
 
 /**
- * Walks rows in id order. Ids run from 1 without gaps (SQLite's AUTOINCREMENT never reuses an id, so a deleted
- * row leaves a hole even at the end once another row is written); a row whose seal does not match was edited;
+ * Walks rows in id order (read all at once, or page by page). Ids run from 1 without gaps (the id counter never goes
+ * back, so a deleted row leaves a hole even at the end once another row is written); a row whose seal does not match was edited;
  * a row whose `prev_hash` is not its predecessor's seal follows a reordered or inserted row. Rows cut from the
  * end, with the id counter reset, leave a valid shorter chain: compare with a published head to catch that.
  */
-export function verifyChain(rows: Iterable<ChainedRow>, key: Buffer): ChainVerdict {
+export async function verifyChain(rows: Iterable<ChainedRow> | AsyncIterable<ChainedRow>, key: Buffer): Promise<ChainVerdict> {
   let prev: Buffer = GENESIS;
   let count = 0;
   let previousId = 0;
-  for (const row of rows) {
+  for await (const row of rows) {
     count++;
     if (row.id !== previousId + 1) {
       const gap = row.id - previousId - 1 === 1 ? `audit row ${previousId + 1} is missing` : `audit rows ${previousId + 1}-${row.id - 1} are missing`;

@@ -1,11 +1,11 @@
-// The CA directory on disk: config.json, public certificates, private keys (0600 in a 0700 folder) and the database.
+// The CA directory on disk: config.json, private keys (0600 in a 0700 folder), public certificates for operators, and the SQLite database unless the CA is on PostgreSQL.
 
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { writeFileAtomic, writeFileExclusive } from '../files/atomic-write.js';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseCaConfig, type CaConfig, type CaConfigFile } from '../config/ca-config.js';
-import { generateKeyPair, privateKeyFromPem, privateKeyToPem } from '../crypto/keys.js';
+import { generateKeyPair, keyIdentifier, privateKeyFromPem, privateKeyToPem, spkiOf } from '../crypto/keys.js';
 import { readPemLabelled, toPem } from '../crypto/pem.js';
 import { CaError } from '../errors.js';
 
@@ -15,12 +15,13 @@ export const CA_FILES = {
   database: 'ca.db',
   rootCertificate: 'root.pem',
   intermediateCertificate: 'intermediate.pem',
-  /** The root's CRL (DER), signed with a long validity at init and at each rotation, so the root can stay offline. */
-  rootCrl: 'root.crl',
-  /** Intermediates replaced by a rotation, kept (with their keys under private/) until their last leaf expires. */
+  /** Where directories made before the hierarchy moved into the database kept the root's CRL (read once, imported). */
+  legacyRootCrl: 'root.crl',
+  /** Where directories made before the hierarchy moved into the database kept retired intermediates' certificates. */
   retiredDir: 'intermediates',
   privateDir: 'private',
   rootKey: join('private', 'root.key'),
+  /** The intermediate made by `ca init`; those made by rotations are private/intermediates/<serial>.key. */
   intermediateKey: join('private', 'intermediate.key'),
   tokenKey: join('private', 'token.key'),
   auditKey: join('private', 'audit.key'),
@@ -45,6 +46,8 @@ export interface NewCaDirectory {
   /** Seals the audit chain and signs its heads; not passphrase-encrypted, since every command that audits needs it. */
   readonly auditKey: KeyObject;
   readonly passphrase: string | undefined;
+  /** Encrypts the root key instead of `passphrase` (an offline root need not open with the passphrase the CA host uses). */
+  readonly rootPassphrase?: string | undefined;
 }
 
 /** Refuses a path that already holds anything: `ca init` never touches an existing CA directory. */
@@ -59,7 +62,7 @@ export function assertFreshDirectory(dir: string): void {
  * Creates the CA directory in a temp sibling, then renames it into place, so a failed init leaves nothing
  * behind. `populate` runs against the temp path (e.g. to create the database) before the rename.
  */
-export function createCaDirectory(dir: string, content: NewCaDirectory, populate: (tmpDir: string) => void): void {
+export async function createCaDirectory(dir: string, content: NewCaDirectory, populate: (tmpDir: string) => Promise<void>): Promise<void> {
   const target = resolve(dir);
   assertFreshDirectory(target);
   mkdirSync(dirname(target), { recursive: true });
@@ -69,16 +72,16 @@ export function createCaDirectory(dir: string, content: NewCaDirectory, populate
     chmodSync(tmp, CA_MODES.dir);
     mkdirSync(join(tmp, CA_FILES.privateDir), { mode: CA_MODES.dir });
     chmodSync(join(tmp, CA_FILES.privateDir), CA_MODES.dir);
-    if (content.rootKeyOut === undefined) writeFileAtomic(join(tmp, CA_FILES.rootKey), privateKeyToPem(content.rootKey, content.passphrase), CA_MODES.file);
+    if (content.rootKeyOut === undefined) writeFileAtomic(join(tmp, CA_FILES.rootKey), privateKeyToPem(content.rootKey, content.rootPassphrase ?? content.passphrase), CA_MODES.file);
     writeFileAtomic(join(tmp, CA_FILES.intermediateKey), privateKeyToPem(content.intermediateKey, content.passphrase), CA_MODES.file);
     writeFileAtomic(join(tmp, CA_FILES.tokenKey), privateKeyToPem(content.tokenKey, content.passphrase), CA_MODES.file);
     writeFileAtomic(join(tmp, CA_FILES.auditKey), privateKeyToPem(content.auditKey), CA_MODES.file);
     writeFileAtomic(join(tmp, CA_FILES.rootCertificate), toPem('CERTIFICATE', content.rootDer), CA_MODES.file);
     writeFileAtomic(join(tmp, CA_FILES.intermediateCertificate), toPem('CERTIFICATE', content.intermediateDer), CA_MODES.file);
     writeFileAtomic(join(tmp, CA_FILES.config), `${JSON.stringify(content.config, null, 2)}\n`, CA_MODES.file);
-    populate(tmp);
+    await populate(tmp);
     // The offline root key is written last, where the operator asked, and only once everything else is in place.
-    if (content.rootKeyOut !== undefined) writeRootKeyOut(content.rootKeyOut, privateKeyToPem(content.rootKey, content.passphrase));
+    if (content.rootKeyOut !== undefined) writeRootKeyOut(content.rootKeyOut, privateKeyToPem(content.rootKey, content.rootPassphrase ?? content.passphrase));
     if (existsSync(target)) rmdirSync(target);
     renameSync(tmp, target);
   } catch (e) {
@@ -107,10 +110,11 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** A retired intermediate on disk: its certificate, and where its key is. */
-export interface RetiredIntermediate {
-  readonly der: Buffer;
-  readonly serial: string;
+/** An intermediate key found in private/: the key, its key identifier (hex) and the file it came from. */
+export interface IntermediateKey {
+  readonly key: KeyObject;
+  readonly keyIdHex: string;
+  readonly file: string;
 }
 
 function readText(path: string, what: string): string {
@@ -124,11 +128,9 @@ function readText(path: string, what: string): string {
   }
 }
 
-/** A CA directory opened for reading: config and public certificates; private keys load on demand. */
+/** A CA directory opened for reading: its config; private keys load on demand. */
 export class CaDirectory {
   readonly config: CaConfig;
-  readonly rootDer: Buffer;
-  readonly intermediateDer: Buffer;
 
   private constructor(readonly dir: string) {
     const configPath = join(dir, CA_FILES.config);
@@ -140,8 +142,6 @@ export class CaDirectory {
       throw new CaError('ERR_CONFIG_INVALID', `config: ${configPath} is not valid JSON`);
     }
     this.config = parseCaConfig(raw, configPath);
-    this.rootDer = readPemLabelled(readText(join(dir, CA_FILES.rootCertificate), 'root certificate'), ['CERTIFICATE'], 'root certificate')[0]!;
-    this.intermediateDer = readPemLabelled(readText(join(dir, CA_FILES.intermediateCertificate), 'intermediate certificate'), ['CERTIFICATE'], 'intermediate certificate')[0]!;
   }
 
   /** Opens `dir`, refusing a folder that is not a CA directory. */
@@ -157,6 +157,18 @@ export class CaDirectory {
 
   get databasePath(): string {
     return join(this.dir, CA_FILES.database);
+  }
+
+  /** The root certificate in root.pem, if the directory has one (the database holds the authoritative copy). */
+  rootCertificateFile(): Buffer | undefined {
+    const path = join(this.dir, CA_FILES.rootCertificate);
+    return existsSync(path) ? readPemLabelled(readText(path, 'root certificate'), ['CERTIFICATE'], 'root certificate')[0]! : undefined;
+  }
+
+  /** Writes root.pem and intermediate.pem (the newest intermediate) for operators and relying parties to copy. */
+  writePublicCertificates(rootDer: Buffer, intermediateDer: Buffer): void {
+    writeFileAtomic(join(this.dir, CA_FILES.rootCertificate), toPem('CERTIFICATE', rootDer), CA_MODES.file);
+    writeFileAtomic(join(this.dir, CA_FILES.intermediateCertificate), toPem('CERTIFICATE', intermediateDer), CA_MODES.file);
   }
 
   /** True when the root key is in private/ (not taken offline). */
@@ -177,84 +189,57 @@ export class CaDirectory {
     return privateKeyFromPem(readText(path, 'root CA key'), passphrase, 'root CA key');
   }
 
-  /** The root's published CRL (DER), or undefined in a directory made before it was kept on disk. */
-  rootCrl(): Buffer | undefined {
-    const path = join(this.dir, CA_FILES.rootCrl);
+  /** The root's CRL as a directory made before the hierarchy moved into the database kept it (root.crl), if any. */
+  legacyRootCrl(): Buffer | undefined {
+    const path = join(this.dir, CA_FILES.legacyRootCrl);
     return existsSync(path) ? readFileSync(path) : undefined;
   }
 
-  writeRootCrl(der: Buffer): void {
-    writeFileAtomic(join(this.dir, CA_FILES.rootCrl), der, CA_MODES.file);
+  /** Every intermediate key in private/ (intermediate.key and intermediates/*.key), whatever its name says. */
+  intermediateKeys(passphrase: string | undefined): IntermediateKey[] {
+    const files = [join(this.dir, CA_FILES.intermediateKey)];
+    const retired = join(this.dir, CA_FILES.privateDir, CA_FILES.retiredDir);
+    if (existsSync(retired)) files.push(...readdirSync(retired).filter((n) => /^[0-9a-f]+\.key$/.test(n)).sort().map((n) => join(retired, n)));
+    return files
+      .filter((file) => existsSync(file))
+      .map((file) => {
+        const key = privateKeyFromPem(readText(file, 'intermediate CA key'), passphrase, `intermediate CA key ${relativeName(this.dir, file)}`);
+        return { key, file, keyIdHex: keyIdentifier(spkiOf(createPublicKey(key))).toString('hex') };
+      });
   }
 
-  /** The current intermediate, read afresh (a rotation by another process replaces it). */
-  currentIntermediateDer(): Buffer {
-    return readPemLabelled(readText(join(this.dir, CA_FILES.intermediateCertificate), 'intermediate certificate'), ['CERTIFICATE'], 'intermediate certificate')[0]!;
+  /** Where a rotation writes the key of intermediate `serial`. */
+  intermediateKeyPath(serial: string): string {
+    return join(this.dir, CA_FILES.privateDir, CA_FILES.retiredDir, `${serial}.key`);
   }
 
-  /** Changes whenever a rotation replaces the current intermediate (cheap enough to poll every second). */
-  intermediateStamp(): string {
-    const st = statSync(join(this.dir, CA_FILES.intermediateCertificate));
-    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  /** Writes a new intermediate's key (private/intermediates/<serial>.key, 0600, never over a file). */
+  writeIntermediateKey(serial: string, key: KeyObject, passphrase: string | undefined): string {
+    const folder = join(this.dir, CA_FILES.privateDir, CA_FILES.retiredDir);
+    mkdirSync(folder, { recursive: true, mode: CA_MODES.dir });
+    chmodSync(folder, CA_MODES.dir);
+    const path = this.intermediateKeyPath(serial);
+    writeFileExclusive(path, privateKeyToPem(key, passphrase), CA_MODES.file);
+    return path;
   }
 
-  /** Changes whenever root.crl is rewritten. */
-  rootCrlStamp(): string {
-    try {
-      const st = statSync(join(this.dir, CA_FILES.rootCrl));
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return 'missing';
-    }
-  }
-
-  /** The retired intermediates on disk, oldest first by name. */
-  retiredIntermediates(): RetiredIntermediate[] {
-    const dir = join(this.dir, CA_FILES.retiredDir);
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir)
-      .filter((name) => /^[0-9a-f]+\.pem$/.test(name))
-      .sort()
-      .map((name) => ({ serial: name.slice(0, -4), der: readPemLabelled(readText(join(dir, name), 'retired intermediate'), ['CERTIFICATE'], 'retired intermediate')[0]! }));
-  }
-
-  loadRetiredKey(serial: string, passphrase: string | undefined): KeyObject {
-    const what = `retired intermediate key ${serial}`;
-    return privateKeyFromPem(readText(join(this.dir, CA_FILES.privateDir, CA_FILES.retiredDir, `${serial}.key`), what), passphrase, what);
-  }
-
-  /**
-   * Replaces the current intermediate: the old certificate and key are first copied to intermediates/ and
-   * private/intermediates/ (so a crash at any point leaves both usable), then the new key and certificate are
-   * renamed into place, key first. Readers that see the new certificate before its key retry.
-   */
-  rotateIntermediate(oldSerial: string, newDer: Buffer, newKey: KeyObject, passphrase: string | undefined): void {
-    const retired = join(this.dir, CA_FILES.retiredDir);
-    const retiredKeys = join(this.dir, CA_FILES.privateDir, CA_FILES.retiredDir);
-    for (const d of [retired, retiredKeys]) {
-      mkdirSync(d, { recursive: true, mode: CA_MODES.dir });
-      chmodSync(d, CA_MODES.dir);
-    }
-    writeFileAtomic(join(retiredKeys, `${oldSerial}.key`), readFileSync(join(this.dir, CA_FILES.intermediateKey)), CA_MODES.file);
-    writeFileAtomic(join(retired, `${oldSerial}.pem`), readFileSync(join(this.dir, CA_FILES.intermediateCertificate)), CA_MODES.file);
-    writeFileAtomic(join(this.dir, CA_FILES.intermediateKey), privateKeyToPem(newKey, passphrase), CA_MODES.file);
-    writeFileAtomic(join(this.dir, CA_FILES.intermediateCertificate), toPem('CERTIFICATE', newDer), CA_MODES.file);
-  }
-
-  /** Deletes a retired intermediate whose last leaf has expired: its key signs nothing any more. */
-  dropRetired(serial: string): void {
-    rmSync(join(this.dir, CA_FILES.privateDir, CA_FILES.retiredDir, `${serial}.key`), { force: true });
-    rmSync(join(this.dir, CA_FILES.retiredDir, `${serial}.pem`), { force: true });
+  /** Deletes a key file of this directory (an intermediate whose last leaf has expired signs nothing any more). */
+  removeKeyFile(file: string): void {
+    rmSync(file, { force: true });
   }
 
   /**
    * The audit key, and whether it is new. A directory made before the audit chain was keyed gets one now (0600,
-   * written once even when several processes open the directory at the same moment); a key made less than a
-   * minute ago counts as new, for the other processes of such a moment.
+   * written once even when several processes open the directory at the same moment), when `mayCreate` says its
+   * database is that old; a key made less than a minute ago counts as new, for the other processes of such a moment.
+   * A key missing from a newer CA is an error: a new one could not verify or extend its audit log.
    */
-  auditKey(): { key: KeyObject; fresh: boolean } {
+  auditKey(mayCreate: () => boolean): { key: KeyObject; fresh: boolean } {
     const path = join(this.dir, CA_FILES.auditKey);
-    if (!existsSync(path)) writeFileExclusive(path, privateKeyToPem(generateKeyPair('ec-p256').privateKey), CA_MODES.file);
+    if (!existsSync(path)) {
+      if (!mayCreate()) throw new CaError('ERR_KEY_MISMATCH', `store: ${path} is missing, and this CA's audit log is sealed with it: restore it from a backup of the CA directory's private/ folder (or copy it from a working replica)`);
+      writeFileExclusive(path, privateKeyToPem(generateKeyPair('ec-p256').privateKey), CA_MODES.file);
+    }
     const fresh = Date.now() - statSync(path).mtimeMs < 60_000;
     return { key: privateKeyFromPem(readText(path, 'audit key'), undefined, 'audit key'), fresh };
   }
@@ -274,10 +259,13 @@ export class CaDirectory {
     return loose;
   }
 
-  /** Loads a CA private key, using `passphrase` when the keys are encrypted. */
-  loadKey(which: 'intermediate' | 'token', passphrase: string | undefined): KeyObject {
-    const path = join(this.dir, which === 'intermediate' ? CA_FILES.intermediateKey : CA_FILES.tokenKey);
-    const what = which === 'token' ? 'enrollment token key' : 'intermediate CA key';
-    return privateKeyFromPem(readText(path, what), passphrase, what);
+  /** Loads the enrollment token key, using `passphrase` when the keys are encrypted. */
+  loadTokenKey(passphrase: string | undefined): KeyObject {
+    return privateKeyFromPem(readText(join(this.dir, CA_FILES.tokenKey), 'enrollment token key'), passphrase, 'enrollment token key');
   }
+}
+
+/** `file` relative to the CA directory, as messages name it (private/intermediate.key). */
+export function relativeName(dir: string, file: string): string {
+  return file.startsWith(`${dir}/`) ? file.slice(dir.length + 1) : file;
 }

@@ -1,108 +1,23 @@
-// The CertificateStore port on better-sqlite3: WAL, synchronous=FULL, forward-only numbered migrations.
+// The CA's store on better-sqlite3, embedded in the CA directory: WAL, synchronous=FULL, forward-only numbered migrations.
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { ApiKeyRecord, ApiKeyStore } from '../auth/ports.js';
+import type { ApiKeyRecord } from '../auth/ports.js';
 import { parseScope } from '../auth/scopes.js';
-import type { AuditEvent, AuditRecord, CertificateKind, CertificateQuery, CertificateRecord, CertificateStore, IssuedEntry, IssuedOutcome, Renewal, RevocationOutcome, RevokedCertificate, SpentToken } from '../authority/ports.js';
+import type { AuditEvent, AuditRecord, CertificateQuery, CertificateRecord, CrlScope, IssuedEntry, IssuedOutcome, Renewal, RevocationOutcome, RevokedCertificate, SpentToken, StoredCrl } from '../authority/ports.js';
 import { subjectKeyHash } from '../crypto/keys.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
 import { GENESIS, legacyChainProblem, legacyRowHash, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
+import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
+import { CRL_PAGE, certificateFilter } from './queries.js';
 import type { RevocationReason } from '../revocation/reasons.js';
+import { apiKeySeal, auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
 
-const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
-
-interface CertificateRow {
-  serial: string;
-  kind: CertificateKind;
-  issuer_key_id: string;
-  common_name: string;
-  spiffe_id: string | null;
-  dns_names: string;
-  ip_addresses: string;
-  not_before: number;
-  not_after: number;
-  der: Buffer;
-  revoked_at: number | null;
-  revocation_reason: RevocationReason | null;
-  subject_key_hash: string;
-  renewed_from: string | null;
-  issued_at: number;
-}
-
-interface ApiKeyRow {
-  id: string;
-  name: string;
-  secret_hash: Buffer;
-  scopes: string;
-  created_at: number;
-  expires_at: number;
-  revoked_at: number | null;
-  last_used_at: number | null;
-  seal: Buffer | null;
-}
-
-/**
- * The seal of an API key row: HMAC under the audit seal key over everything that says what the key may do and
- * whether it still may (not its last use). A key inserted, widened, extended or un-revoked by someone who can
- * write ca.db but not read private/ does not match it.
- */
-function apiKeySeal(sealKey: Buffer, r: Pick<ApiKeyRow, 'id' | 'name' | 'secret_hash' | 'scopes' | 'created_at' | 'expires_at' | 'revoked_at'>): Buffer {
-  return createHmac('sha256', sealKey).update(JSON.stringify(['api-key', r.id, r.name, Buffer.from(r.secret_hash).toString('hex'), r.scopes, r.created_at, r.expires_at, r.revoked_at])).digest();
-}
-
-function toApiKey(r: ApiKeyRow, sealKey: Buffer): ApiKeyRecord {
-  const seal = apiKeySeal(sealKey, r);
-  return {
-    intact: r.seal !== null && r.seal.length === seal.length && timingSafeEqual(r.seal, seal),
-    id: r.id,
-    name: r.name,
-    secretHash: r.secret_hash,
-    scopes: JSON.parse(r.scopes) as string[],
-    createdAt: fromSeconds(r.created_at),
-    expiresAt: fromSeconds(r.expires_at),
-    revokedAt: r.revoked_at === null ? null : fromSeconds(r.revoked_at),
-    lastUsedAt: r.last_used_at === null ? null : fromSeconds(r.last_used_at),
-  };
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string | null;
-  outcome: AuditEvent['outcome'];
-  detail: string | null;
-}
+const MIGRATIONS_DIR = new URL('./migrations/sqlite/', import.meta.url);
 
 /** Thrown inside a transaction to roll it back when a serial collides. */
 class SerialTaken extends Error {}
-
-const toSeconds = (d: Date): number => Math.floor(d.getTime() / 1000);
-const fromSeconds = (s: number): Date => new Date(s * 1000);
-
-function toRecord(r: CertificateRow): CertificateRecord {
-  return {
-    serial: r.serial,
-    kind: r.kind,
-    issuerKeyId: r.issuer_key_id,
-    commonName: r.common_name,
-    spiffeId: r.spiffe_id,
-    dnsNames: JSON.parse(r.dns_names) as string[],
-    ipAddresses: JSON.parse(r.ip_addresses) as string[],
-    notBefore: fromSeconds(r.not_before),
-    notAfter: fromSeconds(r.not_after),
-    der: r.der,
-    revokedAt: r.revoked_at === null ? null : fromSeconds(r.revoked_at),
-    reason: r.revocation_reason,
-    subjectKeyHash: r.subject_key_hash,
-    renewedFrom: r.renewed_from,
-    issuedAt: fromSeconds(r.issued_at),
-  };
-}
 
 /**
  * Appends sealed audit rows on `db`. The id is the AUTOINCREMENT counter's next value (never the last row's id
@@ -116,7 +31,7 @@ function auditAppender(db: Database.Database, sealKey: Buffer): (event: AuditEve
   const insert = db.prepare('INSERT INTO audit_log (id, at, actor, action, target, outcome, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
   return (event) => {
     const last = head.get()!;
-    const row = { id: (last.seq ?? 0) + 1, at: toSeconds(event.at), actor: event.actor, action: event.action, target: event.target, outcome: event.outcome, detail: event.detail === undefined ? null : JSON.stringify(event.detail) };
+    const row = { id: (last.seq ?? 0) + 1, ...auditContent(event) };
     const prev = last.hash ?? GENESIS;
     insert.run(row.id, row.at, row.actor, row.action, row.target, row.outcome, row.detail, prev, sealRow(sealKey, prev, row));
   };
@@ -135,8 +50,9 @@ function storeError(e: unknown, path: string): CaError {
   return new CaError('ERR_STORE_CORRUPT', `store: ${path} could not be used: ${(e as Error).message}`, { cause: e });
 }
 
-/** The CA's storage on better-sqlite3: certificates, revocations, CRL numbers, credentials, audit log. */
-export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
+/** The CA's storage on better-sqlite3: certificates, revocations, CRL numbers, credentials, audit log, hierarchy. */
+export class SqliteCertificateStore implements CaStore {
+  readonly backend = 'sqlite' as const;
   private readonly insertCertificate;
   private readonly audit;
   private readonly selectBySerial;
@@ -159,10 +75,10 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     this.audit = auditAppender(db, sealKey);
     this.selectBySerial = db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?');
     this.markRevoked = db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL');
-    this.bumpCrlNumber = db.prepare<[string], { last_number: number }>(
-      `INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1)
-       ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
-    );
+    this.bumpCrlNumber = db.prepare<[string, bigint, bigint], { last_number: bigint }>(
+      `INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, MAX(1, ?))
+       ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = MAX(last_number + 1, ?) RETURNING last_number`,
+    ).safeIntegers(true);
     this.selectRevokedBy = db
       .prepare<[string, number, string, number], [string, number, RevocationReason]>(
         'SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer_key_id = ? AND revoked_at IS NOT NULL AND not_after > ? AND serial > ? ORDER BY serial LIMIT ?',
@@ -174,6 +90,11 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
 
   /** The schema versions this opening upgraded the database from and to, if it did (what changed is in the audit log). */
   upgraded: { from: number; to: number } | undefined;
+  schemaVersion = 0;
+
+  get location(): string {
+    return this.path;
+  }
 
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -196,15 +117,24 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     }
   }
 
-  recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): IssuedOutcome {
-    return this.recordIssuedBatch([{ record, audit, spendToken }])[0]!;
+  async ping(): Promise<void> {
+    this.guard(() => this.sql('SELECT 1').get());
+  }
+
+  /** One process at a time writes the file, and every reader polls it: there is nothing to announce. */
+  onChange(_listener: ChangeListener): () => void {
+    return () => {};
+  }
+
+  async recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): Promise<IssuedOutcome> {
+    return (await this.recordIssuedBatch([{ record, audit, spendToken }]))[0]!;
   }
 
   /**
    * One durable transaction (one fsync) for many issuances. Each entry runs in its own savepoint, so a taken
    * serial or a spent token undoes only that entry; the others commit together.
    */
-  recordIssuedBatch(entries: readonly IssuedEntry[]): IssuedOutcome[] {
+  async recordIssuedBatch(entries: readonly IssuedEntry[]): Promise<IssuedOutcome[]> {
     return this.guard(() =>
       this.db.transaction(() => entries.map((entry) => {
         try {
@@ -219,9 +149,9 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
 
   /** Records one issuance inside the caller's transaction (a savepoint of its own). */
   private recordOne(entry: IssuedEntry): Exclude<IssuedOutcome, 'serial-taken'> {
-    this.recordOneTx ??= this.db.transaction(({ record, audit, spendToken, renewalGraceSeconds }: IssuedEntry): 'recorded' | 'token-spent' | 'key-blocked' | 'renewal-forked' => {
+    this.recordOneTx ??= this.db.transaction(({ record, audit, spendToken, renewalGraceSeconds }: IssuedEntry): Exclude<IssuedOutcome, 'serial-taken'> => {
       // Checked in the transaction that stores the leaf, so a racing keyCompromise or a second renewal cannot slip between.
-      if (this.isKeyBlocked(record.subjectKeyHash)) return 'key-blocked';
+      if (this.sql<[string]>('SELECT 1 FROM blocked_keys WHERE subject_key_hash = ?').get(record.subjectKeyHash) !== undefined) return 'key-blocked';
       // Earlier successors of the same predecessor: past the grace a new one would fork the lineage. Within it, a
       // successor for another key (a rekey repeat, or a thief's rekey) is replaced: revoked as superseded together
       // with everything renewed from it since, so no branch outlives the repeat. Successors for the same key (a
@@ -231,6 +161,13 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       if (record.renewedFrom !== null) {
         const first = this.sql<[string], number | null>('SELECT MIN(issued_at) FROM certificates WHERE renewed_from = ?').pluck().get(record.renewedFrom);
         if (first !== null && first !== undefined && toSeconds(record.issuedAt) - first > (renewalGraceSeconds ?? 0)) return 'renewal-forked';
+        // A renewal for the same key that raced an earlier one (both passed the authority's check before either was
+        // stored) gets that one's successor: one lineage, and every racer holds a valid certificate.
+        const twin = this.sql<[string, string, number], CertificateRow>('SELECT * FROM certificates WHERE renewed_from = ? AND subject_key_hash = ? AND revoked_at IS NULL AND not_after > ? ORDER BY issued_at, serial LIMIT 1').get(record.renewedFrom, record.subjectKeyHash, toSeconds(record.issuedAt));
+        if (twin) {
+          this.audit(replayAudit(audit, record.renewedFrom, twin.serial));
+          return { replayed: toRecord(twin) };
+        }
         superseded = this.sql<[string, string, number], string>(
           `WITH RECURSIVE replaced(serial) AS (
              SELECT serial FROM certificates WHERE renewed_from = ? AND subject_key_hash IS NOT ?
@@ -242,23 +179,7 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
       if (spendToken && this.spendToken.run(spendToken.jti, toSeconds(audit.at), toSeconds(spendToken.expiresAt), record.serial).changes === 0) {
         return 'token-spent';
       }
-      const inserted = this.insertCertificate.run({
-        serial: record.serial,
-        kind: record.kind,
-        issuer_key_id: record.issuerKeyId,
-        common_name: record.commonName,
-        spiffe_id: record.spiffeId,
-        dns_names: JSON.stringify(record.dnsNames),
-        ip_addresses: JSON.stringify(record.ipAddresses),
-        not_before: toSeconds(record.notBefore),
-        not_after: toSeconds(record.notAfter),
-        der: record.der,
-        revoked_at: record.revokedAt === null ? null : toSeconds(record.revokedAt),
-        revocation_reason: record.reason,
-        subject_key_hash: record.subjectKeyHash,
-        renewed_from: record.renewedFrom,
-        issued_at: toSeconds(record.issuedAt),
-      });
+      const inserted = this.insertCertificate.run(toRow(record));
       // Undo the token spend too (the savepoint rolls back): the caller retries with a fresh serial.
       if (inserted.changes === 0) throw new SerialTaken();
       const at = toSeconds(record.issuedAt);
@@ -274,63 +195,25 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   }
   private recordOneTx: Database.Transaction<(entry: IssuedEntry) => Exclude<IssuedOutcome, 'serial-taken'>> | undefined;
 
-  findBySerial(serial: string): CertificateRecord | undefined {
+  async findBySerial(serial: string): Promise<CertificateRecord | undefined> {
     return this.guard(() => {
       const row = this.selectBySerial.get(serial);
       return row ? toRecord(row) : undefined;
     });
   }
 
-  list(query: CertificateQuery): CertificateRecord[] {
-    const { where, params } = this.filter(query);
-    const sql = `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
+  async list(query: CertificateQuery): Promise<CertificateRecord[]> {
+    const { where, params } = certificateFilter(query, () => '?');
+    const sql = `SELECT * FROM certificates ${where} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
     return this.guard(() => this.sql<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
   }
 
-  count(query: CertificateQuery): number {
-    const { where, params } = this.filter(query);
-    const sql = `SELECT COUNT(*) FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-    return this.guard(() => this.sql<(string | number)[], number>(sql).pluck().get(...params) ?? 0);
+  async count(query: CertificateQuery): Promise<number> {
+    const { where, params } = certificateFilter(query, () => '?');
+    return this.guard(() => this.sql<(string | number)[], number>(`SELECT COUNT(*) FROM certificates ${where}`).pluck().get(...params) ?? 0);
   }
 
-  private filter(query: CertificateQuery): { where: string[]; params: (string | number)[] } {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    const now = toSeconds(query.now);
-    if (query.kind) {
-      where.push('kind = ?');
-      params.push(query.kind);
-    }
-    if (query.status === 'revoked') where.push('revoked_at IS NOT NULL');
-    if (query.status === 'expired') {
-      where.push('revoked_at IS NULL AND not_after <= ?');
-      params.push(now);
-    }
-    if (query.status === 'valid' || query.expiringWithinSeconds !== undefined) {
-      where.push('revoked_at IS NULL AND not_after > ?');
-      params.push(now);
-    }
-    if (query.expiringWithinSeconds !== undefined) {
-      where.push('not_after <= ?');
-      params.push(now + query.expiringWithinSeconds);
-    }
-    if (query.excludeSpiffeId !== undefined) {
-      where.push('(spiffe_id IS NULL OR spiffe_id != ?)');
-      params.push(query.excludeSpiffeId);
-    }
-    if (query.identityContains !== undefined) {
-      const column = { spiffe: 'spiffe_id', dns: 'dns_names', ip: 'ip_addresses' }[query.identityContains.kind];
-      where.push(`${column} LIKE ? ESCAPE '\\'`);
-      params.push(`%${query.identityContains.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-    }
-    if (query.after !== undefined) {
-      where.push('(not_after > ? OR (not_after = ? AND serial > ?))');
-      params.push(toSeconds(query.after.notAfter), toSeconds(query.after.notAfter), query.after.serial);
-    }
-    return { where, params };
-  }
-
-  recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options: { readonly blockKey?: boolean } = {}): RevocationOutcome {
+  async recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options: { readonly blockKey?: boolean } = {}): Promise<RevocationOutcome> {
     return this.guard(() =>
       this.db.transaction((): RevocationOutcome => {
         const row = this.selectBySerial.get(serial);
@@ -373,24 +256,63 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     );
   }
 
-  isKeyBlocked(subjectKeyHash: string): boolean {
+  async isKeyBlocked(subjectKeyHash: string): Promise<boolean> {
     return this.guard(() => this.sql<[string]>('SELECT 1 FROM blocked_keys WHERE subject_key_hash = ?').get(subjectKeyHash) !== undefined);
   }
 
-  renewalsOf(serial: string): Renewal[] {
+  async renewalsOf(serial: string): Promise<Renewal[]> {
     return this.guard(() =>
       this.sql<[string], { serial: string; issued_at: number }>('SELECT serial, issued_at FROM certificates WHERE renewed_from = ? ORDER BY issued_at, serial').all(serial).map((r) => ({ serial: r.serial, issuedAt: fromSeconds(r.issued_at) })),
     );
   }
 
-  revokedPage(issuerKeyId: string, notAfterSince: Date, afterSerial: string, limit: number): RevokedCertificate[] {
-    return this.guard(() =>
+  /**
+   * The number, then the entries page by page with the event loop free between pages. One process writes this
+   * file at a time (`ca serve` holds it; a `ca crl` beside it is the operator's own), so the pages need no shared
+   * snapshot to keep later numbers listing at least as much.
+   */
+  async crlSnapshot(issuerKeyId: string, scope: CrlScope, onPage: (page: readonly RevokedCertificate[]) => void | Promise<void>): Promise<{ number: bigint; revocationSeq: number }> {
+    const { number, revocationSeq } = this.guard(() =>
+      this.db.transaction(() => ({ number: this.bumpCrlNumber.get(issuerKeyId, scope.numberAtLeast, scope.numberAtLeast)!.last_number, revocationSeq: this.sql<[], number | null>('SELECT MAX(seq) FROM revocation_log').pluck().get() ?? 0 })).immediate(),
+    );
+    const since = toSeconds(scope.notAfterSince);
+    for (let after = ''; ; ) {
       // Rows as arrays (raw) read about twice as fast as rows as objects; this read runs once per CRL entry.
-      this.selectRevokedBy.all(issuerKeyId, toSeconds(notAfterSince), afterSerial, limit).map(([serial, revokedAt, reason]) => ({ serial, revokedAt: fromSeconds(revokedAt), reason })),
+      const page = this.guard(() => this.selectRevokedBy.all(issuerKeyId, since, after, CRL_PAGE).map(([serial, revokedAt, reason]) => ({ serial, revokedAt: fromSeconds(revokedAt), reason })));
+      if (page.length === 0) break;
+      await onPage(page);
+      after = page[page.length - 1]!.serial;
+      if (page.length < CRL_PAGE) break;
+    }
+    return { number, revocationSeq };
+  }
+
+  async publishedCrl(issuerKeyId: string): Promise<StoredCrl | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], CrlRow>("SELECT * FROM crls WHERE issuer_key_id = ? AND level = 'intermediate'").get(issuerKeyId);
+      return row ? toStoredCrl(row) : undefined;
+    });
+  }
+
+  async publishCrl(crl: StoredCrl): Promise<StoredCrl> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        this.upsertCrl(crl);
+        return toStoredCrl(this.sql<[string], CrlRow>('SELECT * FROM crls WHERE issuer_key_id = ?').get(crl.issuerKeyId)!);
+      }).immediate(),
     );
   }
 
-  revocationsSince(sinceSeq: number): { seq: number; serials: string[] | null } {
+  /** Stores `crl` unless the store holds one of its issuer with a higher number. */
+  private upsertCrl(crl: StoredCrl): void {
+    this.sql(
+      `INSERT INTO crls (issuer_key_id, level, number, der, this_update, next_update, revocation_seq) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (issuer_key_id) DO UPDATE SET number = excluded.number, der = excluded.der, this_update = excluded.this_update, next_update = excluded.next_update, revocation_seq = excluded.revocation_seq
+       WHERE excluded.number > crls.number`,
+    ).run(crl.issuerKeyId, crl.level, crl.number, crl.der, toSeconds(crl.thisUpdate), toSeconds(crl.nextUpdate), crl.revocationSeq);
+  }
+
+  async revocationsSince(sinceSeq: number): Promise<{ seq: number; serials: string[] | null }> {
     return this.guard(() => {
       const seq = (this.sql('SELECT MAX(seq) AS seq FROM revocation_log').get() as { seq: number | null }).seq ?? 0;
       if (seq <= sinceSeq) return { seq: sinceSeq, serials: [] };
@@ -399,7 +321,7 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     });
   }
 
-  lastLeafExpiry(issuerKeyId: string): Date | undefined {
+  async lastLeafExpiry(issuerKeyId: string): Promise<Date | undefined> {
     return this.guard(() => {
       // Walks the notAfter index from the newest: a retired issuer's leaves are found within its successor's first day.
       const at = this.sql<[string], number>("SELECT not_after FROM certificates WHERE kind = 'leaf' AND issuer_key_id = ? ORDER BY not_after DESC LIMIT 1").pluck().get(issuerKeyId);
@@ -407,25 +329,21 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
     });
   }
 
-  nextCrlNumber(issuerKeyId: string): bigint {
-    return this.guard(() => this.db.transaction(() => BigInt(this.bumpCrlNumber.get(issuerKeyId)!.last_number)).immediate());
-  }
-
-  appendAudit(event: AuditEvent): void {
+  async appendAudit(event: AuditEvent): Promise<void> {
     this.guard(() => this.db.transaction(() => this.audit(event)).immediate());
   }
 
-  appendAuditBatch(events: readonly AuditEvent[]): void {
+  async appendAuditBatch(events: readonly AuditEvent[]): Promise<void> {
     if (events.length > 0) this.guard(() => this.db.transaction(() => events.forEach(this.audit)).immediate());
   }
 
   /** Walks the audit log's sealed chain from the first row (see audit-chain.ts). */
-  verifyAuditChain(): ChainVerdict {
+  async verifyAuditChain(): Promise<ChainVerdict> {
     return this.guard(() => verifyChain(this.db.prepare<[], ChainedRow>('SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log ORDER BY id').iterate(), this.sealKey));
   }
 
   /** The last row's id and seal (hex), or undefined for an empty log: what a signed head publishes. */
-  auditHead(): { id: number; seal: string } | undefined {
+  async auditHead(): Promise<{ id: number; seal: string } | undefined> {
     return this.guard(() => {
       const row = this.sql<[], { id: number; hash: Buffer }>('SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1').get();
       return row ? { id: row.id, seal: Buffer.from(row.hash).toString('hex') } : undefined;
@@ -433,76 +351,112 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
   }
 
   /** The seal of row `id`, or undefined when there is no such row. */
-  auditSealOf(id: number): string | undefined {
+  async auditSealOf(id: number): Promise<string | undefined> {
     return this.guard(() => {
       const hash = this.sql<[number], Buffer>('SELECT hash FROM audit_log WHERE id = ?').pluck().get(id);
       return hash ? Buffer.from(hash).toString('hex') : undefined;
     });
   }
 
-  auditLog(options: { limit?: number; after?: number } = {}): AuditRecord[] {
-    const sql = `SELECT * FROM audit_log WHERE id > ? ORDER BY id${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`;
-    return this.guard(() =>
-      this.sql<[number], AuditRow>(sql).all(options.after ?? 0).map((r) => ({
-        id: r.id,
-        at: fromSeconds(r.at),
-        actor: r.actor,
-        action: r.action,
-        target: r.target,
-        outcome: r.outcome,
-        ...(r.detail === null ? {} : { detail: JSON.parse(r.detail) as Record<string, unknown> }),
-      })),
-    );
+  async auditLog(options: { limit?: number; after?: number } = {}): Promise<AuditRecord[]> {
+    const sql = `SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ? ORDER BY id${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`;
+    return this.guard(() => this.sql<[number], AuditRow>(sql).all(options.after ?? 0).map(toAuditRecord));
   }
 
-  createApiKey(record: ApiKeyRecord, audit: AuditEvent): void {
+  async caCertificates(): Promise<CertificateRecord[]> {
+    return this.guard(() => this.sql<[], CertificateRow>("SELECT * FROM certificates WHERE kind <> 'leaf' ORDER BY not_before, serial").all().map(toRecord));
+  }
+
+  async recordIntermediate(record: CertificateRecord, audit: AuditEvent, replaces: string | null): Promise<void> {
     this.guard(() =>
       this.db.transaction(() => {
-        // An expired key frees its name: it is marked revoked as of its expiry (and resealed) to make room.
-        for (const old of this.sql<[string, number], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL AND expires_at <= ?').all(record.name, toSeconds(record.createdAt))) {
-          const retired = { ...old, revoked_at: old.expires_at };
-          this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(retired.revoked_at, apiKeySeal(this.sealKey, retired), old.id);
-        }
-        const taken = this.sql('SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(record.name);
-        if (taken) throw new CaError('ERR_APIKEY_NAME_TAKEN', `auth: an active API key is already named "${record.name}" (revoke it first)`);
-        const row = { id: record.id, name: record.name, secret_hash: record.secretHash, scopes: JSON.stringify(record.scopes), created_at: toSeconds(record.createdAt), expires_at: toSeconds(record.expiresAt), revoked_at: null };
-        this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, seal) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(row.id, row.name, row.secret_hash, row.scopes, row.created_at, row.expires_at, apiKeySeal(this.sealKey, row));
+        const newest = this.sql<[], string>("SELECT serial FROM certificates WHERE kind <> 'leaf' AND kind = 'intermediate' ORDER BY not_before DESC, serial DESC LIMIT 1").pluck().get() ?? null;
+        if (newest !== replaces) throw rotationConflict(newest);
+        if (this.insertCertificate.run(toRow(record)).changes === 0) throw new CaError('ERR_ROTATION_FAILED', `store: intermediate ${record.serial} could not be recorded (its serial is taken)`);
         this.audit(audit);
       }).immediate(),
     );
   }
 
-  findApiKey(id: string): ApiKeyRecord | undefined {
+  async rootCrl(): Promise<StoredCrl | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[], CrlRow>("SELECT * FROM crls WHERE level = 'root' ORDER BY number DESC LIMIT 1").get();
+      return row ? toStoredCrl(row) : undefined;
+    });
+  }
+
+  async saveRootCrl(crl: StoredCrl, audit: AuditEvent): Promise<void> {
+    this.guard(() =>
+      this.db.transaction(() => {
+        this.upsertCrl(crl);
+        this.audit(audit);
+      }).immediate(),
+    );
+  }
+
+  async fingerprint(name: string): Promise<string | undefined> {
+    return this.guard(() => this.sql<[string], string>('SELECT value FROM fingerprints WHERE name = ?').pluck().get(name));
+  }
+
+  async recordFingerprint(name: string, value: string): Promise<string> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        this.sql('INSERT INTO fingerprints (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, value);
+        return this.sql<[string], string>('SELECT value FROM fingerprints WHERE name = ?').pluck().get(name)!;
+      }).immediate(),
+    );
+  }
+
+  async createApiKey(record: ApiKeyRecord, audit: AuditEvent): Promise<void> {
+    this.guard(() =>
+      this.db.transaction(() => {
+        // An expired key frees its name: it is marked revoked as of its expiry (and resealed) to make room.
+        for (const old of this.sql<[string, number], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL AND expires_at <= ?').all(record.name, toSeconds(record.createdAt))) {
+          const retired = revokedApiKeyRow(old, old.expires_at, this.sealKey);
+          this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(retired.revoked_at, retired.seal, old.id);
+        }
+        const taken = this.sql('SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(record.name);
+        if (taken) throw new CaError('ERR_APIKEY_NAME_TAKEN', `auth: an active API key is already named "${record.name}" (revoke it first)`);
+        this.insertApiKey(newApiKeyRow(record, this.sealKey));
+        this.audit(audit);
+      }).immediate(),
+    );
+  }
+
+  private insertApiKey(row: ApiKeyRow): void {
+    this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, seal) VALUES (?, ?, ?, ?, ?, ?, ?)').run(row.id, row.name, row.secret_hash, row.scopes, row.created_at, row.expires_at, row.seal);
+  }
+
+  async findApiKey(id: string): Promise<ApiKeyRecord | undefined> {
     return this.guard(() => {
       const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?').get(id);
       return row ? toApiKey(row, this.sealKey) : undefined;
     });
   }
 
-  listApiKeys(): ApiKeyRecord[] {
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
     return this.guard(() => this.sql<[], ApiKeyRow>('SELECT * FROM api_keys ORDER BY created_at, name').all().map((r) => toApiKey(r, this.sealKey)));
   }
 
-  revokeApiKey(name: string, at: Date, audit: AuditEvent): ApiKeyRecord | undefined {
+  async revokeApiKey(name: string, at: Date, audit: AuditEvent): Promise<ApiKeyRecord | undefined> {
     return this.guard(() =>
       this.db.transaction(() => {
         const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
         if (!row) return undefined;
-        const revoked = { ...row, revoked_at: toSeconds(at) };
-        this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(revoked.revoked_at, apiKeySeal(this.sealKey, revoked), row.id);
+        const revoked = revokedApiKeyRow(row, toSeconds(at), this.sealKey);
+        this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(revoked.revoked_at, revoked.seal, row.id);
         // A predecessor still in its rotation grace goes too: revoking a name ends every secret it has.
         for (const old of this.sql<[string, number], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at > ?').all(name, toSeconds(at))) {
-          const ended = { ...old, revoked_at: toSeconds(at) };
-          this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(ended.revoked_at, apiKeySeal(this.sealKey, ended), old.id);
+          const ended = revokedApiKeyRow(old, toSeconds(at), this.sealKey);
+          this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(ended.revoked_at, ended.seal, old.id);
         }
         this.audit(audit);
-        return toApiKey({ ...revoked, seal: apiKeySeal(this.sealKey, revoked) }, this.sealKey);
+        return toApiKey(revoked, this.sealKey);
       }).immediate(),
     );
   }
 
-  rotateApiKey(name: string, next: (old: ApiKeyRecord) => ApiKeyRecord, graceEndsAt: Date, audit: (old: ApiKeyRecord, next: ApiKeyRecord) => AuditEvent): { old: ApiKeyRecord; next: ApiKeyRecord } | undefined {
+  async rotateApiKey(name: string, next: (old: ApiKeyRecord) => ApiKeyRecord, graceEndsAt: Date, audit: (old: ApiKeyRecord, next: ApiKeyRecord) => AuditEvent): Promise<{ old: ApiKeyRecord; next: ApiKeyRecord } | undefined> {
     return this.guard(() =>
       this.db.transaction(() => {
         const row = this.sql<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name);
@@ -513,25 +467,34 @@ export class SqliteCertificateStore implements CertificateStore, ApiKeyStore {
         // An expired key is not "the active key": rotating it would bring its scopes back to life.
         if (old.expiresAt <= record.createdAt) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${name}" expired at ${old.expiresAt.toISOString()}; create a new one with ca apikey create`);
         // The old key's end of grace is its revocation time (never later than its own expiry): it frees the name.
-        const ends = Math.min(toSeconds(graceEndsAt), row.expires_at);
-        const retired = { ...row, revoked_at: ends };
-        this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(ends, apiKeySeal(this.sealKey, retired), row.id);
-        const fresh = { id: record.id, name: record.name, secret_hash: record.secretHash, scopes: JSON.stringify(record.scopes), created_at: toSeconds(record.createdAt), expires_at: toSeconds(record.expiresAt), revoked_at: null };
-        this.sql('INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, seal) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(fresh.id, fresh.name, fresh.secret_hash, fresh.scopes, fresh.created_at, fresh.expires_at, apiKeySeal(this.sealKey, fresh));
-        const oldAfter = toApiKey({ ...retired, seal: apiKeySeal(this.sealKey, retired) }, this.sealKey);
+        const retired = revokedApiKeyRow(row, Math.min(toSeconds(graceEndsAt), row.expires_at), this.sealKey);
+        this.sql('UPDATE api_keys SET revoked_at = ?, seal = ? WHERE id = ?').run(retired.revoked_at, retired.seal, row.id);
+        this.insertApiKey(newApiKeyRow(record, this.sealKey));
+        const oldAfter = toApiKey(retired, this.sealKey);
         this.audit(audit(oldAfter, record));
         return { old: oldAfter, next: record };
       }).immediate(),
     );
   }
 
-  touchApiKey(id: string, at: Date): void {
+  async touchApiKey(id: string, at: Date): Promise<void> {
     this.guard(() => this.sql('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(toSeconds(at), id));
   }
 
+  /**
+   * A consistent copy of the database at `path` while it is in use (SQLite's online backup: pages copied in steps,
+   * restarted when a writer changes a page already copied), made 0600 before anything is written.
+   */
+  async backup(path: string, progress?: (done: number, total: number) => void): Promise<void> {
+    try {
+      await this.db.backup(path, { progress: ({ totalPages, remainingPages }) => (progress?.(totalPages - remainingPages, totalPages), 256) });
+    } catch (e) {
+      throw storeError(e, path);
+    }
+  }
+
   /** Closes the database, checkpointing the WAL. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }
@@ -544,7 +507,7 @@ interface MigrationContext {
 }
 
 /** The first migration that seals rows with the audit key; a database older than it may be sealed only by a new key. */
-const FIRST_SEALED_VERSION = 6;
+export const FIRST_SEALED_VERSION = 6;
 
 /** Data steps SQL cannot express, run in the same transaction as their migration. */
 const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationContext) => void> = {
@@ -612,13 +575,13 @@ const AFTER_MIGRATION: Record<number, (db: Database.Database, ctx: MigrationCont
 };
 
 /** Applies every numbered migration newer than the database's version, each in its own transaction. */
-function migrate(db: Database.Database, ctx: MigrationContext): { from: number; to: number } | undefined {
+function migrate(db: Database.Database, ctx: MigrationContext): { version: number; upgraded: { from: number; to: number } | undefined } {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
   const latest = Number(files.at(-1)?.slice(0, 3) ?? 0);
   const current = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
   if (current > latest) {
-    throw new CaError('ERR_STORE_CORRUPT', `store: the database schema (version ${current}) is newer than this meshca understands (${latest}); upgrade meshca`);
+    throw new CaError('ERR_STORE_TOO_NEW', `store: the database schema (version ${current}) is newer than this meshca understands (${latest}); upgrade meshca`);
   }
   const core = db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log')").get() as { n: number };
   if (current > 0 && core.n !== 2) throw new CaError('ERR_STORE_CORRUPT', 'store: the database records meshca migrations but lacks meshca tables');
@@ -639,7 +602,20 @@ function migrate(db: Database.Database, ctx: MigrationContext): { from: number; 
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, file, Math.floor(Date.now() / 1000));
     }).immediate();
   }
-  return current > 0 && current < latest ? { from: current, to: latest } : undefined;
+  return { version: latest, upgraded: current > 0 && current < latest ? { from: current, to: latest } : undefined };
+}
+
+/** The schema version of the SQLite database at `path`, read without changing it (0 when it has none). */
+export function sqliteSchemaVersion(path: string): number {
+  if (!existsSync(path)) return 0;
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare<[], number | null>('SELECT MAX(version) FROM schema_migrations').pluck().get() ?? 0;
+  } catch {
+    return 0;
+  } finally {
+    db.close();
+  }
 }
 
 /**
@@ -669,11 +645,12 @@ export function openSqliteStore(path: string, options: { create?: boolean; sealK
     if (foreign.length > 0) {
       throw new CaError('ERR_AUDIT_TAMPERED', `store: ${path} holds ${foreign.map((f) => `${f.type} "${f.name}"`).join(', ')}, which meshca never creates: the database was changed outside meshca; refusing to use it`);
     }
-    const upgraded = migrate(db, { sealKey: options.sealKey, auditKeyFresh: options.auditKeyFresh ?? path === ':memory:' });
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys')").all();
-    if (tables.length !== 7) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
+    const { version, upgraded } = migrate(db, { sealKey: options.sealKey, auditKeyFresh: options.auditKeyFresh ?? path === ':memory:' });
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints')").all();
+    if (tables.length !== 9) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
     const store = new SqliteCertificateStore(db, path, options.sealKey);
     store.upgraded = upgraded;
+    store.schemaVersion = version;
     return store;
   } catch (e) {
     db?.close();

@@ -36,6 +36,8 @@ export function call(url: string, o: { method?: string; headers?: Record<string,
 /** Per kind of request: how many were acknowledged, refused (4xx), failed (5xx), lost (no answer), and latencies. */
 export interface KindStats {
   ok: number;
+  /** 503 ERR_DATABASE_UNAVAILABLE, counted apart when the target says a database outage is expected. */
+  unavailable: number;
   refused: number;
   failed: number;
   lost: number;
@@ -54,16 +56,16 @@ export class Workload {
   readonly repeated: string[] = [];
   readonly unexpected: string[] = [];
   readonly stats: Record<'sign' | 'renew' | 'revoke', KindStats> = {
-    sign: { ok: 0, refused: 0, failed: 0, lost: 0, timeouts: 0, latencies: [] },
-    renew: { ok: 0, refused: 0, failed: 0, lost: 0, timeouts: 0, latencies: [] },
-    revoke: { ok: 0, refused: 0, failed: 0, lost: 0, timeouts: 0, latencies: [] },
+    sign: { ok: 0, unavailable: 0, refused: 0, failed: 0, lost: 0, timeouts: 0, latencies: [] },
+    renew: { ok: 0, unavailable: 0, refused: 0, failed: 0, lost: 0, timeouts: 0, latencies: [] },
+    revoke: { ok: 0, unavailable: 0, refused: 0, failed: 0, lost: 0, timeouts: 0, latencies: [] },
   };
   private running = false;
   private loops: Promise<void>[] = [];
   private counter = 0;
 
   constructor(
-    private readonly target: { url: () => string; ca: string; apiKey: string; trustDomain: string },
+    private readonly target: { url: () => string; ca: string; apiKey: string; trustDomain: string; databaseOutage?: boolean },
     private readonly clients = 16,
   ) {}
 
@@ -83,6 +85,10 @@ export class Workload {
     if (r.status < 300) {
       s.ok++;
       return true;
+    }
+    if (this.target.databaseOutage && r.status === 503 && r.body.includes('"ERR_DATABASE_UNAVAILABLE"')) {
+      s.unavailable++;
+      return false;
     }
     if (r.status >= 500) s.failed++;
     else s.refused++;
@@ -104,6 +110,7 @@ export class Workload {
       const dice = Math.random();
       const kind = mine.length === 0 || dice < 0.6 ? 'sign' : dice < 0.8 ? 'renew' : 'revoke';
       const started = performance.now();
+      const unavailableBefore = this.stats[kind].unavailable;
       try {
         if (kind === 'sign') {
           const n = this.counter++;
@@ -134,6 +141,8 @@ export class Workload {
         else this.stats[kind].lost++;
         await new Promise((r) => setTimeout(r, 50));
       }
+      // During a database outage, no tighter loop than the service's own answers.
+      if (this.stats[kind].unavailable > unavailableBefore) await new Promise((r) => setTimeout(r, 50));
     }
   }
 }

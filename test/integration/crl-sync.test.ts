@@ -14,7 +14,7 @@ import { fetchBytes } from '../../src/client/fetch.js';
 import { wholeSeconds } from '../../src/crypto/clock.js';
 import { readPemLabelled, toPem } from '../../src/crypto/pem.js';
 import { signCrl } from '../../src/revocation/crl.js';
-import { CaDirectory } from '../../src/store/ca-directory.js';
+import { privateKeyFromPem } from '../../src/crypto/keys.js';
 import { CA_BIN, ca, caJson, type RunResult } from '../helpers/run.js';
 
 const TD = 'acme.internal';
@@ -123,7 +123,9 @@ describe('ca crl sync refuses what a hostile or broken CA serves', () => {
     const r = caJson<{ intermediate: { number: string } }>(['crl', '--dir', dir, '--pem', '--out', out(name)]);
     return { pem: readFileSync(out(name), 'utf8'), intermediate: BigInt(r.intermediate.number) };
   };
-  const rootCrl = () => readFileSync(join(dir, 'root.crl'));
+  let rootCrlDer: Buffer;
+  /** The root's CRL as the CA publishes it (signed at init; `ca crl --dir` re-signs only the intermediates'). */
+  const rootCrl = () => rootCrlDer;
   const sync = (server: FakeCa, file: string, ...extra: string[]) => caRun(['crl', 'sync', '--ca-url', server.url, '--ca-bundle', bundle, '--out', file, '--once', ...extra]);
   const serving = (allPem: Route, more: Record<string, Route> = {}) => fakeCa({ '/v1/trust-bundle': trustBundle, '/crl/all.pem': allPem, ...more });
   const at = (offsetMs: number) => new Date(Date.now() + offsetMs);
@@ -134,9 +136,12 @@ describe('ca crl sync refuses what a hostile or broken CA serves', () => {
     expect(ca(['init', '--dir', dir, '--name', 'Sync CA', '--trust-domain', TD]).code).toBe(0);
     bundle = join(dir, 'root.pem');
     trustBundle = readFileSync(bundle, 'utf8') + readFileSync(join(dir, 'intermediate.pem'), 'utf8');
-    const directory = CaDirectory.open(dir);
-    rootIssuer = loadIssuer(directory.rootDer, directory.loadRootKey(undefined), 'root');
-    intermediate = loadIssuer(directory.intermediateDer, directory.loadKey('intermediate', undefined), 'intermediate');
+    const certificate = (file: string) => readPemLabelled(readFileSync(join(dir, file), 'utf8'), ['CERTIFICATE'], file)[0]!;
+    const key = (file: string) => privateKeyFromPem(readFileSync(join(dir, 'private', file), 'utf8'), undefined, file);
+    rootIssuer = loadIssuer(certificate('root.pem'), key('root.key'), 'root');
+    intermediate = loadIssuer(certificate('intermediate.pem'), key('intermediate.key'), 'intermediate');
+    expect(ca(['crl', '--dir', dir, '--pem', '--out', out('first.pem')]).code).toBe(0);
+    rootCrlDer = readPemLabelled(readFileSync(out('first.pem'), 'utf8'), ['X509 CRL'], 'CRLs')[0]!;
     intermediateSerial = intermediate.certificate.serial;
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -28,22 +28,23 @@ afterEach(async () => {
 });
 
 /** A test CA with its trust bundle and CRLs written to `dir`; `issue` writes a leaf's cert+chain and key there. */
-async function testPki(dir: string, ca: TestCa = createTestCa({ now: new Date() })) {
+async function testPki(dir: string, given?: TestCa) {
+  const ca = given ?? (await createTestCa({ now: new Date() }));
   writeFileSync(join(dir, 'root.pem'), ca.authority.root.pem);
   const writeCrls = async () => {
-    const root = signRootCrl(ca);
+    const root = await signRootCrl(ca);
     const intermediate = await ca.authority.signCrl();
     writeFileAtomic(join(dir, 'crls.pem'), toPem('X509 CRL', root.der) + toPem('X509 CRL', intermediate.der));
   };
   await writeCrls();
-  const issue = (name: string, p: { spiffeId?: string; ttlSeconds?: number; dns?: string[] } = {}) => {
+  const issue = async (name: string, p: { spiffeId?: string; ttlSeconds?: number; dns?: string[] } = {}) => {
     const key = generateKeyPair('ec-p256').privateKey;
-    const leaf = ca.authority.issue(
+    const leaf = await ca.authority.issue(
       { commonName: name, spiffeId: p.spiffeId, dnsNames: p.dns ?? ['localhost'], ipAddresses: ['127.0.0.1'], ttlSeconds: p.ttlSeconds, key: { spki: spkiOf(key) } },
       { actor: 'test' },
     );
     writeFileAtomic(join(dir, `${name}.key`), privateKeyToPem(key), 0o600);
-    writeFileAtomic(join(dir, `${name}.pem`), toPem('CERTIFICATE', leaf.der) + ca.authority.chainPem);
+    writeFileAtomic(join(dir, `${name}.pem`), toPem('CERTIFICATE', leaf.der) + ca.authority.chainFor(leaf));
     return { ...leaf, cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   };
   const source = (name: string, pollIntervalMs = 100) => {
@@ -76,7 +77,7 @@ function get(port: number, options: { agent?: Agent; ca?: string; cert?: string;
 }
 
 async function mtlsPair(p: Awaited<ReturnType<typeof testPki>>, serverAuthorize = authorize.id(FRONTEND)) {
-  p.issue('backend', { spiffeId: BACKEND });
+  await p.issue('backend', { spiffeId: BACKEND });
   const refusals: Refusal[] = [];
   let reached = 0;
   const server = createMtlsServer({ source: p.source('backend'), authorize: serverAuthorize, onRefused: (r) => refusals.push(r) }, (req, res) => {
@@ -92,7 +93,7 @@ describe('meshca/tls server and agent', () => {
   it('ok/the allowed client reaches the handler, which sees its identity; the agent sees the server\'s', async () => {
     const p = await testPki(tempDir());
     const { port, reached } = await mtlsPair(p);
-    const frontend = p.issue('frontend', { spiffeId: FRONTEND, dns: ['frontend.acme.internal'] });
+    const frontend = await p.issue('frontend', { spiffeId: FRONTEND, dns: ['frontend.acme.internal'] });
     const agent = createMtlsAgent({ source: p.source('frontend'), authorize: authorize.id(BACKEND) });
     const r = await get(port, { agent });
     expect('status' in r && r.status).toBe(200);
@@ -113,17 +114,17 @@ describe('meshca/tls server and agent', () => {
     const dir = p.dir;
     let creds: { cert?: string; key?: string } = {};
     if (kind === 'intruder') {
-      const c = p.issue('intruder', { spiffeId: `spiffe://${TD}/ns/prod/intruder` });
+      const c = await p.issue('intruder', { spiffeId: `spiffe://${TD}/ns/prod/intruder` });
       creds = { cert: readFileSync(c.cert, 'utf8'), key: readFileSync(c.key, 'utf8') };
     } else if (kind === 'foreign') {
       mkdirSync(join(dir, 'other'));
       const other = await testPki(join(dir, 'other'));
-      const c = other.issue('frontend', { spiffeId: FRONTEND });
+      const c = await other.issue('frontend', { spiffeId: FRONTEND });
       creds = { cert: readFileSync(c.cert, 'utf8'), key: readFileSync(c.key, 'utf8') };
     } else if (kind === 'expired') {
       const real = p.ca.clock.now();
       p.ca.clock.set(addSeconds(real, -3 * 3600));
-      const c = p.issue('old', { spiffeId: FRONTEND, ttlSeconds: 3600 });
+      const c = await p.issue('old', { spiffeId: FRONTEND, ttlSeconds: 3600 });
       p.ca.clock.set(real);
       creds = { cert: readFileSync(c.cert, 'utf8'), key: readFileSync(c.key, 'utf8') };
     }
@@ -141,7 +142,7 @@ describe('meshca/tls server and agent', () => {
   it('fail/a client revoked after the CRL file changes is refused from then on', async () => {
     const p = await testPki(tempDir());
     const { port, reached, refusals } = await mtlsPair(p);
-    const victim = p.issue('frontend', { spiffeId: FRONTEND });
+    const victim = await p.issue('frontend', { spiffeId: FRONTEND });
     const agent = () => createMtlsAgent({ source: p.source('frontend'), authorize: authorize.id(BACKEND) });
     expect(await get(port, { agent: agent() })).toMatchObject({ status: 200 });
     p.ca.authority.revoke(victim.serial, 'keyCompromise', { actor: 'test' });
@@ -157,7 +158,7 @@ describe('meshca/tls server and agent', () => {
   it('fail/the client refuses a server whose identity does not match', async () => {
     const p = await testPki(tempDir());
     const { port, reached } = await mtlsPair(p);
-    p.issue('frontend', { spiffeId: FRONTEND });
+    await p.issue('frontend', { spiffeId: FRONTEND });
     const refused: Refusal[] = [];
     const agent = createMtlsAgent({ source: p.source('frontend'), authorize: authorize.id(`spiffe://${TD}/ns/prod/payments`), onRefused: (r) => refused.push(r) });
     const r = await get(port, { agent });
@@ -169,7 +170,7 @@ describe('meshca/tls server and agent', () => {
   it('ok/rotating both certificates under a steady request loop drops nothing; new connections show the new serials', async () => {
     const p = await testPki(tempDir());
     const { port } = await mtlsPair(p, authorize.memberOf(TD));
-    const first = p.issue('frontend', { spiffeId: FRONTEND });
+    const first = await p.issue('frontend', { spiffeId: FRONTEND });
     const agent = createMtlsAgent({ source: p.source('frontend'), authorize: authorize.id(BACKEND), keepAlive: false });
     const results: Array<Awaited<ReturnType<typeof get>>> = [];
     let running = true;
@@ -178,8 +179,8 @@ describe('meshca/tls server and agent', () => {
     });
     await new Promise((r) => setTimeout(r, 300));
     const backendBefore = results.find((r) => 'status' in r) as { serverSerial: string };
-    const renewedServer = p.issue('backend', { spiffeId: BACKEND });
-    const renewedClient = p.issue('frontend', { spiffeId: FRONTEND });
+    const renewedServer = await p.issue('backend', { spiffeId: BACKEND });
+    const renewedClient = await p.issue('frontend', { spiffeId: FRONTEND });
     await new Promise((r) => setTimeout(r, 800));
     running = false;
     await Promise.all(loops);
@@ -194,7 +195,7 @@ describe('meshca/tls server and agent', () => {
 
   it('ok/a bad write never replaces good credentials', async () => {
     const p = await testPki(tempDir());
-    p.issue('frontend', { spiffeId: FRONTEND });
+    await p.issue('frontend', { spiffeId: FRONTEND });
     const source = p.source('frontend');
     const errors: unknown[] = [];
     source.on('error', (e) => errors.push(e));
@@ -216,8 +217,8 @@ describe('meshca/tls server and agent', () => {
   it('ok/raw TLS server, curl and openssl s_client as foreign clients; openssl s_server as a foreign server for the agent', async () => {
     const p = await testPki(tempDir());
     const { port } = await mtlsPair(p);
-    const client = p.issue('frontend', { spiffeId: FRONTEND });
-    const intruder = p.issue('intruder', { spiffeId: `spiffe://${TD}/x` });
+    const client = await p.issue('frontend', { spiffeId: FRONTEND });
+    const intruder = await p.issue('intruder', { spiffeId: `spiffe://${TD}/x` });
     const ok = await runAsync('curl', ['-sS', '--cacert', join(p.dir, 'root.pem'), '--cert', client.cert, '--key', client.key, `https://127.0.0.1:${port}/`]);
     expect(JSON.parse(ok.stdout).spiffeId).toBe(FRONTEND);
     const refused = await runAsync('curl', ['-sS', '-w', '%{http_code}', '--cacert', join(p.dir, 'root.pem'), '--cert', intruder.cert, '--key', intruder.key, `https://127.0.0.1:${port}/`]);
@@ -249,7 +250,7 @@ describe('meshca/tls server and agent', () => {
     expect('error' in wrong && wrong.error.code).toBe('ERR_MESHCA_PEER_NOT_AUTHORIZED');
   });
 
-  it('ok/authorizers', () => {
+  it('ok/authorizers', async () => {
     const peer = (spiffeId: string | null, dnsNames: string[] = []) => ({ spiffeId, dnsNames, ipAddresses: [], serial: '01', notAfter: new Date() });
     expect(authorize.matches(`spiffe://${TD}/ns/prod/*`)(peer(`spiffe://${TD}/ns/prod/api`))).toBe(true);
     expect(authorize.matches(`spiffe://${TD}/ns/prod/*`)(peer(`spiffe://${TD}/ns/prod/api/v2`))).toBe(false);
@@ -298,7 +299,7 @@ describe('CertificateSource.fromCA', () => {
 });
 
 describe('the two-services example', () => {
-  it('ok/runs through the package export meshca/tls with the committed example PKI', () => {
+  it('ok/runs through the package export meshca/tls with the committed example PKI', async () => {
     const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../examples/two-services.mjs')], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('frontend → backend: backend says hello to spiffe://example.meshca.internal/ns/demo/frontend');

@@ -65,7 +65,7 @@ function recompute(dir: string, seal: (prev: Buffer, row: ChainedRow) => Buffer,
 }
 
 describe('changes made to ca.db outside meshca', () => {
-  it('fail/a trigger (here, one that drops the audit rows of a planted key) makes every command refuse the database', () => {
+  it('fail/a trigger (here, one that drops the audit rows of a planted key) makes every command refuse the database', async () => {
     const dir = populatedCa();
     tamper(dir, "CREATE TRIGGER hide_evil BEFORE INSERT ON audit_log WHEN NEW.actor = 'apikey:evil' BEGIN SELECT RAISE(IGNORE); END;");
     for (const args of [['audit', 'verify', '--dir', dir], ['list', '--dir', dir], ['issue', 'x', '--dir', dir, '--dns', 'x.acme.internal', '--cert-out', join(dir, '..', 'x.pem'), '--key-out', join(dir, '..', 'x.key')]]) {
@@ -76,7 +76,7 @@ describe('changes made to ca.db outside meshca', () => {
     }
   });
 
-  it('fail/the schema rolled back to the unkeyed chain (to have the rows sealed again after editing them) is refused', () => {
+  it('fail/the schema rolled back to the unkeyed chain (to have the rows sealed again after editing them) is refused', async () => {
     const dir = populatedCa();
     const weekAgo = new Date(Date.now() - 7 * 86_400_000);
     utimesSync(join(dir, 'private', 'audit.key'), weekAgo, weekAgo); // a directory in use for a while
@@ -111,7 +111,7 @@ describe('changes made to ca.db outside meshca', () => {
 });
 
 describe('ca audit verify', () => {
-  it('ok/an untouched log verifies, every row sealed with the key in private/, which is not in the database', () => {
+  it('ok/an untouched log verifies, every row sealed with the key in private/, which is not in the database', async () => {
     const dir = populatedCa();
     const v = caJson<{ ok: boolean; rows: number; lastId: number; head: string }>(['audit', 'verify', '--dir', dir]);
     expect(v).toMatchObject({ ok: true, lastId: v.rows });
@@ -122,19 +122,19 @@ describe('ca audit verify', () => {
     expect(readFileSync(join(dir, 'ca.db')).includes(seal)).toBe(false);
   });
 
-  it('fail/an edited row is named', () => {
+  it('fail/an edited row is named', async () => {
     const dir = populatedCa();
     tamper(dir, "UPDATE audit_log SET actor = 'local:someone-else' WHERE id = 3");
     refused(dir, 'audit row 3 was edited', 'edited');
   });
 
-  it('fail/a row deleted from the middle is named missing', () => {
+  it('fail/a row deleted from the middle is named missing', async () => {
     const dir = populatedCa();
     tamper(dir, 'DELETE FROM audit_log WHERE id = 2');
     refused(dir, 'audit row 2 is missing', 'deleted');
   });
 
-  it('fail/rows deleted from the end show as a gap once the next row is written', () => {
+  it('fail/rows deleted from the end show as a gap once the next row is written', async () => {
     const dir = populatedCa();
     const last = caJson<{ lastId: number }>(['audit', 'verify', '--dir', dir]).lastId;
     tamper(dir, `DELETE FROM audit_log WHERE id >= ${last - 1}`);
@@ -142,7 +142,7 @@ describe('ca audit verify', () => {
     refused(dir, `audit rows ${last - 1}-${last} are missing`, 'deleted');
   });
 
-  it('fail/reordered rows (contents swapped between ids) are found', () => {
+  it('fail/reordered rows (contents swapped between ids) are found', async () => {
     const dir = populatedCa();
     tamper(
       dir,
@@ -153,7 +153,7 @@ describe('ca audit verify', () => {
     refused(dir, 'audit row 2 does not follow row 1', 'reordered');
   });
 
-  it('fail/renumbered rows are found', () => {
+  it('fail/renumbered rows are found', async () => {
     const dir = populatedCa();
     tamper(dir, 'UPDATE audit_log SET id = id + 100');
     refused(dir, 'audit rows 1-100 are missing', 'deleted');
@@ -163,7 +163,7 @@ describe('ca audit verify', () => {
     ['the unkeyed SHA-256 scheme of migration 005', (prev: Buffer, row: ChainedRow) => legacyRowHash(prev, row)],
     ['HMAC under a guessed key', (prev: Buffer, row: ChainedRow) => sealRow(randomBytes(32), prev, row)],
     ['HMAC keyed with the database itself', (prev: Buffer, row: ChainedRow) => createHmac('sha256', 'ca.db').update(prev).update(JSON.stringify(row)).digest()],
-  ])('fail/an edit with the whole chain recomputed (%s) is found at the first row', (_n, seal) => {
+  ])('fail/an edit with the whole chain recomputed (%s) is found at the first row', async (_n, seal) => {
     const dir = populatedCa();
     recompute(dir, seal, (row) => (row.id === 3 ? { ...row, actor: 'local:forger' } : row));
     refused(dir, 'audit row 1 was edited', 'sealed with another key');
@@ -172,7 +172,7 @@ describe('ca audit verify', () => {
   it('fail/a log cut back from its end (id counter reset too) passes alone, and fails against a signed head recorded earlier', async () => {
     const dir = populatedCa();
     const store = openSqliteStore(join(dir, 'ca.db'), { sealKey: auditSealKey(auditKeyOf(dir)) });
-    const head = store.auditHead()!;
+    const head = (await store.auditHead())!;
     store.close();
     const jws = await signAuditHead(auditKeyOf(dir), { trustDomain: 'acme.internal', id: head.id, seal: head.seal, at: new Date() });
     expect(caJson<{ signedHead: { id: number } }>(['audit', 'verify', '--dir', dir, '--head', jws]).signedHead.id).toBe(head.id);
@@ -203,15 +203,15 @@ describe('ca audit verify', () => {
     }
   });
 
-  it('ok/verifyChain over an empty log, and a chain built by hand', () => {
+  it('ok/verifyChain over an empty log, and a chain built by hand', async () => {
     const key = randomBytes(32);
-    expect(verifyChain([], key)).toMatchObject({ ok: true, rows: 0 });
+    expect(await verifyChain([], key)).toMatchObject({ ok: true, rows: 0 });
     const a: ChainedRow & { hash: Buffer } = { id: 1, at: 1, actor: 'x', action: 'issue', target: 'aa', outcome: 'ok', detail: null, prev_hash: GENESIS, hash: Buffer.alloc(0) };
     a.hash = sealRow(key, GENESIS, a);
-    expect(verifyChain([a], key)).toMatchObject({ ok: true, rows: 1, head: a.hash.toString('hex') });
-    expect(verifyChain([a], randomBytes(32))).toMatchObject({ ok: false, problem: 'edited', rowId: 1 });
-    expect(verifyChain([{ ...a, hash: null }], key)).toMatchObject({ ok: false, problem: 'unsealed', rowId: 1 });
-    expect(verifyChain([{ ...a, id: 2 }], key)).toMatchObject({ ok: false, problem: 'missing', rowId: 2 });
+    expect(await verifyChain([a], key)).toMatchObject({ ok: true, rows: 1, head: a.hash.toString('hex') });
+    expect(await verifyChain([a], randomBytes(32))).toMatchObject({ ok: false, problem: 'edited', rowId: 1 });
+    expect(await verifyChain([{ ...a, hash: null }], key)).toMatchObject({ ok: false, problem: 'unsealed', rowId: 1 });
+    expect(await verifyChain([{ ...a, id: 2 }], key)).toMatchObject({ ok: false, problem: 'missing', rowId: 2 });
   });
 });
 
@@ -220,7 +220,7 @@ describe('upgrading a database written by meshca 0.1 (schema 5, unkeyed chain, u
   function schema5(path: string, rows: Array<{ actor: string; action: string; target: string }>, scopes: string[]): void {
     const db = new Database(path);
     db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    const dirUrl = new URL('../../src/store/migrations/', import.meta.url);
+    const dirUrl = new URL('../../src/store/migrations/sqlite/', import.meta.url);
     for (const file of readdirSync(dirUrl).filter((f) => Number(f.slice(0, 3)) <= 5).sort()) {
       db.exec(readFileSync(new URL(file, dirUrl), 'utf8'));
       db.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(Number(file.slice(0, 3)), file);
@@ -238,41 +238,41 @@ describe('upgrading a database written by meshca 0.1 (schema 5, unkeyed chain, u
 
   const rows = [{ actor: 'local:old', action: 'issue', target: 'aa' }, { actor: 'local:old', action: 'issue', target: 'bb' }, { actor: 'local:old', action: 'revoke', target: 'aa' }];
 
-  it('ok/a key that no scope survives typing is revoked by the upgrade, and says why', () => {
+  it('ok/a key that no scope survives typing is revoked by the upgrade, and says why', async () => {
     const path = join(tempDir(), 'ca.db');
     schema5(path, rows, ['issue:10.*.0.1']);
     const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY, auditKeyFresh: true });
-    expect(store.findApiKey('0123456789abcdef')).toMatchObject({ scopes: [], revokedAt: expect.any(Date), intact: true });
-    expect(store.auditLog().at(-1)).toMatchObject({ action: 'apikey-revoke', target: 'apikey:legacy', detail: { why: expect.stringContaining('no scope') } });
+    expect(await store.findApiKey('0123456789abcdef')).toMatchObject({ scopes: [], revokedAt: expect.any(Date), intact: true });
+    expect((await store.auditLog()).at(-1)).toMatchObject({ action: 'apikey-revoke', target: 'apikey:legacy', detail: { why: expect.stringContaining('no scope') } });
     store.close();
   });
 
-  it('fail/a database rolled back to the unkeyed schema is not sealed again by a key that already existed', () => {
+  it('fail/a database rolled back to the unkeyed schema is not sealed again by a key that already existed', async () => {
     const path = join(tempDir(), 'ca.db');
     schema5(path, rows, ['list']);
     expect(() => openSqliteStore(path, { sealKey: TEST_SEAL_KEY })).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_TAMPERED', message: expect.stringContaining('older than its audit key') }));
   });
 
-  it('ok/the chain is resealed with the key, the unkeyed chain recorded intact, and untyped scopes typed (one that fits no type dropped), each change audited', () => {
+  it('ok/the chain is resealed with the key, the unkeyed chain recorded intact, and untyped scopes typed (one that fits no type dropped), each change audited', async () => {
     const path = join(tempDir(), 'ca.db');
     schema5(path, rows, ['issue:*.acme.internal', 'issue:spiffe://acme.internal/ns/*', 'issue:10.0.0.*', 'issue:10.*.0.1', 'list']);
     const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY, auditKeyFresh: true });
-    expect(store.verifyAuditChain()).toMatchObject({ ok: true, rows: 5 });
-    const log = store.auditLog();
+    expect(await store.verifyAuditChain()).toMatchObject({ ok: true, rows: 5 });
+    const log = await store.auditLog();
     expect(log[3]).toMatchObject({ actor: 'system:migrate', action: 'audit-chain-keyed', detail: { rows: 3, unkeyedChain: 'intact' } });
     expect(log[4]).toMatchObject({ action: 'apikey-scopes-typed', target: 'apikey:legacy', detail: { dropped: ['issue:10.*.0.1'] } });
-    expect(store.findApiKey('0123456789abcdef')!.scopes).toEqual(['issue:dns:*.acme.internal', 'issue:spiffe:spiffe://acme.internal/ns/*', 'issue:ip:10.0.0.0/24', 'list']);
+    expect((await store.findApiKey('0123456789abcdef'))!.scopes).toEqual(['issue:dns:*.acme.internal', 'issue:spiffe:spiffe://acme.internal/ns/*', 'issue:ip:10.0.0.0/24', 'list']);
     store.close();
   });
 
-  it('ok/an unkeyed chain that was already tampered with is resealed, and the audit log says what was wrong', () => {
+  it('ok/an unkeyed chain that was already tampered with is resealed, and the audit log says what was wrong', async () => {
     const path = join(tempDir(), 'ca.db');
     schema5(path, rows, ['list']);
     const db = new Database(path);
     db.exec("UPDATE audit_log SET actor = 'local:forger' WHERE id = 2");
     db.close();
     const store = openSqliteStore(path, { sealKey: TEST_SEAL_KEY, auditKeyFresh: true });
-    expect(store.auditLog().find((r) => r.action === 'audit-chain-keyed')?.detail).toMatchObject({ unkeyedChain: 'row 2 was edited' });
+    expect((await store.auditLog()).find((r) => r.action === 'audit-chain-keyed')?.detail).toMatchObject({ unkeyedChain: 'row 2 was edited' });
     store.close();
   });
 });

@@ -58,7 +58,7 @@ describe('hardening', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('ok/the CA directory is 0700 and every file in it 0600, the database journal and the lock of a running service included', () => {
+  it('ok/the CA directory is 0700 and every file in it 0600, the database journal and the lock of a running service included', async () => {
     const files = ['ca.db', 'ca.db-wal', 'ca.db-shm', 'serve.lock', 'config.json', 'root.pem', 'intermediate.pem', 'private/root.key', 'private/audit.key'];
     for (const f of files) {
       expect(existsSync(join(dir, f)), f).toBe(true);
@@ -101,7 +101,7 @@ describe('hardening', () => {
     expect([r.status, r.json().error.code]).toEqual([400, 'ERR_NAME_INVALID']);
   });
 
-  it('ok/names already stored (an older meshca, an edited database) and foreign certificates are printed escaped, never raw', () => {
+  it('ok/names already stored (an older meshca, an edited database) and foreign certificates are printed escaped, never raw', async () => {
     expect(ca(['issue', 'plain', '--dir', dir, '--dns', 'plain.acme.internal', '--cert-out', out('plain.pem'), '--key-out', out('plain.key')]).code).toBe(0);
     const db = new Database(join(dir, 'ca.db'));
     db.prepare("UPDATE certificates SET common_name = ? WHERE common_name = 'plain'").run(`evil${ESC}]0;owned${ESC}\\${BIDI}gpj.exe`);
@@ -141,10 +141,10 @@ describe('hardening', () => {
     expect(lines[0]).toContain('\\u{a}');
   });
 
-  it('ok/a reader that closes the pipe early ends ca quietly: no EPIPE stack', () => {
+  it('ok/a reader that closes the pipe early ends ca quietly: no EPIPE stack', async () => {
     const store = openSqliteStore(join(dir, 'ca.db'), { sealKey: auditSealKey(privateKeyFromPem(readFileSync(join(dir, 'private', 'audit.key'), 'utf8'), undefined, 'audit key')) });
-    store.appendAuditBatch(Array.from({ length: 3000 }, (_, i) => ({ at: new Date(), actor: 'test:filler', action: 'filler', target: String(i), outcome: 'ok' as const, detail: { padding: 'x'.repeat(40) } })));
-    store.close();
+    await store.appendAuditBatch(Array.from({ length: 3000 }, (_, i) => ({ at: new Date(), actor: 'test:filler', action: 'filler', target: String(i), outcome: 'ok' as const, detail: { padding: 'x'.repeat(40) } })));
+    await store.close();
     const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CA_BIN}" audit --dir "${dir}" --limit 5000 --json | head -c 100 > /dev/null`], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);

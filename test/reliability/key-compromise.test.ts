@@ -166,11 +166,14 @@ describe('key compromise and lineage', () => {
     expect((await renew({ cert: `${c.json().certificate}${c.json().chain}`, key: k4 })).status).toBe(201);
   });
 
-  it('ok/same-key renewals racing each other all succeed and none is revoked: the client keeps whichever answer it got', async () => {
+  it('ok/same-key renewals racing each other all succeed with one successor: one lineage, and every racer holds it', async () => {
     const c = await issue('race');
     const answers = await Promise.all(Array.from({ length: 8 }, () => renew(c)));
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(201));
-    for (const serial of new Set(answers.map((a) => a.json().serial as string))) expect(status(serial)).toMatchObject({ status: 'valid' });
+    const successors = new Set(answers.map((a) => a.json().serial as string));
+    expect(successors.size).toBe(1);
+    for (const serial of successors) expect(status(serial)).toMatchObject({ status: 'valid' });
+    expect(caJson<Array<{ renewedFrom: string | null }>>(['list', '--dir', dir]).filter((l) => l.renewedFrom === c.body.serial)).toHaveLength(1);
     for (const a of answers) expect((await renew({ cert: `${a.json().certificate}${a.json().chain}`, key: c.key })).status).toBe(201);
   });
 

@@ -61,12 +61,13 @@ describe('an offline root', () => {
     expect((statSync(rootKey).mode & 0o777).toString(8)).toBe('600');
     // The root's CRL is signed once, for a long time: the root can stay away.
     expect(new Date(init.rootCrlNextUpdate).getTime() - Date.now()).toBeGreaterThan(390 * 86400_000);
-    expect(caJson<{ number?: string; crlNumber?: string }>(['inspect', join(dir, 'root.crl')])).toBeTruthy();
+    // It is in the database (every replica serves it), not a file of the directory.
+    expect(existsSync(join(dir, 'root.crl'))).toBe(false);
 
     // Everyday work needs no root key.
     expect(ca(['issue', 'api', '--dir', dir, '--spiffe-id', `spiffe://${TD}/api`, '--cert-out', join(root, 'api.pem'), '--key-out', join(root, 'api.key')]).code).toBe(0);
     const pem = caJson<{ root: { number: string }; intermediate: { number: string } }>(['crl', '--dir', dir, '--pem', '--out', join(root, 'all.pem')]);
-    expect(pem.root.number).toBe('1');
+    const rootCrlNumber = BigInt(pem.root.number);
     expect(pemCount(readFileSync(join(root, 'all.pem'), 'utf8'), 'X509 CRL')).toBe(2);
     const svc = await serve(dir);
     expect((await get(`${svc.httpUrl}/readyz`)).status).toBe(200);
@@ -81,9 +82,8 @@ describe('an offline root', () => {
     expectOneLineError(ca(['intermediate', 'rotate', '--dir', dir]), 'ERR_ROOT_KEY_OFFLINE', 'pass --root-key FILE');
     expectOneLineError(ca(['crl', '--root', '--dir', dir, '--out', join(root, 'r.crl')]), 'ERR_ROOT_KEY_OFFLINE', 'taken offline');
     const resigned = caJson<{ root: { number: string; nextUpdate: string } }>(['crl', '--root', '--root-key', rootKey, '--dir', dir, '--out', join(root, 'r.crl')]);
-    expect(resigned.root.number).toBe('2');
-    expect(readFileSync(join(dir, 'root.crl')).equals(readFileSync(join(root, 'r.crl')))).toBe(true);
-    await waitFor('the re-signed root CRL to be served', async () => Buffer.from(await (await fetch(`${svc.httpUrl}/crl/root.crl`)).arrayBuffer()).equals(readFileSync(join(dir, 'root.crl'))));
+    expect(BigInt(resigned.root.number)).toBeGreaterThan(rootCrlNumber);
+    await waitFor('the re-signed root CRL to be served', async () => Buffer.from(await (await fetch(`${svc.httpUrl}/crl/root.crl`)).arrayBuffer()).equals(readFileSync(join(root, 'r.crl'))));
 
     // The root key is never written over an existing file, and a failed init leaves nothing.
     expectOneLineError(ca(['init', '--dir', join(root, 'ca2'), '--name', 'Second', '--trust-domain', TD, '--root-key-out', rootKey]), 'ERR_FILE_EXISTS', 'already exists');
@@ -223,7 +223,8 @@ describe('rotation by the service itself', () => {
     const svc = await serve(dir);
     const ready = await get(`${svc.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
-    expect(JSON.parse(ready.text).warnings.intermediate).toContain(`ca intermediate rotate --dir ${dir} --root-key FILE`);
+    expect(JSON.parse(ready.text).warnings.intermediate).toContain('ca intermediate rotate --dir DIR --root-key FILE');
+    expect(ready.text, '/readyz is public: it names no server path').not.toContain(dir);
     const metrics = (await get(`${svc.httpUrl}/metrics`)).text;
     expect(metrics).toMatch(/^meshca_intermediate_rotation_needed 1$/m);
     // The other gauges an operator alerts on, and process metrics named once (not meshca_process_process_*).
@@ -237,4 +238,98 @@ describe('rotation by the service itself', () => {
     expect(later).not.toContain('meshca_process_process_');
     expect(svc.log()).toContain('the root key is offline, so rotate it with');
   }, 60_000);
+});
+
+describe('what an attacker found', () => {
+  it('fail/two rotations at once: one wins, the other changes nothing; no intermediate loses its key, old leaves still verify and revoke', async () => {
+    const root = tempRoot();
+    const dir = join(root, 'ca');
+    expect(ca(['init', '--dir', dir, '--name', 'Raced CA', '--trust-domain', TD]).code).toBe(0);
+    const out = (n: string) => join(root, n);
+    const old = caJson<{ serial: string }>(['issue', 'old', '--dir', dir, '--spiffe-id', `spiffe://${TD}/old`, '--cert-out', out('old.pem'), '--key-out', out('old.key')]).serial;
+    const outcomes: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const both = await Promise.all([0, 1].map(() => caAsync(['intermediate', 'rotate', '--dir', dir, '--json'])));
+      for (const r of both) outcomes.push(r.code === 0 ? 'rotated' : (/\[(ERR_[A-Z_]+)\]/.exec(r.stderr)?.[1] ?? r.stderr));
+    }
+    expect(outcomes.every((o) => o === 'rotated' || o === 'ERR_ROTATION_CONFLICT'), outcomes.join(', ')).toBe(true);
+    expect(outcomes.filter((o) => o === 'rotated').length).toBeGreaterThanOrEqual(3);
+    // Every intermediate the database holds has its key: the service starts, and the old leaf's chain still verifies.
+    const svc = await serve(dir);
+    const bundle = (await get(`${svc.httpUrl}/v1/trust-bundle`)).text;
+    writeFileSync(out('bundle.pem'), bundle);
+    expect(openssl(['verify', '-CAfile', out('bundle.pem'), out('old.pem')]).code).toBe(0);
+    expect(ca(['revoke', old, '--dir', dir]).code).toBe(0);
+    await waitFor('the old leaf in its issuer\'s CRL', async () => {
+      writeFileSync(out('all.pem'), (await get(`${svc.httpUrl}/crl/all.pem`)).text);
+      return openssl(['verify', '-crl_check_all', '-CAfile', out('bundle.pem'), '-CRLfile', out('all.pem'), out('old.pem')]).stdout.includes('certificate revoked') || openssl(['verify', '-crl_check_all', '-CAfile', out('bundle.pem'), '-CRLfile', out('all.pem'), out('old.pem')]).stderr.includes('certificate revoked');
+    }, 5_000);
+  }, 60_000);
+
+  it('fail/an automatic rotation that fails shows in /readyz warnings and the metric, not only in the log', async () => {
+    const root = tempRoot();
+    const dir = join(root, 'ca');
+    expect(ca(['init', '--dir', dir, '--name', 'Broken CA', '--trust-domain', TD, '--intermediate-lifetime', '30s', '--max-ttl', '5s', '--default-ttl', '5s']).code).toBe(0);
+    // ca serve checks the root key when it starts; swapped for a stranger's after that, every rotation attempt fails.
+    const stranger = join(root, 'stranger');
+    expect(ca(['init', '--dir', stranger, '--name', 'Stranger', '--trust-domain', TD]).code).toBe(0);
+    const svc = await serve(dir);
+    writeFileSync(join(dir, 'private', 'root.key'), readFileSync(join(stranger, 'private', 'root.key')));
+    await waitFor('the failed rotation to show in /readyz', async () => JSON.parse((await get(`${svc.httpUrl}/readyz`)).text).warnings?.intermediate?.includes('automatic rotation of the intermediate failed') ?? false, 40_000);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await get(`${svc.httpUrl}/metrics`)).text).toMatch(/^meshca_intermediate_rotation_needed 1$/m);
+  }, 60_000);
+
+  it('fail/ca serve refuses to start with a root key that is not the root\'s, rather than fail at the first rotation', () => {
+    const root = tempRoot();
+    const dir = join(root, 'ca');
+    const stranger = join(root, 'stranger');
+    expect(ca(['init', '--dir', dir, '--name', 'Mixed CA', '--trust-domain', TD]).code).toBe(0);
+    expect(ca(['init', '--dir', stranger, '--name', 'Stranger', '--trust-domain', TD]).code).toBe(0);
+    writeFileSync(join(dir, 'private', 'root.key'), readFileSync(join(stranger, 'private', 'root.key')));
+    expectOneLineError(ca(['serve', '--dir', dir, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0']), 'ERR_KEY_MISMATCH', `${join(dir, 'private', 'root.key')} is not the key of this CA's root certificate`);
+  });
+
+  it('ok/an expired intermediate gets no new OCSP signer every second; /readyz says it expired', async () => {
+    const root = tempRoot();
+    const dir = join(root, 'ca');
+    expect(ca(['init', '--dir', dir, '--name', 'Lapsing CA', '--trust-domain', TD, '--intermediate-lifetime', '8s', '--max-ttl', '4s', '--default-ttl', '4s', '--root-key-out', join(root, 'root.key')]).code).toBe(0);
+    const svc = await serve(dir);
+    await waitFor('the intermediate to expire', async () => (await get(`${svc.httpUrl}/readyz`)).status === 503, 20_000);
+    const signers = () => caJson<Array<{ action: string }>>(['audit', '--dir', dir]).filter((r) => r.action === 'ocsp-signer').length;
+    const before = signers();
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(signers() - before).toBeLessThanOrEqual(1);
+    expect(JSON.parse((await get(`${svc.httpUrl}/readyz`)).text).checks.intermediate).toBe('expired');
+  }, 60_000);
+
+  it('fail/a root CRL that lapses before long, or is missing, is a /readyz warning; its validity never falls short of an intermediate\'s life', async () => {
+    const root = tempRoot();
+    const dir = join(root, 'ca');
+    const init = caJson<{ rootCrlNextUpdate: string; intermediateNotAfter: string }>(['init', '--dir', dir, '--name', 'Lasting CA', '--trust-domain', TD, '--intermediate-lifetime', '730d', '--root-key-out', join(root, 'root.key')]);
+    expect(new Date(init.rootCrlNextUpdate).getTime()).toBeGreaterThanOrEqual(new Date(init.intermediateNotAfter).getTime());
+    // A root CRL valid 20 days: re-signed with an intermediate lifetime shorter than that.
+    setConfig(dir, { rootCrlValidity: '20d', intermediateLifetime: '10d' });
+    expect(ca(['crl', '--root', '--root-key', join(root, 'root.key'), '--dir', dir, '--out', join(root, 'root.crl')]).code).toBe(0);
+    const svc = await serve(dir);
+    await waitFor('the root CRL warning', async () => JSON.parse((await get(`${svc.httpUrl}/readyz`)).text).warnings?.rootCrl?.includes("the root's CRL expires at") ?? false, 5_000);
+    expect((await get(`${svc.httpUrl}/readyz`)).status).toBe(200);
+  }, 60_000);
+});
+
+describe('a root passphrase of its own', () => {
+  it('ok/the offline root key opens with its own passphrase, not the one the CA host runs with', () => {
+    const root = tempRoot();
+    const dir = join(root, 'ca');
+    const rootKey = join(root, 'root.key');
+    writeFileSync(join(root, 'root-pass'), 'only-for-the-ceremony\n');
+    const env = { CA_PASSPHRASE: 'the-daily-passphrase' };
+    expect(ca(['init', '--dir', dir, '--name', 'Two Pass CA', '--trust-domain', TD, '--root-key-out', rootKey, '--root-passphrase-file', join(root, 'root-pass')], { env }).code).toBe(0);
+    expect(readFileSync(rootKey, 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    // The passphrase of every day opens the intermediate, not the root.
+    expect(ca(['issue', 'x', '--dir', dir, '--dns', 'x.acme.internal', '--cert-out', join(root, 'x.pem'), '--key-out', join(root, 'x.key')], { env }).code).toBe(0);
+    expectOneLineError(ca(['intermediate', 'rotate', '--dir', dir, '--root-key', rootKey], { env }), 'ERR_PASSPHRASE_WRONG', 'root CA key');
+    expect(ca(['intermediate', 'rotate', '--dir', dir, '--root-key', rootKey, '--root-passphrase-file', join(root, 'root-pass')], { env }).code).toBe(0);
+    expect(ca(['crl', '--root', '--root-key', rootKey, '--dir', dir, '--out', join(root, 'r.crl')], { env: { ...env, ROOT_CA_PASSPHRASE: 'only-for-the-ceremony' } }).code).toBe(0);
+  });
 });

@@ -6,6 +6,8 @@ import { cpus } from 'node:os';
 const lines = readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const last = (test) => lines.filter((l) => l.test === test).at(-1);
 const crash = last('crash');
+const replicaKills = last('replica-kills');
+const outage = last('database-outage');
 const fuzz = last('fuzz');
 const matrix = last('authorization');
 const typed = last('typed-scopes');
@@ -21,8 +23,14 @@ if (crash) {
   out.push('| kills | issuances acknowledged | found after restarts | revocations acknowledged (all in CRL and DB; OCSP sampled) | requests cut off by kills (unacknowledged) | slowest restart to /healthz | last CRL number |', '|---|---|---|---|---|---|---|');
   out.push(`| ${crash.kills} | ${crash.acknowledgedIssuances} | ${crash.foundAfterRestarts} | ${crash.acknowledgedRevocations} | ${crash.requestsLostToKills} | ${crash.slowestRestartMs} ms | ${crash.lastCrlNumber} |`, '');
 }
+if (replicaKills) {
+  out.push('## Replicas on PostgreSQL (SIGKILL under load)', '');
+  out.push('| replicas | kills | issuances acknowledged (all found, with their identities) | revocations acknowledged (all found) | requests cut off by kills | audit rows (one chain, verified) | last CRL number per replica |', '|---|---|---|---|---|---|---|');
+  out.push(`| ${replicaKills.replicas} | ${replicaKills.kills} | ${replicaKills.acknowledgedIssuances} | ${replicaKills.acknowledgedRevocations} | ${replicaKills.requestsLostToKills} | ${replicaKills.auditRows} | ${replicaKills.lastCrlNumbers.join(', ')} |`, '');
+}
+if (outage) out.push('## A PostgreSQL outage under load', '', `PostgreSQL stopped for about 1.5 s and then restarted (\`pg_ctl restart\`) under 16 clients: ${outage.unavailableAnswers} requests answered 503 ERR_DATABASE_UNAVAILABLE while it was down (no other error), ${outage.acknowledged} issuances acknowledged and all found afterwards; the first signature after each outage came ${outage.recoveryMs.join(' ms and ')} ms after the database was back.`, '');
 if (conc) out.push('## Concurrent writers', '', `${conc.cliProcesses} parallel \`ca issue\` processes and ${conc.apiIssued} API issuances on one directory: ${conc.stored} leaves stored (the service's own TLS certificate is the one more), no duplicate serial.`, '');
-if (matrix) out.push('## Authorization matrix', '', `${matrix.cells} cells (${matrix.credentials} kinds of credential × ${matrix.endpoints} endpoints), ${matrix.wrong} wrong.`, '');
+if (matrix) out.push('## Authorization matrix', '', `${matrix.cells} cells (${matrix.credentials} kinds of credential × ${matrix.endpoints} endpoints), ${matrix.wrong} wrong; run on SQLite and on PostgreSQL.`, '');
 if (typed) out.push('## Typed scopes and reserved identities', '', `${typed.cells} sign requests (${typed.keys} API keys with SPIFFE, DNS and IP scopes, typed and untyped × ${typed.identities} requested identities, lookalikes and reserved IDs among them), ${typed.wrong} wrong: a certificate only where the scope's type matched, none for a reserved ID.`, '');
 if (weak) {
   out.push('## Weak keys', '', 'Each key was sent as a CSR to `POST /v1/sign`, to `POST /v1/renew` as the new key, and to `ca issue --csr`; what each answered:', '');

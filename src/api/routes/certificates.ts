@@ -39,8 +39,8 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
       const query = { status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds: within === undefined ? undefined : parseDuration(within), ...(all === 'true' ? {} : { excludeSpiffeId: service }) };
       // With an identity filter the limit applies to what matches: the database narrows by the pattern's literal
       // text, the pattern decides, page by page.
-      const records = pattern === undefined ? deps.authority.list({ ...query, limit }) : await deps.authority.listMatching(identityQuery(query, pattern), (r) => identitiesOf(r).some((i) => pattern.matches(i)), limit);
-      deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'list', target: null, outcome: 'ok', detail: { count: records.length } });
+      const records = pattern === undefined ? await deps.authority.list({ ...query, limit }) : await deps.authority.listMatching(identityQuery(query, pattern), (r) => identitiesOf(r).some((i) => pattern.matches(i)), limit);
+      await deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'list', target: null, outcome: 'ok', detail: { count: records.length } });
       const now = deps.clock.now();
       res.json({ certificates: records.map((r) => ({ ...(r.spiffeId === service ? { caService: true } : {}), ...recordResponse(r, now) })) });
     }),
@@ -48,24 +48,24 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
 
   router.get(
     '/v1/certificates/:serial',
-    guarded(deps, null, 'bearer', (caller, req, res) => {
+    guarded(deps, null, 'bearer', async (caller, req, res) => {
       authorizeRead(caller, 'list');
       const serial = serialParam(req.params.serial);
-      const record = deps.authority.find(serial);
+      const record = await deps.authority.find(serial);
       if (!record || record.kind !== 'leaf') throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `api: no certificate with serial ${serial}`);
-      deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'get', target: serial, outcome: 'ok' });
+      await deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'get', target: serial, outcome: 'ok' });
       res.json(recordResponse(record, deps.clock.now(), true));
     }),
   );
 
   router.post(
     '/v1/certificates/:serial/revoke',
-    guarded(deps, null, 'any', (caller, req, res) => {
+    guarded(deps, null, 'any', async (caller, req, res) => {
       const serial = serialParam(req.params.serial);
       authorizeRevoke(caller, serial);
       const body = objectBody(req.body, ['reason'], true);
       const reason = parseRevocationReason(optionalString(body, 'reason', 64) ?? 'unspecified');
-      const outcome = deps.authority.revoke(serial, reason, caller);
+      const outcome = await deps.authority.revoke(serial, reason, caller);
       const r = outcome.record;
       res.json({ serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked', alsoRevoked: outcome.alsoRevoked, keyBlocked: outcome.keyBlocked });
     }),

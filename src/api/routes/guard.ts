@@ -48,8 +48,8 @@ export function guarded(deps: ApiDeps, limit: RateLimiter | null, accepts: Accep
     try {
       caller = await authenticate(deps, req, accepts);
     } catch (e) {
-      if (e instanceof CaError) {
-        const claimed = claimedActor(deps, req);
+      if (e instanceof CaError && httpStatusFor(e) < 500) {
+        const claimed = await claimedActor(deps, req);
         res.locals.claimedActor = claimed;
         deps.refusals.record(claimed === 'anonymous' ? claimed : `claimed:${claimed}`, 'authenticate', e.code, req.socket.remoteAddress);
       }

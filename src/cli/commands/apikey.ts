@@ -8,21 +8,21 @@ import { CaError } from '../../errors.js';
 import { table, type CommandOutput } from '../output.js';
 import { localActor, withLocalCa } from './shared.js';
 
-export function apikeyCreate(args: { dir: string; name: string; scope: string[]; expires?: string }): CommandOutput {
+export function apikeyCreate(args: { dir: string; name: string; scope: string[]; expires?: string }): Promise<CommandOutput> {
   const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
-  return withLocalCa(args.dir, (ca) => {
+  return withLocalCa(args.dir, async (ca) => {
     const given = args.scope.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-    const { key, record } = createApiKey(ca.store, systemClock, { name: args.name, scopes: given, expiresInSeconds, actor: localActor() });
+    const { key, record } = await createApiKey(ca.store, systemClock, { name: args.name, scopes: given, expiresInSeconds, actor: localActor() });
     // An untyped scope is stored as the typed one it means: say which, since that may be narrower than expected.
     const notes = given.filter((g) => !record.scopes.includes(g)).map((g) => `scope "${g}" is stored as "${parseScope(g).text}"`);
     return { data: { key, name: record.name, id: record.id, scopes: record.scopes, expiresAt: record.expiresAt.toISOString() }, human: key, notes };
   });
 }
 
-export function apikeyList(args: { dir: string }): CommandOutput {
-  return withLocalCa(args.dir, (ca) => {
+export function apikeyList(args: { dir: string }): Promise<CommandOutput> {
+  return withLocalCa(args.dir, async (ca) => {
     const now = new Date();
-    const data = ca.store.listApiKeys().map((k) => ({
+    const data = (await ca.store.listApiKeys()).map((k) => ({
       name: k.name,
       id: k.id,
       scopes: k.scopes,
@@ -37,11 +37,11 @@ export function apikeyList(args: { dir: string }): CommandOutput {
   });
 }
 
-export function apikeyRotate(args: { dir: string; name: string; grace?: string; expires?: string }): CommandOutput {
+export function apikeyRotate(args: { dir: string; name: string; grace?: string; expires?: string }): Promise<CommandOutput> {
   const graceSeconds = args.grace === undefined ? undefined : parseDuration(args.grace);
   const expiresInSeconds = args.expires === undefined ? undefined : parseDuration(args.expires);
-  return withLocalCa(args.dir, (ca) => {
-    const { key, record, previous } = rotateApiKey(ca.store, systemClock, { name: args.name, graceSeconds, expiresInSeconds, actor: localActor() });
+  return withLocalCa(args.dir, async (ca) => {
+    const { key, record, previous } = await rotateApiKey(ca.store, systemClock, { name: args.name, graceSeconds, expiresInSeconds, actor: localActor() });
     const validUntil = previous.revokedAt!.toISOString();
     return {
       data: { key, name: record.name, id: record.id, scopes: record.scopes, expiresAt: record.expiresAt.toISOString(), previous: { id: previous.id, validUntil } },
@@ -51,10 +51,10 @@ export function apikeyRotate(args: { dir: string; name: string; grace?: string; 
   });
 }
 
-export function apikeyRevoke(args: { dir: string; name: string }): CommandOutput {
-  return withLocalCa(args.dir, (ca) => {
+export function apikeyRevoke(args: { dir: string; name: string }): Promise<CommandOutput> {
+  return withLocalCa(args.dir, async (ca) => {
     const now = new Date();
-    const revoked = ca.store.revokeApiKey(args.name, now, { at: now, actor: localActor(), action: 'apikey-revoke', target: `apikey:${args.name}`, outcome: 'ok' });
+    const revoked = await ca.store.revokeApiKey(args.name, now, { at: now, actor: localActor(), action: 'apikey-revoke', target: `apikey:${args.name}`, outcome: 'ok' });
     if (!revoked) throw new CaError('ERR_APIKEY_NOT_FOUND', `cli: no active API key is named "${args.name}"`);
     return { data: { name: revoked.name, id: revoked.id, revokedAt: revoked.revokedAt!.toISOString() }, human: `revoked API key ${revoked.name} (${revoked.id})` };
   });

@@ -18,10 +18,10 @@ export interface AuditPage {
 
 const DEFAULT_LIMIT = 1000;
 
-export function audit(args: { dir: string } & AuditPage): CommandOutput {
+export function audit(args: { dir: string } & AuditPage): Promise<CommandOutput> {
   const limit = args.limit ?? DEFAULT_LIMIT;
-  return withLocalCa(args.dir, (ca) => {
-    const rows = ca.store.auditLog({ limit: limit + 1, after: args.after ?? 0 });
+  return withLocalCa(args.dir, async (ca) => {
+    const rows = await ca.store.auditLog({ limit: limit + 1, after: args.after ?? 0 });
     const shown = rows.slice(0, limit);
     return render(shown.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome, detail: (r.detail as Record<string, unknown> | undefined) ?? null })), rows.length > limit ? shown.at(-1)!.id : null);
   });
@@ -73,7 +73,7 @@ function headText(given: string): string {
 export async function auditVerify(args: { dir: string; head?: string }): Promise<CommandOutput> {
   const jws = args.head === undefined ? undefined : headText(args.head);
   return withLocalCa(args.dir, async (ca) => {
-    const verdict = ca.store.verifyAuditChain();
+    const verdict = await ca.store.verifyAuditChain();
     if (!verdict.ok) {
       throw new CaError('ERR_AUDIT_TAMPERED', `audit: ${verdict.message} (checked ${verdict.rows} rows)`, { detail: { rowId: verdict.rowId, problem: verdict.problem } });
     }
@@ -82,7 +82,7 @@ export async function auditVerify(args: { dir: string; head?: string }): Promise
     if (jws !== undefined) {
       const signed = await verifyAuditHead(ca.auditKey, jws);
       if (signed.trustDomain !== ca.directory.config.trustDomain) throw new CaError('ERR_AUDIT_HEAD_INVALID', `audit: the signed head is for trust domain ${signed.trustDomain}, not ${ca.directory.config.trustDomain}`);
-      const seal = ca.store.auditSealOf(signed.id);
+      const seal = await ca.store.auditSealOf(signed.id);
       if (seal !== signed.seal) {
         throw new CaError('ERR_AUDIT_TAMPERED', `audit: the log no longer holds row ${signed.id} as it was signed at ${signed.at.toISOString()}: it was ${seal === undefined ? 'cut back' : 'rewritten'} since (the log now ends at row ${verdict.lastId})`, { detail: { rowId: signed.id, problem: 'truncated' } });
       }

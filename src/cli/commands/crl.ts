@@ -29,6 +29,8 @@ export interface CrlArgs {
   root?: boolean;
   rootKey?: string;
   passphrase: string | undefined;
+  /** The root key's own passphrase, when it has one. */
+  rootPassphrase?: string | undefined;
 }
 
 type Described = Pick<SignedCrl, 'number' | 'thisUpdate' | 'nextUpdate'> & {
@@ -70,23 +72,23 @@ export async function crl(given: CrlArgs): Promise<CommandOutput> {
     if (args.root) throw new CaError('ERR_USAGE', 'cli: --root re-signs the root\'s CRL with the root key: use it with --dir, not --ca-url');
     return crlRemote(args);
   }
-  const ca = LocalCa.open(args.dir!);
+  const ca = await LocalCa.open(args.dir!);
   noteUpgrade(ca);
   try {
     if (args.root) {
       // A ceremony: only the root key (from the offline copy) is needed; the intermediate keys are not loaded.
-      const root = ca.resignRootCrl(args.passphrase, args.rootKey);
+      const root = await ca.resignRootCrl(args.passphrase, { keyFile: args.rootKey, passphrase: args.rootPassphrase });
       return output({ ...args }, [{ ...root, level: 'root' }]);
     }
-    const authority = ca.authority(args.passphrase);
+    const authority = await ca.authority(args.passphrase);
     const intermediates: Described[] = [];
-    for (const issuer of args.pem ? authority.intermediates : [authority.intermediate]) intermediates.push({ ...(await authority.signCrl(issuer)), level: 'intermediate', issuer: issuer.certificate.serial });
+    for (const issuer of args.pem ? authority.intermediates : [authority.intermediate]) intermediates.push({ ...(await authority.currentCrl(issuer, { fresh: true })), level: 'intermediate', issuer: issuer.certificate.serial });
     if (!args.pem) return output(args, intermediates);
-    const root = ca.rootCrl(args.passphrase);
+    const root = await ca.rootCrl(args.passphrase);
     if (!root) throw new CaError('ERR_ROOT_KEY_OFFLINE', `cli: ${args.dir} has no root CRL and the root key is offline: sign one with \`ca crl --root --root-key FILE --dir ${args.dir} --out FILE\``);
     return output(args, [{ ...root, entries: null, level: 'root' }, ...intermediates]);
   } finally {
-    ca.close();
+    await ca.close();
   }
 }
 

@@ -15,12 +15,14 @@ export interface InitArgs {
   maxTtl?: string;
   intermediateLifetime?: string;
   rootKeyOut?: string;
+  database?: string;
   passphrase: string | undefined;
+  rootPassphrase?: string | undefined;
 }
 
-export function init(args: InitArgs): CommandOutput {
+export async function init(args: InitArgs): Promise<CommandOutput> {
   const ttl = (text: string | undefined): string | undefined => (text === undefined ? undefined : formatDuration(parseDuration(text)));
-  const result = initLocalCa({
+  const result = await initLocalCa({
     dir: args.dir,
     name: args.name,
     trustDomain: args.trustDomain,
@@ -30,7 +32,9 @@ export function init(args: InitArgs): CommandOutput {
     maxTtl: ttl(args.maxTtl),
     intermediateLifetime: ttl(args.intermediateLifetime),
     ...(args.rootKeyOut === undefined ? {} : { rootKeyOut: args.rootKeyOut }),
+    ...(args.database === undefined ? {} : { database: args.database }),
     passphrase: args.passphrase,
+    rootPassphrase: args.rootPassphrase,
     caller: { actor: localActor() },
   });
   const data = {
@@ -43,6 +47,7 @@ export function init(args: InitArgs): CommandOutput {
     rootKey: result.rootKey,
     rootOffline: args.rootKeyOut !== undefined,
     rootCrlNextUpdate: result.rootCrlNextUpdate.toISOString(),
+    database: result.database,
   };
   const human = [
     `created CA in ${result.dir}`,
@@ -52,38 +57,46 @@ export function init(args: InitArgs): CommandOutput {
     ...(args.rootKeyOut === undefined
       ? []
       : [`  root key      ${result.rootKey} (not in the CA directory: keep it offline; it is needed only to rotate the intermediate and re-sign the root CRL)`]),
-    `  root CRL      ${result.dir}/root.crl (valid until ${data.rootCrlNextUpdate}; re-signed at each rotation)`,
+    `  database      ${result.database}`,
+    `  root CRL      in the database (valid until ${data.rootCrlNextUpdate}; re-signed at each rotation)`,
+    ...(args.database === undefined ? [] : [`  replicas      copy ${result.dir} (config.json, root.pem, private/) to each machine that runs ca serve; they share the database`]),
   ].join('\n');
-  return { data, human };
+  const notes = result.passwordKeptOut ? ['the database password was used but not written into config.json: give it to every ca command and replica as MESHCA_DATABASE_URL (the whole URL) or PGPASSWORD'] : [];
+  return { data: { ...data, passwordKeptOut: result.passwordKeptOut }, human, notes };
 }
 
 export interface RotateArgs {
   dir: string;
   rootKey?: string;
   passphrase: string | undefined;
+  rootPassphrase?: string | undefined;
 }
 
 /** `ca intermediate rotate`: a new intermediate from the root key; running services pick it up within a second. */
-export function rotateIntermediate(args: RotateArgs): CommandOutput {
-  const ca = LocalCa.open(args.dir);
+export async function rotateIntermediate(args: RotateArgs): Promise<CommandOutput> {
+  const ca = await LocalCa.open(args.dir);
   noteUpgrade(ca);
   try {
-    const r = ca.rotateIntermediate(args.passphrase, args.rootKey, { actor: localActor() });
+    const r = await ca.rotateIntermediate(args.passphrase, { keyFile: args.rootKey, passphrase: args.rootPassphrase }, { actor: localActor() });
     const data = {
       previous: { serial: r.previous.serial, notAfter: r.previous.notAfter.toISOString() },
       current: { serial: r.current.serial, notBefore: r.current.notBefore.toISOString(), notAfter: r.current.notAfter.toISOString() },
       signsFrom: r.signsFrom.toISOString(),
       rootCrlNextUpdate: r.rootCrlNextUpdate.toISOString(),
+      keyFile: r.keyFile,
     };
     const human = [
       `rotated the intermediate of ${args.dir}`,
       `  new       ${data.current.serial} (until ${data.current.notAfter}): published now (trust bundle, CRLs); signs every new leaf from ${data.signsFrom}`,
       `  retired   ${data.previous.serial} (until ${data.previous.notAfter}): signs new leaves until ${data.signsFrom}, then keeps its CRL and OCSP answers until its last leaf expires`,
       `  root CRL  re-signed, valid until ${data.rootCrlNextUpdate}`,
-      'a running ca serve on this directory switches within a second; clients get the new chain at their next renewal',
+      `  key       ${data.keyFile}`,
+      ca.store.backend === 'postgres'
+        ? `every ca serve on this database sees it within a second: copy ${data.keyFile} to each replica's CA directory before ${data.signsFrom}`
+        : 'a running ca serve on this directory switches within a second; clients get the new chain at their next renewal',
     ].join('\n');
     return { data, human };
   } finally {
-    ca.close();
+    await ca.close();
   }
 }

@@ -27,7 +27,7 @@ export interface IssueArgs {
   passphrase: string | undefined;
 }
 
-export function issue(args: IssueArgs): CommandOutput {
+export function issue(args: IssueArgs): Promise<CommandOutput> {
   if (args.csr !== undefined && args.keyOut !== undefined) throw new CaError('ERR_USAGE', 'cli: --key-out makes no sense with --csr (the key stays with whoever made the CSR)');
   if (args.csr !== undefined && args.keyType !== undefined) throw new CaError('ERR_USAGE', 'cli: --key-type makes no sense with --csr (the CSR fixes the key)');
   if (args.csr === undefined && args.keyOut === undefined) throw new CaError('ERR_USAGE', 'cli: --key-out FILE is required when the CA generates the key (or pass --csr FILE)');
@@ -37,9 +37,9 @@ export function issue(args: IssueArgs): CommandOutput {
   const csr = args.csr === undefined ? undefined : csrDer(readInputFile(args.csr, 'CSR'));
   const keyPair = csr === undefined ? generateKeyPair(parseKeyType(args.keyType ?? 'ec-p256')) : undefined;
 
-  return withLocalCa(args.dir, (ca) => {
-    const authority = ca.authority(args.passphrase);
-    const leaf = authority.issue(
+  return withLocalCa(args.dir, async (ca) => {
+    const authority = await ca.authority(args.passphrase);
+    const leaf = await authority.issue(
       {
         commonName: args.name,
         spiffeId: args.spiffeId,
@@ -51,7 +51,7 @@ export function issue(args: IssueArgs): CommandOutput {
       { actor: localActor() },
     );
     if (keyPair && args.keyOut !== undefined) writeFileAtomic(args.keyOut, privateKeyToPem(keyPair.privateKey), 0o600);
-    writeFileAtomic(args.certOut, `${toPem('CERTIFICATE', leaf.der)}${authority.chainPem}`, 0o644);
+    writeFileAtomic(args.certOut, `${toPem('CERTIFICATE', leaf.der)}${authority.chainFor(leaf)}`, 0o644);
     const data = certificateJson(leaf);
     const names = [leaf.spiffeId, ...leaf.dnsNames, ...leaf.ipAddresses].filter((n) => n !== null).join(', ');
     const human = [

@@ -37,7 +37,7 @@ export function list(args: ListArgs): Promise<CommandOutput> {
     const pattern = args.identity === undefined ? undefined : parseIdentityFilter(args.identity);
     const query = { kind: 'leaf' as const, status: status as (typeof STATUSES)[number] | undefined, expiringWithinSeconds, ...(args.all ? {} : { excludeSpiffeId: service }) };
     const records = pattern === undefined
-      ? ca.store.list({ ...query, now })
+      ? await ca.store.list({ ...query, now })
       : await findMatching(ca.store, { ...identityQuery(query, pattern), now }, (r) => identitiesOf(r).some((i) => pattern.matches(i)), Number.MAX_SAFE_INTEGER);
     const data = records.map((r) => ({
       ...(r.spiffeId === service ? { caService: true } : {}),

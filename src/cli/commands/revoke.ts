@@ -36,13 +36,13 @@ function serialFromFile(path: string): string {
   return readCertificate(der).serial;
 }
 
-export function revoke(args: RevokeArgs): CommandOutput {
+export function revoke(args: RevokeArgs): Promise<CommandOutput> {
   if ((args.serial === undefined) === (args.cert === undefined)) throw new CaError('ERR_USAGE', 'cli: give either a SERIAL or --cert FILE');
   if (args.serial !== undefined && normalizeSerial(args.serial) === null) throw notASerial(args.serial);
   const reason = parseRevocationReason(args.reason ?? 'unspecified');
   const serial = args.serial ?? serialFromFile(args.cert!);
-  return withLocalCa(args.dir, (ca) => {
-    const outcome = ca.authority(args.passphrase).revoke(serial, reason, { actor: localActor() });
+  return withLocalCa(args.dir, async (ca) => {
+    const outcome = await (await ca.authority(args.passphrase)).revoke(serial, reason, { actor: localActor() });
     const r = outcome.record;
     const data = { serial: r.serial, revokedAt: r.revokedAt!.toISOString(), reason: r.reason, alreadyRevoked: outcome.result === 'already-revoked', alsoRevoked: outcome.alsoRevoked, keyBlocked: outcome.keyBlocked };
     const human = [

@@ -3,6 +3,7 @@
 import { parseDuration } from '../../config/duration.js';
 import { parseListenAddress, startService } from '../../server/serve.js';
 import { CaError } from '../../errors.js';
+import { parseDnsName, parseIpAddress } from '../../identity/names.js';
 import type { CommandOutput } from '../output.js';
 
 export interface ServeArgs {
@@ -19,6 +20,9 @@ export interface ServeArgs {
   ocspSignLimit: string;
   auditHeadInterval: string;
   passphrase: string | undefined;
+  rootPassphrase?: string | undefined;
+  serviceDns?: string[];
+  serviceIp?: string[];
 }
 
 function wholeNumber(text: string, flag: string, min: number, max: number): number {
@@ -48,6 +52,8 @@ export async function serve(args: ServeArgs): Promise<CommandOutput> {
     listen: parseListenAddress(args.listen, '--listen'),
     httpListen: parseListenAddress(args.httpListen, '--http-listen'),
     passphrase: args.passphrase,
+    rootPassphrase: args.rootPassphrase,
+    serviceNames: { dnsNames: (args.serviceDns ?? []).map((n) => parseDnsName(n)), ipAddresses: (args.serviceIp ?? []).map((ip) => parseIpAddress(ip).text) },
     rateLimitPerSecond,
     ...(signingWorkers === undefined ? {} : { signingWorkers }),
     limits: {

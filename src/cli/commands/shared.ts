@@ -16,28 +16,23 @@ export function localActor(): string {
 }
 
 /**
- * Opens a CA directory for the duration of `fn` (until its promise settles, when it returns one). The first
- * command after an upgrade says on stderr that the database was upgraded (a note beside the verb's output).
+ * Opens a CA directory and its store for the duration of `fn`. The first command after an upgrade says on stderr
+ * that the database was upgraded (a note beside the verb's output).
  */
-export function withLocalCa<T>(dir: string, fn: (ca: LocalCa) => T): T {
-  const ca = LocalCa.open(dir);
+export async function withLocalCa<T>(dir: string, fn: (ca: LocalCa) => T | Promise<T>): Promise<T> {
+  const ca = await LocalCa.open(dir);
   noteUpgrade(ca);
-  let result: T;
   try {
-    result = fn(ca);
-  } catch (e) {
-    ca.close();
-    throw e;
+    return await fn(ca);
+  } finally {
+    await ca.close();
   }
-  if (result instanceof Promise) return result.finally(() => ca.close()) as T;
-  ca.close();
-  return result;
 }
 
 /** Says once, on stderr, that opening `ca` upgraded its database. */
 export function noteUpgrade(ca: LocalCa): void {
   const u = ca.store.upgraded;
-  if (u) process.stderr.write(`ca: note: upgraded ${ca.store.path} from schema ${u.from} to ${u.to}; what changed (resealed audit chain, typed API-key scopes) is in \`ca audit\` under system:migrate\n`);
+  if (u) process.stderr.write(`ca: note: upgraded ${ca.store.location} from schema ${u.from} to ${u.to}; what changed (resealed audit chain, typed API-key scopes) is in \`ca audit\` under system:migrate\n`);
 }
 
 /** The status a record has at `now`. */

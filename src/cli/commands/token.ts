@@ -25,7 +25,7 @@ export interface TokenArgs {
 export async function token(args: TokenArgs): Promise<CommandOutput> {
   const lifetime = args.ttl === undefined ? TOKEN_DEFAULT_SECONDS : parseDuration(args.ttl);
   const certTtlSeconds = args.certTtl === undefined ? undefined : parseDuration(args.certTtl);
-  const ca = withLocalCa(args.dir, (ca) => ({ config: ca.directory.config, key: ca.directory.loadKey('token', args.passphrase) }));
+  const ca = await withLocalCa(args.dir, async (ca) => ({ config: ca.directory.config, key: await ca.tokenKey(args.passphrase) }));
   const c = ca.config;
   // Refuse now what the CA would refuse at enrollment, so a token is never minted for names it cannot get.
   plainText(args.name, 'the certificate name', 64);
@@ -38,7 +38,7 @@ export async function token(args: TokenArgs): Promise<CommandOutput> {
   if (certTtlSeconds !== undefined && certTtlSeconds > c.maxTtlSeconds) throw new CaError('ERR_TTL_TOO_LONG', "cli: --cert-ttl exceeds this CA's maximum TTL");
   // The certificate lifetime is written into every token: it is the most an enrollment may ask for.
   const minted = await createEnrollmentToken(ca.key, systemClock, c.trustDomain, { name: args.name, spiffeId, dnsNames, ipAddresses, certTtlSeconds: certTtlSeconds ?? c.defaultTtlSeconds }, lifetime);
-  withLocalCa(args.dir, (local) =>
+  await withLocalCa(args.dir, (local) =>
     local.store.appendAudit({ at: new Date(), actor: localActor(), action: 'token-create', target: `token:${minted.jti}`, outcome: 'ok', detail: { name: args.name, spiffeId, dnsNames, ipAddresses, expiresAt: minted.expiresAt.toISOString() } }),
   );
   return { data: { token: minted.token, jti: minted.jti, expiresAt: minted.expiresAt.toISOString() }, human: minted.token };

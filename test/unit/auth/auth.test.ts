@@ -5,8 +5,8 @@ import { createEnrollmentToken, verifyEnrollmentToken } from '../../../src/auth/
 import { parseScope, scopesAllowIdentity } from '../../../src/auth/scopes.js';
 import { addSeconds } from '../../../src/crypto/clock.js';
 import { generateKeyPair } from '../../../src/crypto/keys.js';
-import { openSqliteStore } from '../../../src/store/sqlite-store.js';
-import { settableClock, T0, TEST_SEAL_KEY } from '../../helpers/test-ca.js';
+import { BACKENDS } from '../../helpers/databases.js';
+import { settableClock, T0, testStore } from '../../helpers/test-ca.js';
 
 describe('scopes', () => {
   const spiffe = (value: string) => ({ kind: 'spiffe' as const, value });
@@ -45,11 +45,11 @@ describe('scopes', () => {
     ['issue:dns:*.acme.internal', spiffe('spiffe://acme.internal/ns/prod/admin.acme.internal'), false],
     ['issue:10.0.0.*', dns('10.0.0.foo'), false],
     ['issue:spiffe://acme.internal/*', dns('acme.internal'), false],
-  ])('%s vs %j → %s', (scope, identity, allowed) => {
+  ])('%s vs %j → %s', async (scope, identity, allowed) => {
     expect(scopesAllowIdentity([parseScope(scope)], identity)).toBe(allowed);
   });
 
-  it('ok/every type against every other: a scope matches identities of its own type only', () => {
+  it('ok/every type against every other: a scope matches identities of its own type only', async () => {
     const broad = { spiffe: parseScope('issue:spiffe:spiffe://*/**'), dns: parseScope('issue:dns:**'), ip: parseScope('issue:ip:0.0.0.0/0') };
     // Identities that look like the other types.
     const identities = { spiffe: spiffe('spiffe://acme.internal/10.0.0.1/api.acme.internal'), dns: dns('spiffe.acme.internal'), ip: ip('10.0.0.1') };
@@ -69,7 +69,7 @@ describe('scopes', () => {
     ['issue:dns:API.Acme.internal', 'issue:dns:api.acme.internal'],
     ['issue:ip:fd00:0::/8', 'issue:ip:fd00::/8'],
     ['list', 'list'],
-  ])('ok/%s is stored as %s', (given, typed) => {
+  ])('ok/%s is stored as %s', async (given, typed) => {
     expect(parseScope(given).text).toBe(typed);
   });
 
@@ -78,24 +78,24 @@ describe('scopes', () => {
     'issue:10.*.0.1', 'issue:ip:10.0.0.1/24', 'issue:ip:10.0.0.0/33', 'issue:ip:999.1.1.1', 'issue:ip:*',
     'issue:dns:a**b.acme.internal', 'issue:dns:under_score.acme.internal', 'issue:dns:trailing.dot.',
     'issue:spiffe:https://acme.internal/x', 'issue:spiffe:spiffe://acme.internal/a**', 'issue:spiffe:spiffe://**/x', 'issue:spiffe:spiffe://acme.internal',
-  ])('fail/%j', (scope) => {
+  ])('fail/%j', async (scope) => {
     expect(() => parseScope(scope)).toThrow(expect.objectContaining({ code: 'ERR_SCOPE_INVALID' }));
   });
 });
 
-describe('API keys', () => {
-  it('ok/verify, then refuse once expired or revoked', () => {
-    const store = openSqliteStore(':memory:', { create: true, sealKey: TEST_SEAL_KEY });
+describe.each(BACKENDS)('API keys on %s', (backend) => {
+  it('ok/verify, then refuse once expired or revoked', async () => {
+    const store = await testStore(backend);
     const clock = settableClock();
-    const { key } = createApiKey(store, clock, { name: 'ci', scopes: ['list'], expiresInSeconds: 3600, actor: 't' });
-    expect(verifyApiKey(store, clock, key).record.name).toBe('ci');
-    expect(store.findApiKey(key.split('_')[1]!)!.lastUsedAt!.getTime()).toBe(T0.getTime());
-    expect(() => verifyApiKey(store, clock, key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A'))).toThrow(expect.objectContaining({ code: 'ERR_APIKEY_INVALID' }));
+    const { key } = await createApiKey(store, clock, { name: 'ci', scopes: ['list'], expiresInSeconds: 3600, actor: 't' });
+    expect((await verifyApiKey(store, clock, key)).record.name).toBe('ci');
+    expect((await store.findApiKey(key.split('_')[1]!))!.lastUsedAt!.getTime()).toBe(T0.getTime());
+    await expect(verifyApiKey(store, clock, key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A'))).rejects.toThrow(expect.objectContaining({ code: 'ERR_APIKEY_INVALID' }));
     clock.set(addSeconds(T0, 3600));
-    expect(() => verifyApiKey(store, clock, key)).toThrow(expect.objectContaining({ code: 'ERR_APIKEY_EXPIRED' }));
+    await expect(verifyApiKey(store, clock, key)).rejects.toThrow(expect.objectContaining({ code: 'ERR_APIKEY_EXPIRED' }));
     clock.set(T0);
-    store.revokeApiKey('ci', T0, { at: T0, actor: 't', action: 'apikey-revoke', target: null, outcome: 'ok' });
-    expect(() => verifyApiKey(store, clock, key)).toThrow(expect.objectContaining({ code: 'ERR_APIKEY_REVOKED' }));
+    await store.revokeApiKey('ci', T0, { at: T0, actor: 't', action: 'apikey-revoke', target: null, outcome: 'ok' });
+    await expect(verifyApiKey(store, clock, key)).rejects.toThrow(expect.objectContaining({ code: 'ERR_APIKEY_REVOKED' }));
   });
 });
 
@@ -130,14 +130,14 @@ describe('authorization', () => {
   const ca = { defaultTtlSeconds: 86400 };
   const limit = { seconds: 600, by: 'the enrollment token' };
 
-  it('ok/a token with no names asked gets all its names, and its certificate TTL as both default and maximum', () => {
+  it('ok/a token with no names asked gets all its names, and its certificate TTL as both default and maximum', async () => {
     expect(authorizeSign(token, { commonName: 'ignored' }, ca)).toEqual({ commonName: 'api', spiffeId: 'spiffe://acme.internal/api', dnsNames: ['api.acme.internal'], ipAddresses: ['10.0.0.1'], ttlSeconds: 600, ttlLimit: limit });
   });
-  it('ok/a token with a subset of its names; a longer TTL asked for is capped by the token, not granted', () => {
+  it('ok/a token with a subset of its names; a longer TTL asked for is capped by the token, not granted', async () => {
     const r = authorizeSign(token, { commonName: 'api', dnsNames: ['API.acme.internal'], ttlSeconds: 7 * 86400 }, ca);
     expect(r).toMatchObject({ dnsNames: ['API.acme.internal'], ttlSeconds: 7 * 86400, ttlLimit: limit });
   });
-  it('ok/a token that names no certificate TTL allows the CA default at most', () => {
+  it('ok/a token that names no certificate TTL allows the CA default at most', async () => {
     const old = tokenCaller({ name: 'api', spiffeId: undefined, dnsNames: ['api.acme.internal'], ipAddresses: [], certTtlSeconds: undefined, jti: 'j', expiresAt: T0 });
     expect(authorizeSign(old, { commonName: 'api', ttlSeconds: 7 * 86400 }, ca).ttlLimit).toEqual({ seconds: 86400, by: 'the enrollment token' });
   });
@@ -149,10 +149,10 @@ describe('authorization', () => {
     ['fail/apikey: a DNS glob never grants a SPIFFE ID', apiKey(['issue:*.acme.internal']), { commonName: 'x', spiffeId: 'spiffe://acme.internal/ns/prod/admin.acme.internal' }, 'ERR_IDENTITY_NOT_PERMITTED'],
     ['fail/apikey: an IP glob never grants a DNS name', apiKey(['issue:10.0.0.*']), { commonName: 'x', dnsNames: ['10.0.0.foo'] }, 'ERR_IDENTITY_NOT_PERMITTED'],
     ['fail/certificate cannot sign', cert, { commonName: 'x', dnsNames: ['x'] }, 'ERR_FORBIDDEN'],
-  ])('%s', (_n, caller, request, code) => {
+  ])('%s', async (_n, caller, request, code) => {
     expect(() => authorizeSign(caller, request, ca)).toThrow(expect.objectContaining({ code }));
   });
-  it('revoke and read', () => {
+  it('revoke and read', async () => {
     expect(() => authorizeRevoke(apiKey(['revoke']), 'bb')).not.toThrow();
     expect(() => authorizeRevoke(cert, 'aa')).not.toThrow();
     expect(() => authorizeRevoke(cert, 'bb')).toThrow(expect.objectContaining({ code: 'ERR_FORBIDDEN' }));

@@ -11,7 +11,7 @@ describe('SigningPool (worker threads)', () => {
   it('ok/signs a linted leaf for a CSR on a worker; fail/errors come back as CaErrors with their codes', async () => {
     const { SigningPool } = (await import(dist)) as typeof import('../../../src/authority/signing-pool.js');
     expect(SigningPool.available()).toBe(true);
-    const { authority } = createTestCa();
+    const { authority } = await createTestCa();
     const inter = authority.intermediate;
     const pool = await SigningPool.start(
       1,

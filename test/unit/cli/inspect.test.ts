@@ -21,9 +21,9 @@ describe('ca inspect, fast path', () => {
       }
     }
     for (const keyType of ['ec-p384', 'ed25519'] as const) {
-      const t = createTestCa({ keyType });
+      const t = await createTestCa({ keyType });
       ders.push(t.authority.root.certificate.der, t.authority.intermediate.certificate.der);
-      ders.push(t.authority.issue({ commonName: 'api', spiffeId: 'spiffe://acme.internal/api', dnsNames: ['api.acme.internal'], ipAddresses: ['10.0.0.1', '2001:db8::1'], key: { spki: spkiOf(generateKeyPair(keyType).privateKey) } }, { actor: 'test' }).der);
+      ders.push((await t.authority.issue({ commonName: 'api', spiffeId: 'spiffe://acme.internal/api', dnsNames: ['api.acme.internal'], ipAddresses: ['10.0.0.1', '2001:db8::1'], key: { spki: spkiOf(generateKeyPair(keyType).privateKey) } }, { actor: 'test' })).der);
     }
     expect(ders.length).toBeGreaterThan(8);
     for (const der of ders) {
@@ -33,7 +33,7 @@ describe('ca inspect, fast path', () => {
     }
   });
 
-  it('fail/what the fast path does not know (RSA keys, unusual names) is left to the library', () => {
+  it('fail/what the fast path does not know (RSA keys, unusual names) is left to the library', async () => {
     const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=a\\, b/O=x+OU=y', '-days', '1', '-outform', 'PEM'], { encoding: 'utf8' });
     const der = readPemLabelled(r.stdout, ['CERTIFICATE'], 'openssl')[0]!;
     expect(describeCertificateQuickly(der)).toBeUndefined();

@@ -1,0 +1,67 @@
+// Copying a CA's SQLite database into an empty PostgreSQL one, row for row: serials, revocations, audit chain and CRL numbers as they were.
+
+import Database from 'better-sqlite3';
+import postgres from 'postgres';
+import { redactDatabaseUrl } from '../config/ca-config.js';
+import { CaError } from '../errors.js';
+import { postgresError } from './postgres-store.js';
+
+/** Every table of the CA's data, in an order that never copies a row before what it refers to. */
+const TABLES = ['certificates', 'crl_numbers', 'audit_log', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints'] as const;
+
+/** Rows copied per statement (PostgreSQL takes at most 65,534 parameters; a certificate row has 15). */
+const BATCH = 2000;
+
+/** What was copied: rows per table. */
+export type CopiedRows = Record<(typeof TABLES)[number], number>;
+
+/**
+ * Copies every row of the SQLite database at `sqlitePath` into the PostgreSQL database at `url`, which must have the
+ * meshca schema (the store made it) and no data, in one transaction: all of it or nothing. The audit rows keep their
+ * ids and seals, so the chain verifies on the new store with the same audit key; the audit id counter and the
+ * revocation sequence continue where SQLite's stopped. `progress` hears each table's count as it finishes.
+ */
+export async function copySqliteToPostgres(sqlitePath: string, url: string, progress: (table: string, rows: number) => void = () => {}): Promise<{ rows: CopiedRows; auditHead: string }> {
+  const location = redactDatabaseUrl(url);
+  const db = new Database(sqlitePath, { fileMustExist: true });
+  db.pragma('busy_timeout = 10000');
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5, types: { int8: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } } });
+  try {
+    // Held for the whole copy: no other process writes the SQLite database meanwhile (they wait, or say it is busy),
+    // so what is copied is one moment of it.
+    db.exec('BEGIN IMMEDIATE');
+    const last = db.prepare<[], { hash: Buffer | null }>('SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1').get();
+    const copied = {} as CopiedRows;
+    await sql.begin(async (tx) => {
+      for (const table of TABLES) {
+        const [present] = await tx<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM ${tx(table)}`;
+        if (present!.n > 0) throw new CaError('ERR_DATABASE_IN_USE', `store: ${location} already holds data (table ${table}): move a CA only into an empty database`);
+      }
+      for (const table of TABLES) {
+        let count = 0;
+        const read = db.prepare<[number, number], Record<string, unknown> & { _rowid: number }>(`SELECT rowid AS _rowid, * FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`);
+        for (let after = 0; ; ) {
+          const rows = read.all(after, BATCH);
+          if (rows.length === 0) break;
+          after = rows[rows.length - 1]!._rowid;
+          const values = rows.map(({ _rowid, ...row }) => row);
+          await tx`INSERT INTO ${tx(table)} ${tx(values)}`;
+          count += rows.length;
+        }
+        copied[table] = count;
+        progress(table, count);
+      }
+      const sequence = (name: string): number | undefined => (db.prepare<[string], { seq: number }>('SELECT seq FROM sqlite_sequence WHERE name = ?').get(name)?.seq);
+      await tx`UPDATE audit_head SET last_id = ${sequence('audit_log') ?? 0}`;
+      const revocations = sequence('revocation_log') ?? 0;
+      if (revocations > 0) await tx`SELECT setval(pg_get_serial_sequence('revocation_log', 'seq'), ${revocations})`;
+    });
+    return { rows: copied, auditHead: last?.hash ? Buffer.from(last.hash).toString('hex') : '' };
+  } catch (e) {
+    throw postgresError(e, location);
+  } finally {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    db.close();
+    await sql.end({ timeout: 2 });
+  }
+}

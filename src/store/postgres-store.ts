@@ -1,0 +1,729 @@
+// The CA's store on PostgreSQL, shared by replicas: every write under one advisory lock, changes announced by NOTIFY.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import postgres, { type Sql, type TransactionSql } from 'postgres';
+import type { ApiKeyRecord } from '../auth/ports.js';
+import type { AuditEvent, AuditRecord, CertificateQuery, CertificateRecord, CrlScope, IssuedEntry, IssuedOutcome, Renewal, RevocationOutcome, RevokedCertificate, SpentToken, StoredCrl } from '../authority/ports.js';
+import { redactDatabaseUrl } from '../config/ca-config.js';
+import { CaError } from '../errors.js';
+import type { RevocationReason } from '../revocation/reasons.js';
+import { GENESIS, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
+import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
+import { CRL_PAGE, certificateFilter } from './queries.js';
+import { auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
+
+const MIGRATIONS_DIR = new URL('./migrations/postgres/', import.meta.url);
+
+/** Advisory lock keys: every write transaction takes WRITE_LOCK (so writes commit one at a time, as SQLite's do). */
+const WRITE_LOCK = 0x6d657368;
+const MIGRATION_LOCK = 0x6d696772;
+/** The NOTIFY channel: payload `revocation` or `hierarchy`. */
+const CHANNEL = 'meshca_changes';
+/** Seconds a query may wait for a connection and run (the client's own limit, behind the deadline below). */
+const QUERY_TIMEOUT_SECONDS = 5;
+const CONNECT_TIMEOUT_SECONDS = 3;
+/** How long one store operation may take, whatever the database does (a hung server answers nothing at all). */
+const OPERATION_DEADLINE_MS = 4_000;
+/** A CRL's entries are read page by page in one transaction: long for a large CRL, never forever. */
+const SNAPSHOT_DEADLINE_MS = 60_000;
+/**
+ * After an operation found the database out of reach, operations fail at once for this long instead of each
+ * waiting out its own timeout: during an outage a request is answered in milliseconds, and the database is tried
+ * again a moment later.
+ */
+const UNREACHABLE_HOLD_MS = 1_000;
+
+/** Client errors that mean the server is out of reach (or went away), not that the request was wrong. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
+  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'QUEUE_TIMEOUT', 'QUERY_TIMEOUT', 'CANCEL_UNANSWERED', 'TLS_HANDSHAKE_FAILED',
+]);
+
+/** Translates a PostgreSQL or connection failure into a CA error; `location` never carries the password. */
+export function postgresError(e: unknown, location: string): CaError {
+  if (e instanceof CaError) return e;
+  const code = String((e as { code?: unknown }).code ?? '');
+  const message = (e as Error).message ?? String(e);
+  // SQLSTATE 08 connection exceptions, 57P0x shutdowns, 53 out of resources, 57014 canceled (a timeout), 55P03 lock wait.
+  if (UNREACHABLE.has(code) || code.startsWith('08') || code.startsWith('57P0') || code.startsWith('53') || code === '57014' || code === '55P03') {
+    return new CaError('ERR_DATABASE_UNAVAILABLE', `store: the database ${location} is unavailable (${code}); retry shortly`, { cause: e });
+  }
+  if (code === '40001' || code === '40P01') return new CaError('ERR_STORE_BUSY', `store: the database ${location} was busy (${code}); try again`, { cause: e });
+  if (code === '3D000') return new CaError('ERR_STORE_MISSING', `store: the database ${location} does not exist (create it, then run ca init --database)`, { cause: e });
+  if (code === '28P01' || code === '28000') return new CaError('ERR_DATABASE_UNAVAILABLE', `store: the database ${location} refused the login (${code}): check the user and password (in the URL, MESHCA_DATABASE_URL, or PGPASSWORD)`, { cause: e });
+  if (code === '42P01') return new CaError('ERR_STORE_CORRUPT', `store: ${location} is not a meshca database (a table is missing)`, { cause: e });
+  return new CaError('ERR_STORE_CORRUPT', `store: ${location} failed: ${message.slice(0, 200)}`, { cause: e });
+}
+
+/** Thrown inside a savepoint to roll it back when a serial collides. */
+class SerialTaken extends Error {}
+
+const hex = (b: Buffer): string => b.toString('hex');
+const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
+
+/**
+ * Seals the audit rows of one write transaction: ids follow the counter in `audit_head`, each row links to the one
+ * before (which the transaction's lock keeps from moving), and all of them are written at the end in one statement.
+ */
+class AuditBatch {
+  private readonly rows: (AuditRow & { prev_hash: Buffer; hash: Buffer })[] = [];
+
+  private constructor(
+    private lastId: number,
+    private prev: Buffer,
+    private readonly sealKey: Buffer,
+  ) {}
+
+  static async start(tx: TransactionSql, sealKey: Buffer): Promise<AuditBatch> {
+    const [head] = await tx<{ last_id: number; hash: Buffer | null }[]>`SELECT (SELECT last_id FROM audit_head) AS last_id, (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS hash`;
+    return new AuditBatch(Number(head!.last_id), head!.hash ?? GENESIS, sealKey);
+  }
+
+  append(event: AuditEvent): void {
+    const row = { id: this.lastId + 1, ...auditContent(event) };
+    const hash = sealRow(this.sealKey, this.prev, row);
+    this.rows.push({ ...row, prev_hash: this.prev, hash });
+    this.lastId = row.id;
+    this.prev = hash;
+  }
+
+  /** Where the batch stands, to undo what a rolled-back savepoint appended. */
+  mark(): { count: number; lastId: number; prev: Buffer } {
+    return { count: this.rows.length, lastId: this.lastId, prev: this.prev };
+  }
+
+  reset(mark: { count: number; lastId: number; prev: Buffer }): void {
+    this.rows.length = mark.count;
+    this.lastId = mark.lastId;
+    this.prev = mark.prev;
+  }
+
+  async write(tx: TransactionSql): Promise<void> {
+    if (this.rows.length === 0) return;
+    const r = this.rows;
+    await tx`INSERT INTO audit_log (id, at, actor, action, target, outcome, detail, prev_hash, hash)
+      SELECT id, at, actor, action, target, outcome, detail, decode(prev_hash, 'hex'), decode(hash, 'hex')
+      FROM unnest(${r.map((x) => x.id)}::int8[], ${r.map((x) => x.at)}::int8[], ${r.map((x) => x.actor)}::text[], ${r.map((x) => x.action)}::text[],
+                  ${r.map((x) => x.target)}::text[], ${r.map((x) => x.outcome)}::text[], ${r.map((x) => x.detail)}::text[],
+                  ${r.map((x) => hex(x.prev_hash))}::text[], ${r.map((x) => hex(x.hash))}::text[])
+        AS u(id, at, actor, action, target, outcome, detail, prev_hash, hash)`;
+    await tx`UPDATE audit_head SET last_id = ${this.lastId}`;
+  }
+}
+
+/** Stores `crl` unless a CRL of its issuer with a higher number is stored. */
+async function upsertCrl(tx: TransactionSql, crl: StoredCrl): Promise<void> {
+  await tx`INSERT INTO crls (issuer_key_id, level, number, der, this_update, next_update, revocation_seq)
+    VALUES (${crl.issuerKeyId}, ${crl.level}, ${Number(crl.number)}, decode(${hex(crl.der)}, 'hex'), ${toSeconds(crl.thisUpdate)}, ${toSeconds(crl.nextUpdate)}, ${crl.revocationSeq})
+    ON CONFLICT (issuer_key_id) DO UPDATE SET number = excluded.number, der = excluded.der, this_update = excluded.this_update, next_update = excluded.next_update, revocation_seq = excluded.revocation_seq
+    WHERE excluded.number > crls.number`;
+}
+
+/** Inserts certificate rows in one statement; returns the serials it stored (a taken serial is skipped). */
+async function insertCertificates(tx: TransactionSql, records: readonly CertificateRecord[]): Promise<Set<string>> {
+  const rows = records.map(toRow);
+  const col = <K extends keyof CertificateRow>(k: K) => rows.map((r) => r[k]);
+  const stored = await tx<{ serial: string }[]>`INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at)
+    SELECT serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, decode(der, 'hex'), revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at
+    FROM unnest(${col('serial')}::text[], ${col('kind')}::text[], ${col('issuer_key_id')}::text[], ${col('common_name')}::text[], ${col('spiffe_id')}::text[],
+                ${col('dns_names')}::text[], ${col('ip_addresses')}::text[], ${col('not_before')}::int8[], ${col('not_after')}::int8[], ${rows.map((r) => hex(r.der))}::text[],
+                ${col('revoked_at')}::int8[], ${col('revocation_reason')}::text[], ${col('subject_key_hash')}::text[], ${col('renewed_from')}::text[], ${col('issued_at')}::int8[])
+      AS u(serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at)
+    ON CONFLICT (serial) DO NOTHING RETURNING serial`;
+  return new Set(stored.map((r) => r.serial));
+}
+
+/** The CA's storage on PostgreSQL: the same data and rules as the SQLite store, for any number of replicas at once. */
+export class PostgresCertificateStore implements CaStore {
+  readonly backend = 'postgres' as const;
+  upgraded: { from: number; to: number } | undefined;
+  schemaVersion = 0;
+  private readonly listeners = new Set<ChangeListener>();
+  private listening: Promise<void> | undefined;
+
+  constructor(
+    private readonly sql: Sql,
+    readonly location: string,
+    private readonly sealKey: Buffer,
+  ) {}
+
+  /** Until when the database counts as out of reach (see UNREACHABLE_HOLD_MS). */
+  private unreachableUntil = 0;
+
+  /**
+   * Runs one store operation with a deadline, translating failures. When the database has just been found out of
+   * reach, fails at once. A write that misses its deadline may still commit later: a 503 means the outcome is unknown.
+   */
+  private async bounded<T>(work: () => Promise<T>, deadlineMs = OPERATION_DEADLINE_MS): Promise<T> {
+    if (Date.now() < this.unreachableUntil) throw new CaError('ERR_DATABASE_UNAVAILABLE', `store: the database ${this.location} is unavailable; retry shortly`);
+    let timer: NodeJS.Timeout | undefined;
+    const running = work();
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CaError('ERR_DATABASE_UNAVAILABLE', `store: the database ${this.location} did not answer within ${deadlineMs / 1000} s; retry shortly`)), deadlineMs);
+    });
+    try {
+      return await Promise.race([running, late]);
+    } catch (e) {
+      const error = postgresError(e, this.location);
+      if (error.code === 'ERR_DATABASE_UNAVAILABLE') this.unreachableUntil = Date.now() + UNREACHABLE_HOLD_MS;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      running.catch(() => undefined);
+    }
+  }
+
+  private read<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.bounded(() => fn(this.sql));
+  }
+
+  /** A write transaction, serialized with every other writer of the database (all replicas, every `ca` command). */
+  private write<T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
+    return this.bounded(
+      async () =>
+        (await this.sql.begin(async (tx) => {
+          await tx`SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+          return fn(tx);
+        })) as T,
+    );
+  }
+
+  /** A write that appends audit rows: they are sealed in order and written before the commit. */
+  private audited<T>(fn: (tx: TransactionSql, audit: AuditBatch) => Promise<T>): Promise<T> {
+    return this.write(async (tx) => {
+      const audit = await AuditBatch.start(tx, this.sealKey);
+      const result = await fn(tx, audit);
+      await audit.write(tx);
+      return result;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.read((sql) => sql`SELECT 1`);
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    this.listening ??= this.listen();
+    return () => this.listeners.delete(listener);
+  }
+
+  /** LISTEN on a connection of its own, retried until it works (the database may be down when the service starts). */
+  private async listen(): Promise<void> {
+    for (;;) {
+      try {
+        await this.sql.listen(CHANNEL, (payload) => {
+          const what = payload === 'hierarchy' || payload === 'crl' ? payload : 'revocation';
+          for (const l of this.listeners) l(what);
+        });
+        return;
+      } catch {
+        if (this.listeners.size === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 2000).unref());
+      }
+    }
+  }
+
+  async recordIssued(record: CertificateRecord, audit: AuditEvent, spendToken?: SpentToken): Promise<IssuedOutcome> {
+    return (await this.recordIssuedBatch([{ record, audit, spendToken }]))[0]!;
+  }
+
+  /**
+   * One transaction for many issuances. The common case (a first issuance, or a first renewal) is written with one
+   * statement per table for the whole batch; an entry whose predecessor was already renewed (a retry, or a
+   * thief's repeat) runs alone in a savepoint, with the same rules as the SQLite store.
+   */
+  async recordIssuedBatch(entries: readonly IssuedEntry[]): Promise<IssuedOutcome[]> {
+    if (entries.length === 0) return [];
+    return this.audited(async (tx, audit) => {
+      const outcomes: IssuedOutcome[] = new Array<IssuedOutcome>(entries.length);
+      const keyHashes = unique(entries.map((e) => e.record.subjectKeyHash));
+      const predecessors = unique(entries.flatMap((e) => (e.record.renewedFrom === null ? [] : [e.record.renewedFrom])));
+      const [blockedRows, firstRows] = await Promise.all([
+        tx<{ subject_key_hash: string }[]>`SELECT subject_key_hash FROM blocked_keys WHERE subject_key_hash = ANY(${keyHashes}::text[])`,
+        predecessors.length === 0 ? Promise.resolve([]) : tx<{ renewed_from: string; first: number }[]>`SELECT renewed_from, MIN(issued_at) AS first FROM certificates WHERE renewed_from = ANY(${predecessors}::text[]) GROUP BY renewed_from`,
+      ]);
+      const blocked = new Set(blockedRows.map((r) => r.subject_key_hash));
+      const firstRenewal = new Map(firstRows.map((r) => [r.renewed_from, Number(r.first)]));
+      const bulk: number[] = [];
+      const alone: number[] = [];
+      const seenPredecessors = new Set<string>();
+      const seenTokens = new Set<string>();
+      entries.forEach((entry, i) => {
+        const { record, spendToken, renewalGraceSeconds } = entry;
+        if (blocked.has(record.subjectKeyHash)) return void (outcomes[i] = 'key-blocked');
+        if (record.renewedFrom !== null) {
+          const first = firstRenewal.get(record.renewedFrom);
+          if (first !== undefined && toSeconds(record.issuedAt) - first > (renewalGraceSeconds ?? 0)) return void (outcomes[i] = 'renewal-forked');
+          const repeat = first !== undefined || seenPredecessors.has(record.renewedFrom);
+          seenPredecessors.add(record.renewedFrom);
+          if (repeat) return void alone.push(i);
+        }
+        if (spendToken) {
+          if (seenTokens.has(spendToken.jti)) return void (outcomes[i] = 'token-spent');
+          seenTokens.add(spendToken.jti);
+        }
+        bulk.push(i);
+      });
+
+      // Tokens first: an entry whose token is spent stores nothing. A taken serial then gives its token back.
+      const withToken = bulk.filter((i) => entries[i]!.spendToken !== undefined);
+      if (withToken.length > 0) {
+        const e = withToken.map((i) => entries[i]!);
+        const spent = await tx<{ jti: string }[]>`INSERT INTO used_tokens (jti, used_at, expires_at, serial)
+          SELECT * FROM unnest(${e.map((x) => x.spendToken!.jti)}::text[], ${e.map((x) => toSeconds(x.audit.at))}::int8[], ${e.map((x) => toSeconds(x.spendToken!.expiresAt))}::int8[], ${e.map((x) => x.record.serial)}::text[])
+          ON CONFLICT (jti) DO NOTHING RETURNING jti`;
+        const mine = new Set(spent.map((r) => r.jti));
+        for (const i of withToken) if (!mine.has(entries[i]!.spendToken!.jti)) outcomes[i] = 'token-spent';
+      }
+      const toInsert = bulk.filter((i) => outcomes[i] === undefined);
+      if (toInsert.length > 0) {
+        const stored = await insertCertificates(tx, toInsert.map((i) => entries[i]!.record));
+        const givenBack: string[] = [];
+        for (const i of toInsert) {
+          const entry = entries[i]!;
+          if (stored.has(entry.record.serial)) {
+            outcomes[i] = 'recorded';
+            audit.append(entry.audit);
+          } else {
+            outcomes[i] = 'serial-taken';
+            if (entry.spendToken) givenBack.push(entry.spendToken.jti);
+          }
+        }
+        if (givenBack.length > 0) await tx`DELETE FROM used_tokens WHERE jti = ANY(${givenBack}::text[])`;
+      }
+      let revoked = false;
+      for (const i of alone) {
+        const mark = audit.mark();
+        try {
+          const r = await tx.savepoint((sp) => this.recordRepeat(sp, audit, entries[i]!));
+          outcomes[i] = r.outcome;
+          revoked ||= r.revoked;
+        } catch (e) {
+          audit.reset(mark);
+          if (!(e instanceof SerialTaken)) throw e;
+          outcomes[i] = 'serial-taken';
+        }
+      }
+      if (revoked) await tx`SELECT pg_notify(${CHANNEL}, 'revocation')`;
+      return outcomes;
+    });
+  }
+
+  /**
+   * A renewal of a leaf that was already renewed: within the grace, successors for another key (a rekey repeat, or
+   * a thief's rekey) are revoked as superseded with everything renewed from them since; successors for the same key
+   * stay valid (a retry that raced the first). The same rules as the SQLite store, in one savepoint.
+   */
+  private async recordRepeat(tx: TransactionSql, audit: AuditBatch, entry: IssuedEntry): Promise<{ outcome: Exclude<IssuedOutcome, 'serial-taken'>; revoked: boolean }> {
+    const { record, renewalGraceSeconds } = entry;
+    const predecessor = record.renewedFrom!;
+    const [first] = await tx<{ first: number | null }[]>`SELECT MIN(issued_at) AS first FROM certificates WHERE renewed_from = ${predecessor}`;
+    if (first?.first !== null && first?.first !== undefined && toSeconds(record.issuedAt) - Number(first.first) > (renewalGraceSeconds ?? 0)) return { outcome: 'renewal-forked', revoked: false };
+    // A renewal for the same key that raced an earlier one gets that one's successor (see the SQLite store).
+    const [twin] = await tx<CertificateRow[]>`SELECT * FROM certificates WHERE renewed_from = ${predecessor} AND subject_key_hash = ${record.subjectKeyHash} AND revoked_at IS NULL AND not_after > ${toSeconds(record.issuedAt)} ORDER BY issued_at, serial LIMIT 1`;
+    if (twin) {
+      audit.append(replayAudit(entry.audit, predecessor, twin.serial));
+      return { outcome: { replayed: toRecord(twin) }, revoked: false };
+    }
+    const superseded = (
+      await tx<{ serial: string }[]>`WITH RECURSIVE replaced(serial) AS (
+          SELECT serial FROM certificates WHERE renewed_from = ${predecessor} AND subject_key_hash IS DISTINCT FROM ${record.subjectKeyHash}
+          UNION SELECT c.serial FROM certificates c JOIN replaced r ON c.renewed_from = r.serial
+        )
+        SELECT serial FROM certificates WHERE serial IN (SELECT serial FROM replaced) AND revoked_at IS NULL AND not_after > ${toSeconds(record.issuedAt)} ORDER BY serial`
+    ).map((r) => r.serial);
+    if ((await insertCertificates(tx, [record])).size === 0) throw new SerialTaken();
+    const at = toSeconds(record.issuedAt);
+    for (const earlier of superseded) {
+      await this.markRevoked(tx, earlier, at, 'superseded');
+      audit.append({ at: entry.audit.at, actor: entry.audit.actor, action: 'revoke', target: earlier, outcome: 'ok', detail: { reason: 'superseded', supersededBy: record.serial, lineage: 'repeat' } });
+    }
+    audit.append(superseded.length === 0 ? entry.audit : { ...entry.audit, detail: { ...entry.audit.detail, lineage: 'repeat', supersedes: superseded } });
+    return { outcome: 'recorded', revoked: superseded.length > 0 };
+  }
+
+  private async markRevoked(tx: TransactionSql, serial: string, at: number, reason: RevocationReason): Promise<void> {
+    await tx`UPDATE certificates SET revoked_at = ${at}, revocation_reason = ${reason} WHERE serial = ${serial} AND revoked_at IS NULL`;
+    await tx`INSERT INTO revocation_log (serial, revoked_at) VALUES (${serial}, ${at})`;
+  }
+
+  async findBySerial(serial: string): Promise<CertificateRecord | undefined> {
+    const [row] = await this.read((sql) => sql<CertificateRow[]>`SELECT * FROM certificates WHERE serial = ${serial}`);
+    return row ? toRecord(row) : undefined;
+  }
+
+  async list(query: CertificateQuery): Promise<CertificateRecord[]> {
+    const { where, params } = certificateFilter(query, (n) => `$${n}`);
+    const text = `SELECT * FROM certificates ${where} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
+    return (await this.read((sql) => sql.unsafe<CertificateRow[]>(text, params))).map(toRecord);
+  }
+
+  async count(query: CertificateQuery): Promise<number> {
+    const { where, params } = certificateFilter(query, (n) => `$${n}`);
+    const [row] = await this.read((sql) => sql.unsafe<{ n: number }[]>(`SELECT COUNT(*) AS n FROM certificates ${where}`, params));
+    return Number(row?.n ?? 0);
+  }
+
+  async recordRevocation(serial: string, revokedAt: Date, reason: RevocationReason, audit: AuditEvent, options: { readonly blockKey?: boolean } = {}): Promise<RevocationOutcome> {
+    return this.audited(async (tx, log): Promise<RevocationOutcome> => {
+      const [row] = await tx<CertificateRow[]>`SELECT * FROM certificates WHERE serial = ${serial}`;
+      if (!row) return { result: 'not-found' };
+      const at = toSeconds(revokedAt);
+      const already = row.revoked_at !== null;
+      if (already) log.append({ ...audit, outcome: 'noop', detail: { ...audit.detail, already: 'revoked' } });
+      else {
+        await this.markRevoked(tx, serial, at, reason);
+        log.append(audit);
+      }
+      const alsoRevoked: string[] = [];
+      let keyBlocked = false;
+      if (options.blockKey) {
+        keyBlocked = true;
+        const inserted = await tx`INSERT INTO blocked_keys (subject_key_hash, blocked_at, serial) VALUES (${row.subject_key_hash}, ${at}, ${serial}) ON CONFLICT DO NOTHING RETURNING 1`;
+        if (inserted.length > 0) log.append({ at: audit.at, actor: audit.actor, action: 'key-block', target: serial, outcome: 'ok', detail: { subjectKeyHash: row.subject_key_hash } });
+        // Tainted: every leaf with the key, and every leaf renewed (transitively) from one of them.
+        const tainted = await tx<{ serial: string; subject_key_hash: string }[]>`WITH RECURSIVE tainted(serial) AS (
+            SELECT serial FROM certificates WHERE subject_key_hash = ${row.subject_key_hash} AND kind = 'leaf'
+            UNION SELECT c.serial FROM certificates c JOIN tainted t ON c.renewed_from = t.serial
+          )
+          SELECT serial, subject_key_hash FROM certificates WHERE serial IN (SELECT serial FROM tainted) AND revoked_at IS NULL AND not_after > ${at} ORDER BY serial`;
+        for (const sibling of tainted) {
+          await this.markRevoked(tx, sibling.serial, at, 'keyCompromise');
+          const why = sibling.subject_key_hash === row.subject_key_hash ? { sameKeyAs: serial } : { renewedWithKeyOf: serial };
+          log.append({ at: audit.at, actor: audit.actor, action: 'revoke', target: sibling.serial, outcome: 'ok', detail: { reason: 'keyCompromise', ...why } });
+          alsoRevoked.push(sibling.serial);
+        }
+      }
+      if (!already || alsoRevoked.length > 0) await tx`SELECT pg_notify(${CHANNEL}, 'revocation')`;
+      const record = toRecord(already ? row : { ...row, revoked_at: at, revocation_reason: reason });
+      return { result: already ? 'already-revoked' : 'revoked', record, alsoRevoked, keyBlocked };
+    });
+  }
+
+  async isKeyBlocked(subjectKeyHash: string): Promise<boolean> {
+    return (await this.read((sql) => sql`SELECT 1 FROM blocked_keys WHERE subject_key_hash = ${subjectKeyHash}`)).length > 0;
+  }
+
+  async renewalsOf(serial: string): Promise<Renewal[]> {
+    const rows = await this.read((sql) => sql<{ serial: string; issued_at: number }[]>`SELECT serial, issued_at FROM certificates WHERE renewed_from = ${serial} ORDER BY issued_at, serial`);
+    return rows.map((r) => ({ serial: r.serial, issuedAt: fromSeconds(Number(r.issued_at)) }));
+  }
+
+  /**
+   * The number and the entries in one transaction: the number's row stays locked until it ends, so a replica taking
+   * the next number reads after this one has read, and a higher number never lists less.
+   */
+  async crlSnapshot(issuerKeyId: string, scope: CrlScope, onPage: (page: readonly RevokedCertificate[]) => void | Promise<void>): Promise<{ number: bigint; revocationSeq: number }> {
+    const since = toSeconds(scope.notAfterSince);
+    const atLeast = scope.numberAtLeast.toString();
+    return this.bounded(async () =>
+      (await this.sql.begin(async (tx) => {
+        const [n] = await tx<{ last_number: string }[]>`INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (${issuerKeyId}, GREATEST(1, ${atLeast}::bigint))
+          ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = GREATEST(crl_numbers.last_number + 1, ${atLeast}::bigint) RETURNING last_number::text`;
+        const [seq] = await tx<{ seq: number | null }[]>`SELECT MAX(seq) AS seq FROM revocation_log`;
+        for (let after = ''; ; ) {
+          const rows = (await tx`SELECT serial, revoked_at, revocation_reason FROM certificates
+            WHERE issuer_key_id = ${issuerKeyId} AND revoked_at IS NOT NULL AND not_after > ${since} AND serial > ${after} ORDER BY serial LIMIT ${CRL_PAGE}`.values()) as unknown as [string, number, RevocationReason][];
+          if (rows.length === 0) break;
+          await onPage(rows.map(([serial, revokedAt, reason]) => ({ serial, revokedAt: fromSeconds(Number(revokedAt)), reason })));
+          after = rows[rows.length - 1]![0];
+          if (rows.length < CRL_PAGE) break;
+        }
+        return { number: BigInt(n!.last_number), revocationSeq: Number(seq?.seq ?? 0) };
+      })) as { number: bigint; revocationSeq: number },
+    SNAPSHOT_DEADLINE_MS);
+  }
+
+  async revocationsSince(sinceSeq: number): Promise<{ seq: number; serials: string[] | null }> {
+    return this.read(async (sql) => {
+      const [top] = await sql<{ seq: number | null }[]>`SELECT MAX(seq) AS seq FROM revocation_log`;
+      const seq = Number(top?.seq ?? 0);
+      if (seq <= sinceSeq) return { seq: sinceSeq, serials: [] };
+      const rows = await sql<{ serial: string }[]>`SELECT serial FROM revocation_log WHERE seq > ${sinceSeq} AND seq <= ${seq} ORDER BY seq LIMIT 10001`;
+      return { seq, serials: rows.length > 10_000 ? null : rows.map((r) => r.serial) };
+    });
+  }
+
+  async lastLeafExpiry(issuerKeyId: string): Promise<Date | undefined> {
+    const [row] = await this.read((sql) => sql<{ not_after: number }[]>`SELECT not_after FROM certificates WHERE kind = 'leaf' AND issuer_key_id = ${issuerKeyId} ORDER BY not_after DESC LIMIT 1`);
+    return row === undefined ? undefined : fromSeconds(Number(row.not_after));
+  }
+
+  async appendAudit(event: AuditEvent): Promise<void> {
+    await this.audited(async (_tx, audit) => audit.append(event));
+  }
+
+  async appendAuditBatch(events: readonly AuditEvent[]): Promise<void> {
+    if (events.length > 0) await this.audited(async (_tx, audit) => events.forEach((e) => audit.append(e)));
+  }
+
+  /** Reads the chain a page at a time (a long log never sits in memory whole, and no query runs long). */
+  async verifyAuditChain(): Promise<ChainVerdict> {
+    const sql = this.sql;
+    const location = this.location;
+    async function* rows(): AsyncGenerator<ChainedRow> {
+      for (let after = 0; ; ) {
+        let page: ChainedRow[];
+        try {
+          page = await sql<ChainedRow[]>`SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log WHERE id > ${after} ORDER BY id LIMIT 10000`;
+        } catch (e) {
+          throw postgresError(e, location);
+        }
+        for (const r of page) yield { ...r, id: Number(r.id), at: Number(r.at) };
+        if (page.length < 10_000) return;
+        after = Number(page[page.length - 1]!.id);
+      }
+    }
+    return verifyChain(rows(), this.sealKey);
+  }
+
+  async auditHead(): Promise<{ id: number; seal: string } | undefined> {
+    const [row] = await this.read((sql) => sql<{ id: number; hash: Buffer }[]>`SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`);
+    return row ? { id: Number(row.id), seal: hex(row.hash) } : undefined;
+  }
+
+  async auditSealOf(id: number): Promise<string | undefined> {
+    const [row] = await this.read((sql) => sql<{ hash: Buffer }[]>`SELECT hash FROM audit_log WHERE id = ${id}`);
+    return row ? hex(row.hash) : undefined;
+  }
+
+  async auditLog(options: { limit?: number; after?: number } = {}): Promise<AuditRecord[]> {
+    const after = options.after ?? 0;
+    const rows = await this.read((sql) =>
+      options.limit
+        ? sql<AuditRow[]>`SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ${after} ORDER BY id LIMIT ${Math.floor(options.limit)}`
+        : sql<AuditRow[]>`SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ${after} ORDER BY id`,
+    );
+    return rows.map((r) => toAuditRecord({ ...r, id: Number(r.id), at: Number(r.at) }));
+  }
+
+  async caCertificates(): Promise<CertificateRecord[]> {
+    return (await this.read((sql) => sql<CertificateRow[]>`SELECT * FROM certificates WHERE kind <> 'leaf' ORDER BY not_before, serial`)).map(toRecord);
+  }
+
+  async recordIntermediate(record: CertificateRecord, audit: AuditEvent, replaces: string | null): Promise<void> {
+    await this.audited(async (tx, log) => {
+      const [newest] = await tx<{ serial: string }[]>`SELECT serial FROM certificates WHERE kind <> 'leaf' AND kind = 'intermediate' ORDER BY not_before DESC, serial DESC LIMIT 1`;
+      if ((newest?.serial ?? null) !== replaces) throw rotationConflict(newest?.serial ?? null);
+      if ((await insertCertificates(tx, [record])).size === 0) throw new CaError('ERR_ROTATION_FAILED', `store: intermediate ${record.serial} could not be recorded (its serial is taken)`);
+      log.append(audit);
+      await tx`SELECT pg_notify(${CHANNEL}, 'hierarchy')`;
+    });
+  }
+
+  async rootCrl(): Promise<StoredCrl | undefined> {
+    const [row] = await this.read((sql) => sql<CrlRow[]>`SELECT * FROM crls WHERE level = 'root' ORDER BY number DESC LIMIT 1`);
+    return row ? toStoredCrl(row) : undefined;
+  }
+
+  async saveRootCrl(crl: StoredCrl, audit: AuditEvent): Promise<void> {
+    await this.audited(async (tx, log) => {
+      await upsertCrl(tx, crl);
+      log.append(audit);
+      await tx`SELECT pg_notify(${CHANNEL}, 'hierarchy')`;
+    });
+  }
+
+  async publishedCrl(issuerKeyId: string): Promise<StoredCrl | undefined> {
+    const [row] = await this.read((sql) => sql<CrlRow[]>`SELECT * FROM crls WHERE issuer_key_id = ${issuerKeyId} AND level = 'intermediate'`);
+    return row ? toStoredCrl(row) : undefined;
+  }
+
+  /** One statement, no write lock: CRLs of one issuer are ordered by their numbers, not by the writers' order. */
+  async publishCrl(crl: StoredCrl): Promise<StoredCrl> {
+    return this.read(async (sql) =>
+      (await sql.begin(async (tx) => {
+        await upsertCrl(tx, crl);
+        const [row] = await tx<CrlRow[]>`SELECT * FROM crls WHERE issuer_key_id = ${crl.issuerKeyId}`;
+        if (row && BigInt(row.number) === crl.number) await tx`SELECT pg_notify(${CHANNEL}, 'crl')`;
+        return toStoredCrl(row!);
+      })) as StoredCrl,
+    );
+  }
+
+  async fingerprint(name: string): Promise<string | undefined> {
+    const [row] = await this.read((sql) => sql<{ value: string }[]>`SELECT value FROM fingerprints WHERE name = ${name}`);
+    return row?.value;
+  }
+
+  async recordFingerprint(name: string, value: string): Promise<string> {
+    return this.read(async (sql) => {
+      await sql`INSERT INTO fingerprints (name, value) VALUES (${name}, ${value}) ON CONFLICT (name) DO NOTHING`;
+      const [row] = await sql<{ value: string }[]>`SELECT value FROM fingerprints WHERE name = ${name}`;
+      return row!.value;
+    });
+  }
+
+  async createApiKey(record: ApiKeyRecord, audit: AuditEvent): Promise<void> {
+    await this.audited(async (tx, log) => {
+      // An expired key frees its name: it is marked revoked as of its expiry (and resealed) to make room.
+      for (const old of await tx<ApiKeyRow[]>`SELECT * FROM api_keys WHERE name = ${record.name} AND revoked_at IS NULL AND expires_at <= ${toSeconds(record.createdAt)}`) {
+        await this.updateApiKey(tx, revokedApiKeyRow(apiKeyRow(old), Number(old.expires_at), this.sealKey));
+      }
+      const [taken] = await tx`SELECT 1 FROM api_keys WHERE name = ${record.name} AND revoked_at IS NULL`;
+      if (taken) throw new CaError('ERR_APIKEY_NAME_TAKEN', `auth: an active API key is already named "${record.name}" (revoke it first)`);
+      await this.insertApiKey(tx, newApiKeyRow(record, this.sealKey));
+      log.append(audit);
+    });
+  }
+
+  private async insertApiKey(tx: TransactionSql, r: ApiKeyRow): Promise<void> {
+    await tx`INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, seal)
+      VALUES (${r.id}, ${r.name}, decode(${hex(r.secret_hash)}, 'hex'), ${r.scopes}, ${r.created_at}, ${r.expires_at}, decode(${hex(r.seal!)}, 'hex'))`;
+  }
+
+  private async updateApiKey(tx: TransactionSql, r: ApiKeyRow): Promise<void> {
+    await tx`UPDATE api_keys SET revoked_at = ${r.revoked_at}, seal = decode(${hex(r.seal!)}, 'hex') WHERE id = ${r.id}`;
+  }
+
+  async findApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const [row] = await this.read((sql) => sql<ApiKeyRow[]>`SELECT * FROM api_keys WHERE id = ${id}`);
+    return row ? toApiKey(apiKeyRow(row), this.sealKey) : undefined;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.read((sql) => sql<ApiKeyRow[]>`SELECT * FROM api_keys ORDER BY created_at, name`)).map((r) => toApiKey(apiKeyRow(r), this.sealKey));
+  }
+
+  async revokeApiKey(name: string, at: Date, audit: AuditEvent): Promise<ApiKeyRecord | undefined> {
+    return this.audited(async (tx, log) => {
+      const [found] = await tx<ApiKeyRow[]>`SELECT * FROM api_keys WHERE name = ${name} AND revoked_at IS NULL`;
+      if (!found) return undefined;
+      const revoked = revokedApiKeyRow(apiKeyRow(found), toSeconds(at), this.sealKey);
+      await this.updateApiKey(tx, revoked);
+      // A predecessor still in its rotation grace goes too: revoking a name ends every secret it has.
+      for (const old of await tx<ApiKeyRow[]>`SELECT * FROM api_keys WHERE name = ${name} AND revoked_at > ${toSeconds(at)}`) {
+        await this.updateApiKey(tx, revokedApiKeyRow(apiKeyRow(old), toSeconds(at), this.sealKey));
+      }
+      log.append(audit);
+      return toApiKey(revoked, this.sealKey);
+    });
+  }
+
+  async rotateApiKey(name: string, next: (old: ApiKeyRecord) => ApiKeyRecord, graceEndsAt: Date, audit: (old: ApiKeyRecord, next: ApiKeyRecord) => AuditEvent): Promise<{ old: ApiKeyRecord; next: ApiKeyRecord } | undefined> {
+    return this.audited(async (tx, log) => {
+      const [found] = await tx<ApiKeyRow[]>`SELECT * FROM api_keys WHERE name = ${name} AND revoked_at IS NULL`;
+      if (!found) return undefined;
+      const row = apiKeyRow(found);
+      const old = toApiKey(row, this.sealKey);
+      if (!old.intact) throw new CaError('ERR_APIKEY_INVALID', `auth: API key "${name}" was changed outside meshca (its seal does not match); revoke it and create a new one`);
+      const record = next(old);
+      // An expired key is not "the active key": rotating it would bring its scopes back to life.
+      if (old.expiresAt <= record.createdAt) throw new CaError('ERR_APIKEY_EXPIRED', `auth: API key "${name}" expired at ${old.expiresAt.toISOString()}; create a new one with ca apikey create`);
+      // The old key's end of grace is its revocation time (never later than its own expiry): it frees the name.
+      const retired = revokedApiKeyRow(row, Math.min(toSeconds(graceEndsAt), row.expires_at), this.sealKey);
+      await this.updateApiKey(tx, retired);
+      await this.insertApiKey(tx, newApiKeyRow(record, this.sealKey));
+      const oldAfter = toApiKey(retired, this.sealKey);
+      log.append(audit(oldAfter, record));
+      return { old: oldAfter, next: record };
+    });
+  }
+
+  async touchApiKey(id: string, at: Date): Promise<void> {
+    await this.read((sql) => sql`UPDATE api_keys SET last_used_at = ${toSeconds(at)} WHERE id = ${id}`);
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 2 });
+  }
+}
+
+/** An api_keys row with its BIGINT columns as numbers. */
+function apiKeyRow(r: ApiKeyRow): ApiKeyRow {
+  const n = (v: number | null): number | null => (v === null ? null : Number(v));
+  return { ...r, created_at: Number(r.created_at), expires_at: Number(r.expires_at), revoked_at: n(r.revoked_at), last_used_at: n(r.last_used_at) };
+}
+
+/** Applies every numbered migration newer than the database's, each in its own transaction, one replica at a time. */
+async function migrate(sql: Sql, create: boolean, location: string): Promise<{ version: number; upgraded: { from: number; to: number } | undefined }> {
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  const latest = Number(files.at(-1)?.slice(0, 3) ?? 0);
+  const reserved = await sql.reserve();
+  try {
+    await reserved`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
+    try {
+      const tables = (await reserved<{ name: string }[]>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`).map((t) => t.name);
+      if (!tables.includes('schema_migrations')) {
+        // Nothing is written to a database that holds no CA unless asked to make one, and then only to an empty one.
+        if (!create) throw new CaError('ERR_STORE_MISSING', `store: the database ${location} holds no meshca CA (create one with ca init --database)`);
+        if (tables.length > 0) throw new CaError('ERR_DATABASE_IN_USE', `store: the database ${location} already holds tables (${tables.slice(0, 3).join(', ')}${tables.length > 3 ? ', …' : ''}): give the CA an empty database of its own`);
+        await reserved`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`;
+      }
+      const [row] = await reserved<{ v: number | null }[]>`SELECT MAX(version) AS v FROM schema_migrations`;
+      const current = Number(row?.v ?? 0);
+      if (current > latest) throw new CaError('ERR_STORE_TOO_NEW', `store: the database ${location} is at schema ${current}, newer than this meshca understands (${latest}); upgrade meshca`);
+      if (current === 0 && !create) {
+        throw new CaError('ERR_STORE_MISSING', `store: the database ${location} holds no meshca CA (create one with ca init --database)`);
+      }
+      for (const file of files) {
+        const version = Number(file.slice(0, 3));
+        if (version <= current) continue;
+        const text = readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8');
+        await reserved.unsafe('BEGIN');
+        try {
+          await reserved.unsafe(text).simple();
+          await reserved`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${version}, ${file}, ${Math.floor(Date.now() / 1000)})`;
+          await reserved.unsafe('COMMIT');
+        } catch (e) {
+          await reserved.unsafe('ROLLBACK').catch(() => {});
+          throw e;
+        }
+      }
+      return { version: latest, upgraded: current > 0 && current < latest ? { from: current, to: latest } : undefined };
+    } finally {
+      await reserved`SELECT pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {});
+    }
+  } finally {
+    reserved.release();
+  }
+}
+
+/**
+ * Removes every meshca table from the database at `url` (a move that failed after making them in an empty database,
+ * so that a retry finds it empty again). Only called on a database this process found empty.
+ */
+export async function dropPostgresSchema(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_SECONDS });
+  try {
+    await sql.unsafe('DROP TABLE IF EXISTS certificates, crl_numbers, audit_log, audit_head, api_keys, used_tokens, revocation_log, blocked_keys, crls, fingerprints, schema_migrations');
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+/**
+ * Opens the CA's PostgreSQL database: a small pool with short timeouts (a request gets `ERR_DATABASE_UNAVAILABLE`
+ * within seconds when the server is gone, and the pool reconnects on its own when it is back), BIGINT read as numbers,
+ * and the schema migrated. With `create`, an empty database gets the schema.
+ */
+export async function openPostgresStore(url: string, options: { create?: boolean; sealKey: Buffer }): Promise<PostgresCertificateStore> {
+  const location = redactDatabaseUrl(url);
+  const sql = postgres(url, {
+    max: 8,
+    connect_timeout: CONNECT_TIMEOUT_SECONDS,
+    // Reconnect within a second of the database's return (the client's default backs off up to 20 s).
+    backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
+    query_timeout: QUERY_TIMEOUT_SECONDS,
+    queue_timeout: QUERY_TIMEOUT_SECONDS,
+    idle_timeout: 300,
+    onnotice: () => {},
+    // A writer that went away mid-transaction (a network partition) would hold the write lock: the server ends it.
+    connection: { application_name: 'meshca', idle_in_transaction_session_timeout: 10_000, lock_timeout: 5_000 },
+    types: { int8: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
+  });
+  try {
+    const { version, upgraded } = await migrate(sql, options.create === true, location);
+    const [tables] = await sql<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema()
+      AND table_name IN ('certificates', 'audit_log', 'audit_head', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints')`;
+    if (tables?.n !== 10) throw new CaError('ERR_STORE_CORRUPT', `store: ${location} is missing meshca tables`);
+    const store = new PostgresCertificateStore(sql, location, options.sealKey);
+    store.upgraded = upgraded;
+    store.schemaVersion = version;
+    return store;
+  } catch (e) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw postgresError(e, location);
+  }
+}

@@ -1,0 +1,135 @@
+// Operating the store: ca backup of a serving SQLite CA and its restore, ca migrate, and moving a SQLite CA to PostgreSQL.
+
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expectOneLineError } from '../helpers/cli-error.js';
+import { freshDatabaseUrl } from '../helpers/databases.js';
+import { copyReplica } from '../helpers/replicas.js';
+import { ca, caJson } from '../helpers/run.js';
+import { httpsRequest, startCa } from '../helpers/service.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const TD = 'acme.internal';
+type Listed = { serial: string; status: string; spiffeId: string | null };
+
+/** A SQLite CA with some history: leaves, a revocation, an API key, CRLs signed. */
+function caWithHistory(root: string): { dir: string; apiKey: string } {
+  const dir = join(root, 'ca');
+  expect(ca(['init', '--dir', dir, '--name', 'Stored CA', '--trust-domain', TD]).code).toBe(0);
+  for (const name of ['a', 'b', 'c']) expect(ca(['issue', name, '--dir', dir, '--spiffe-id', `spiffe://${TD}/${name}`, '--cert-out', join(root, `${name}.pem`), '--key-out', join(root, `${name}.key`)]).code).toBe(0);
+  expect(ca(['revoke', '--cert', join(root, 'b.pem'), '--dir', dir, '--reason', 'keyCompromise']).code).toBe(0);
+  const apiKey = ca(['apikey', 'create', '--dir', dir, '--name', 'ops', '--scope', `issue:spiffe:spiffe://${TD}/**,list`]).stdout.trim();
+  for (let i = 0; i < 3; i++) expect(ca(['crl', '--dir', dir, '--out', join(root, 'crl.der')]).code).toBe(0);
+  return { dir, apiKey };
+}
+
+describe('ca backup', () => {
+  it('ok/a consistent copy while ca serve issues, 0600, checked; restored into a copy of the directory, it verifies and lists what was issued before', async () => {
+    const root = tempDir();
+    const { dir, apiKey } = caWithHistory(root);
+    const svc = await startCa(dir, { args: ['--rate-limit', '100000'] });
+    const rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
+    const busy = (async () => {
+      for (let i = 0; i < 30; i++) {
+        const { generateKeyPair } = await import('../../src/crypto/keys.js');
+        const { createCsr } = await import('../../src/pki/csr.js');
+        const { toPem } = await import('../../src/crypto/pem.js');
+        const key = generateKeyPair('ec-p256').privateKey;
+        await httpsRequest(`${svc.url}/v1/sign`, { ca: rootPem, method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ csr: toPem('CERTIFICATE REQUEST', createCsr(key, 'busy')), name: `busy${i}`, spiffeId: `spiffe://${TD}/busy${i}` }) });
+      }
+    })();
+    const out = join(root, 'backup.db');
+    const made = caJson<{ out: string; bytes: number; certificates: number; auditRows: number; schemaVersion: number }>(['backup', '--dir', dir, '--out', out]);
+    await busy;
+    expect(made).toMatchObject({ out, schemaVersion: 10 });
+    expect(made.certificates).toBeGreaterThanOrEqual(5);
+    expect((statSync(out).mode & 0o777).toString(8)).toBe('600');
+    expectOneLineError(ca(['backup', '--dir', dir, '--out', out]), 'ERR_FILE_WRITE', 'already exists');
+    // One self-contained file, nothing left beside it.
+    expect(readdirSync(root).filter((f) => f.includes('backup'))).toEqual(['backup.db']);
+    // Never into the CA directory: over the live database it would destroy what it copies.
+    for (const target of [join(dir, 'ca.db'), join(dir, 'ca.db-wal'), join(dir, 'private', 'x.db')]) {
+      expectOneLineError(ca(['backup', '--dir', dir, '--out', target, '--force']), 'ERR_USAGE', 'is inside the CA directory');
+    }
+    expect(caJson<{ ok: boolean }>(['audit', 'verify', '--dir', dir]).ok).toBe(true);
+    // CRLs published after the backup: the restored CA must not number its next ones below them.
+    const crlNumber = (d: string, file: string) => BigInt(caJson<{ intermediate: { number: string } }>(['crl', '--dir', d, '--out', join(root, file)]).intermediate.number);
+    const published = [crlNumber(dir, 'after-1.der'), crlNumber(dir, 'after-2.der')];
+    expect(published[1]).toBeGreaterThan(published[0]!);
+    await svc.stop();
+
+    // The restore the README describes: the backup as ca.db beside the same config.json, root.pem and private/.
+    const restored = copyReplica(dir, join(root, 'restored'));
+    rmSync(join(restored, 'ca.db'));
+    rmSync(join(restored, 'ca.db-wal'), { force: true });
+    rmSync(join(restored, 'ca.db-shm'), { force: true });
+    copyFileSync(out, join(restored, 'ca.db'));
+    expect(caJson<{ ok: boolean }>(['audit', 'verify', '--dir', restored]).ok).toBe(true);
+    const listed = caJson<Listed[]>(['list', '--dir', restored, '--all']);
+    expect(listed.length).toBe(made.certificates - 2); // the root and the intermediate are not leaves
+    expect(listed.filter((c) => c.status === 'revoked').map((c) => c.spiffeId)).toEqual([`spiffe://${TD}/b`]);
+    expect(crlNumber(restored, 'restored.der'), 'CRL numbers go on growing past what was published after the backup').toBeGreaterThan(published[1]!);
+  });
+
+  it('fail/a PostgreSQL CA is backed up with pg_dump, and says so', async () => {
+    const root = tempDir();
+    expect(ca(['init', '--dir', join(root, 'pg'), '--name', 'PG', '--trust-domain', TD, '--database', await freshDatabaseUrl()]).code).toBe(0);
+    expectOneLineError(ca(['backup', '--dir', join(root, 'pg'), '--out', join(root, 'x.db')]), 'ERR_USAGE', 'pg_dump');
+    expect(existsSync(join(root, 'x.db'))).toBe(false);
+  });
+});
+
+describe('ca migrate', () => {
+  it('ok/an up-to-date directory says so', () => {
+    const root = tempDir();
+    expect(ca(['init', '--dir', join(root, 'ca'), '--name', 'M', '--trust-domain', TD]).code).toBe(0);
+    expect(caJson(['migrate', '--dir', join(root, 'ca')])).toMatchObject({ backend: 'sqlite', schemaVersion: 10, upgraded: null });
+    expect(ca(['migrate', '--dir', join(root, 'ca')]).stdout).toContain('is up to date (schema 10)');
+  });
+
+  it('ok/--to moves a SQLite CA to PostgreSQL: same serials and revocations, the audit chain verified to the same head, CRL numbers going on, API keys working', async () => {
+    const root = tempDir();
+    const { dir, apiKey } = caWithHistory(root);
+    const before = caJson<Listed[]>(['list', '--dir', dir, '--all']);
+    const headBefore = caJson<{ head: string; rows: number }>(['audit', 'verify', '--dir', dir]);
+    const crlBefore = caJson<{ intermediate: { number: string } }>(['crl', '--dir', dir, '--out', join(root, 'before.der')]).intermediate.number;
+    const database = await freshDatabaseUrl();
+    const moved = caJson<{ database: string; rows: Record<string, number>; auditHead: string; keptSqlite: string }>(['migrate', '--dir', dir, '--to', database]);
+    expect(moved.auditHead).toBe(headBefore.head);
+    expect(moved.rows.certificates).toBe(before.length + 2);
+    expect(existsSync(join(dir, 'ca.db'))).toBe(false);
+    expect(existsSync(moved.keptSqlite)).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).database).toBe(database);
+
+    expect(caJson<Listed[]>(['list', '--dir', dir, '--all'])).toEqual(before);
+    const after = caJson<{ ok: boolean; rows: number; head: string }>(['audit', 'verify', '--dir', dir]);
+    // The chain is the one from before, plus the row that records the move.
+    expect([after.ok, after.rows]).toEqual([true, headBefore.rows + 1]);
+    expect(BigInt(caJson<{ intermediate: { number: string } }>(['crl', '--dir', dir, '--out', join(root, 'after.der')]).intermediate.number)).toBeGreaterThan(BigInt(crlBefore));
+    const svc = await startCa(dir);
+    try {
+      const r = await httpsRequest(`${svc.url}/v1/certificates`, { ca: readFileSync(join(dir, 'root.pem'), 'utf8'), headers: { authorization: `Bearer ${apiKey}` } });
+      expect(r.status).toBe(200);
+      expect(r.json().certificates).toHaveLength(before.length);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('fail/into a database that holds data, while ca serve runs, or twice: refused, and the directory is left as it was', async () => {
+    const root = tempDir();
+    const { dir } = caWithHistory(root);
+    const config = readFileSync(join(dir, 'config.json'), 'utf8');
+    const used = await freshDatabaseUrl();
+    expect(ca(['init', '--dir', join(root, 'other'), '--name', 'Other', '--trust-domain', TD, '--database', used]).code).toBe(0);
+    expectOneLineError(ca(['migrate', '--dir', dir, '--to', used]), 'ERR_DATABASE_IN_USE', 'already holds data');
+    const svc = await startCa(dir);
+    expectOneLineError(ca(['migrate', '--dir', dir, '--to', await freshDatabaseUrl()]), 'ERR_CA_LOCKED', 'already running');
+    await svc.stop();
+    expect(readFileSync(join(dir, 'config.json'), 'utf8')).toBe(config);
+    expect(existsSync(join(dir, 'ca.db'))).toBe(true);
+    expect(ca(['migrate', '--dir', dir, '--to', await freshDatabaseUrl()]).code).toBe(0);
+    expectOneLineError(ca(['migrate', '--dir', dir, '--to', await freshDatabaseUrl()]), 'ERR_USAGE', 'already keeps its data in');
+  });
+});
