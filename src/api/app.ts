@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { CaError } from '../errors.js';
-import { bodyParserError, errorBody, httpStatusFor } from './errors.js';
+import { bodyParserError, errorBody, httpStatusFor, isDatabaseError } from './errors.js';
 import type { ApiDeps } from './ports.js';
 import { createPublicHandler } from './public.js';
 import { requestLog } from './request-log.js';
@@ -69,6 +69,11 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
     // has each one, and the jobs that watch the store log the outage once.
     if (!(err instanceof CaError)) deps.logger.error({ err: e, reqId: res.locals.requestId as string | undefined }, 'unexpected error');
     else deps.metrics.refused(err.code);
+    // The caller is told only that the database failed; a failure that is not an outage (those the store's jobs log
+    // once) is logged here with what it was.
+    if (isDatabaseError(err) && err.code !== 'ERR_DATABASE_UNAVAILABLE' && err.code !== 'ERR_STORE_BUSY') {
+      deps.logger.warn({ code: err.code, reqId: res.locals.requestId as string | undefined }, err.message);
+    }
     res.locals.errorCode = err instanceof CaError ? err.code : 'ERR_INTERNAL';
     res.status(status).json(errorBody(err));
   });

@@ -40,9 +40,26 @@ export function httpStatusFor(e: unknown): number {
   return STATUS[e.code] ?? 400;
 }
 
-/** `{error: {code, message}}`; an unexpected error says nothing about its internals. */
+/**
+ * What a caller is told of the database's failures: the code and what to do, never where the database is (its
+ * host, user and name are the operator's; the service log has them).
+ */
+const DATABASE_MESSAGES: Partial<Record<CaErrorCode, string>> = {
+  ERR_DATABASE_UNAVAILABLE: "api: the CA's database is unavailable; retry shortly (if this request changed anything, it may have been done: a retry says so)",
+  ERR_STORE_BUSY: "api: the CA's database was busy; try again",
+  ERR_STORE_CORRUPT: "api: the CA's database cannot be used; the operator has the details in the service log",
+  ERR_STORE_MISSING: "api: the CA's database cannot be used; the operator has the details in the service log",
+  ERR_STORE_TOO_NEW: "api: the CA's database cannot be used; the operator has the details in the service log",
+};
+
+/** True for a failure of the database whose details stay in the service log. */
+export function isDatabaseError(e: unknown): e is CaError {
+  return e instanceof CaError && DATABASE_MESSAGES[e.code] !== undefined;
+}
+
+/** `{error: {code, message}}`; an unexpected error says nothing about its internals, a database failure nothing of where it is. */
 export function errorBody(e: unknown): { error: { code: string; message: string } } {
-  if (e instanceof CaError) return { error: { code: e.code, message: e.message } };
+  if (e instanceof CaError) return { error: { code: e.code, message: DATABASE_MESSAGES[e.code] ?? e.message } };
   return { error: { code: 'ERR_INTERNAL', message: 'internal error; see the service log' } };
 }
 

@@ -23,9 +23,12 @@ export function readInputFile(path: string, what: string): Buffer {
 
 /** Refuses an output path whose folder does not exist, or an existing file unless `overwrite`. */
 export function checkOutputPath(path: string, what: string, overwrite: boolean): void {
+  if (path === '') throw new CaError('ERR_USAGE', `cli: the ${what} needs a file name (the path given is empty)`);
   const dir = dirname(resolve(path));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CaError('ERR_FILE_WRITE', `cli: cannot write the ${what}: folder ${dir} does not exist`);
   if (existsSync(path) && statSync(path).isDirectory()) throw new CaError('ERR_FILE_WRITE', `cli: cannot write the ${what}: ${path} is a directory (give a file name)`);
+  // Files are written beside the target and renamed over it: a device, pipe or socket would be replaced by a file.
+  if (existsSync(path) && !statSync(path).isFile()) throw new CaError('ERR_FILE_WRITE', `cli: cannot write the ${what}: ${path} is not a regular file (a device, pipe or socket); give a file name`);
   if (!overwrite && existsSync(path)) throw new CaError('ERR_FILE_WRITE', `cli: ${path} already exists; pass --force to replace the ${what}`);
 }
 

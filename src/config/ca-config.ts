@@ -115,17 +115,23 @@ export function parseDatabaseUrl(text: string): string {
  */
 export function storableDatabaseUrl(text: string): { url: string; hadPassword: boolean } {
   const url = new URL(text);
-  if (url.password === '') return { url: text, hadPassword: false };
+  const secrets = SECRET_PARAMETERS.filter((p) => url.searchParams.has(p));
+  if (url.password === '' && secrets.length === 0) return { url: text, hadPassword: false };
   url.password = '';
+  for (const p of secrets) url.searchParams.delete(p);
   return { url: url.href, hadPassword: true };
 }
+
+/** Query parameters of a PostgreSQL URL that carry a secret (libpq's and the postgres client's names). */
+const SECRET_PARAMETERS = ['password', 'sslpassword', 'pass'];
 
 /** A database URL safe to print: the password, if any, replaced by `***`. */
 export function redactDatabaseUrl(text: string): string {
   try {
     const url = new URL(text);
     if (url.password !== '') url.password = '***';
-    return url.href;
+    for (const p of SECRET_PARAMETERS) if (url.searchParams.has(p)) url.searchParams.set(p, '***');
+    return url.href.replaceAll('%2A%2A%2A', '***');
   } catch {
     return 'postgres://(unreadable URL)';
   }

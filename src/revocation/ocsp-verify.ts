@@ -20,6 +20,11 @@ export interface VerifiedOcspStatus {
   readonly nextUpdate: Date | null;
   readonly producedAt: Date;
   readonly signedBy: 'issuer' | 'delegated responder';
+  /**
+   * Whether the response echoed the request's nonce: false for a pre-signed answer (RFC 5019; meshca's responder
+   * gives one when it cannot sign, e.g. during a database outage), which a replay within its validity could also be.
+   */
+  readonly nonceEchoed: boolean;
 }
 
 const fail = (why: string): never => {
@@ -41,7 +46,8 @@ export function ocspRequestFor(leaf: CertificateView, issuer: CertificateView): 
 
 /**
  * Verifies a response about `leaf`: successful, signed by the issuer or by a certificate the issuer gave the
- * OCSPSigning purpose, echoing `nonce`, answering for this serial, and current.
+ * OCSPSigning purpose, answering for this serial, and current. A nonce, when the response carries one, must be
+ * ours; a response without one is accepted as a pre-signed answer (RFC 8954 leaves that to the client) and says so.
  */
 export function verifyOcspResponse(der: Buffer, p: { leaf: CertificateView; issuer: CertificateView; nonce: Buffer | undefined; now: Date }): VerifiedOcspStatus {
   let response: asn1Ocsp.OCSPResponse;
@@ -69,11 +75,10 @@ export function verifyOcspResponse(der: Buffer, p: { leaf: CertificateView; issu
     signedByWhom = 'delegated responder';
   }
   const data = basic.tbsResponseData;
-  if (p.nonce !== undefined) {
-    const ext = (data.responseExtensions ?? []).find((e) => e.extnID === OID_NONCE);
-    const echoed = ext ? Buffer.from(ext.extnValue.buffer) : undefined;
+  const ext = (data.responseExtensions ?? []).find((e) => e.extnID === OID_NONCE);
+  if (ext && p.nonce !== undefined) {
     const expected = Buffer.concat([Buffer.from([0x04, p.nonce.length]), p.nonce]);
-    if (!echoed || !echoed.equals(expected)) fail('the response does not echo our nonce (a replay?)');
+    if (!Buffer.from(ext.extnValue.buffer).equals(expected)) fail('the response carries a nonce that is not ours (a replay?)');
   }
   const single = data.responses.find((r) => serialToHex(Buffer.from(r.certID.serialNumber)) === p.leaf.serial);
   if (!single) return fail(`the response says nothing about serial ${p.leaf.serial}`);
@@ -90,5 +95,6 @@ export function verifyOcspResponse(der: Buffer, p: { leaf: CertificateView; issu
     nextUpdate: single.nextUpdate ?? null,
     producedAt: data.producedAt,
     signedBy: signedByWhom,
+    nonceEchoed: ext !== undefined && p.nonce !== undefined,
   };
 }

@@ -260,11 +260,11 @@ export class LocalCa {
    * Opens the directory and its store (no CA keys yet; the audit key, which seals every audit row, now), checking
    * that this directory's audit key and root certificate are the ones the store was made with.
    */
-  static async open(dir: string, options: { clock?: Clock } = {}): Promise<LocalCa> {
+  static async open(dir: string, options: { clock?: Clock; env?: NodeJS.ProcessEnv } = {}): Promise<LocalCa> {
     const directory = CaDirectory.open(dir);
     // Only a SQLite database from before the audit chain was keyed (schema < 6) may get a new audit key.
     const audit = directory.auditKey(() => directory.config.database === undefined && sqliteSchemaVersion(directory.databasePath) < FIRST_SEALED_VERSION);
-    const store = await openCaStore({ sqlitePath: directory.databasePath, databaseUrl: databaseUrlFor(directory.config), sealKey: auditSealKey(audit.key), auditKeyFresh: audit.fresh });
+    const store = await openCaStore({ sqlitePath: directory.databasePath, databaseUrl: databaseUrlFor(directory.config, options.env), sealKey: auditSealKey(audit.key), auditKeyFresh: audit.fresh });
     const ca = new LocalCa(directory, store, audit.key, options.clock ?? systemClock);
     try {
       const root = (await store.caCertificates()).find((c) => c.kind === 'root');

@@ -9,8 +9,6 @@ import { CaError } from '../errors.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import { CA_FILES, CA_MODES, CaDirectory } from '../store/ca-directory.js';
 import { copySqliteToPostgres, type CopiedRows } from '../store/copy-store.js';
-import { openCaStore } from '../store/open-store.js';
-import { dropPostgresSchema } from '../store/postgres-store.js';
 import { LocalCa } from './local-ca.js';
 import { acquireServeLock } from './lock.js';
 
@@ -39,7 +37,8 @@ export async function moveToPostgres(dir: string, url: string, caller: Caller, p
   parseDatabaseUrl(url);
   const lock = acquireServeLock(join(directory.dir, CA_FILES.serveLock), dir);
   try {
-    const ca = await LocalCa.open(dir);
+    // MESHCA_DATABASE_URL names the target here (the CLI checked it), not this SQLite CA's store.
+    const ca = await LocalCa.open(dir, { env: {} });
     let head: string;
     try {
       const verdict = await ca.store.verifyAuditChain();
@@ -49,27 +48,14 @@ export async function moveToPostgres(dir: string, url: string, caller: Caller, p
       await ca.close();
     }
     const sealKey = auditSealKey(directory.auditKey(() => false).key);
-    // Opening with `create` makes the schema, in an empty database only (ERR_DATABASE_IN_USE otherwise).
-    const target = await openCaStore({ sqlitePath: '', databaseUrl: url, create: true, sealKey });
-    await target.close();
-    let rows: CopiedRows;
-    try {
-      const copied = await copySqliteToPostgres(directory.databasePath, url, progress);
-      rows = copied.rows;
-      head = copied.auditHead;
-      const moved = await openCaStore({ sqlitePath: '', databaseUrl: url, sealKey });
-      try {
-        const verdict = await moved.verifyAuditChain();
-        if (!verdict.ok || verdict.head !== head) throw new CaError('ERR_STORE_CORRUPT', `store: the copy in ${moved.location} does not end at the audit head of ${dir} (${verdict.ok ? verdict.head : verdict.message}): was the directory written meanwhile? The directory still uses ca.db`);
-        await moved.appendAudit({ at: new Date(), actor: caller.actor, action: 'store-move', target: null, outcome: 'ok', detail: { from: CA_FILES.database, to: moved.location, rows } });
-      } finally {
-        await moved.close();
-      }
-    } catch (e) {
-      // The database was empty before: leave it so, for a retry.
-      await dropPostgresSchema(url).catch(() => undefined);
-      throw e;
-    }
+    // One transaction makes the schema, copies, verifies and audits: a failure leaves the database as it was.
+    const copied = await copySqliteToPostgres(directory.databasePath, url, {
+      sealKey,
+      progress,
+      moved: (rows) => ({ at: new Date(), actor: caller.actor, action: 'store-move', target: null, outcome: 'ok', detail: { from: CA_FILES.database, to: redactDatabaseUrl(url), rows } }),
+    });
+    const rows: CopiedRows = copied.rows;
+    head = copied.auditHead;
     const raw = JSON.parse(readFileSync(join(directory.dir, CA_FILES.config), 'utf8')) as Record<string, unknown>;
     const stored = storableDatabaseUrl(url);
     writeFileAtomic(join(directory.dir, CA_FILES.config), `${JSON.stringify({ ...raw, database: stored.url }, null, 2)}\n`, CA_MODES.file);

@@ -244,15 +244,20 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       else attention.set(subject, { message, failing });
       if (message !== undefined && message !== before) logger.warn({ subject }, message);
     };
+    const databaseCheck = reportOnce(logger, 'the readiness check found the database failing');
     const readiness = async (): Promise<Readiness> => {
       const checks: Record<string, string> = {};
       try {
         await withinMs(ca.store.ping(), READY_DATABASE_MS, `the database did not answer within ${READY_DATABASE_MS} ms`);
         checks.database = 'ok';
         metrics.databaseUp(true);
+        databaseCheck.ok();
       } catch (e) {
-        checks.database = (e as Error).message;
+        // /readyz is public: it says what failed, not where the database is (the log does).
+        const code = e instanceof CaError ? e.code : undefined;
+        checks.database = code === undefined || code === 'ERR_DATABASE_UNAVAILABLE' ? `unavailable (${code ?? 'no answer'}): see the service log` : `failing (${code}): see the service log`;
         metrics.databaseUp(false);
+        databaseCheck.failed(e);
       }
       checks.intermediate = authority.intermediate.notAfter > clock.now() ? 'ok' : 'expired';
       const warnings: Record<string, string> = {};
@@ -290,9 +295,16 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     // the root's as signed with the root key; an OCSP responder per intermediate with a delegated, short-lived
     // signer. What was signed keeps being served while the database is out of reach.
     const crlJobs = reportOnce(logger, 'could not publish the CRLs (the ones signed before are served while valid)');
+    const signedHere = new Set<string>();
     const publisher = new CrlPublisher({
       issuers: () => authority.publishedIntermediates,
-      sign: (issuer) => authority.currentCrl(issuer),
+      // The first CRL this process publishes for an intermediate is signed here, not adopted: after a restore from
+      // a backup the stored one is older than what relying parties hold, and a fresh number (from the time) is above it.
+      sign: async (issuer) => {
+        const crl = await authority.currentCrl(issuer, { fresh: !signedHere.has(issuer.keyIdHex) });
+        signedHere.add(issuer.keyIdHex);
+        return crl;
+      },
       rootCrl: () => ca.rootCrl(options.passphrase),
       onError: (e) => crlJobs.failed(e),
       onPublished: (crl) => {
@@ -519,7 +531,8 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     watch.unref();
     const unsubscribe = ca.store.onChange((what) => void (what === 'revocation' ? watchRevocations() : what === 'crl' ? publisher.refresh() : rotationTick()));
     await publishHead();
-    const headTimer = setInterval(() => void publishHead().catch((e: unknown) => logger.error({ err: e }, 'could not sign the audit head')), options.auditHeadIntervalMs ?? AUDIT_HEAD_INTERVAL_MS);
+    const headJobs = reportOnce(logger, 'could not sign the audit head');
+    const headTimer = setInterval(() => void publishHead().then(() => headJobs.ok(), (e: unknown) => headJobs.failed(e)), options.auditHeadIntervalMs ?? AUDIT_HEAD_INTERVAL_MS);
     headTimer.unref();
     stopWatching = () => {
       clearInterval(watch);

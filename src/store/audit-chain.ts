@@ -74,6 +74,17 @@ export async function verifyChain(rows: Iterable<ChainedRow> | AsyncIterable<Cha
   return { ok: true, rows: count, head: prev.toString('hex'), lastId: previousId };
 }
 
+/**
+ * A verified chain checked against the store's audit id counter, which only grows: when the counter is ahead of the
+ * last row, rows were deleted from the end (or never written, by a trigger that swallowed them).
+ */
+export function chainReachesCounter(verdict: ChainVerdict, counter: number): ChainVerdict {
+  if (!verdict.ok || counter <= verdict.lastId) return verdict;
+  const first = verdict.lastId + 1;
+  const gap = counter === first ? `audit row ${first} is missing` : `audit rows ${first}-${counter} are missing`;
+  return { ok: false, rows: verdict.rows, rowId: first, problem: 'missing', message: `${gap} at the end of the log (the id counter is at ${counter}): deleted from the log` };
+}
+
 /** The first problem in an unkeyed (migration 005) chain, or null when it is intact. */
 export function legacyChainProblem(rows: Iterable<ChainedRow>): string | null {
   let prev: Buffer = GENESIS;

@@ -3,8 +3,9 @@
 import Database from 'better-sqlite3';
 import postgres from 'postgres';
 import { redactDatabaseUrl } from '../config/ca-config.js';
+import type { AuditEvent } from '../authority/ports.js';
 import { CaError } from '../errors.js';
-import { postgresError } from './postgres-store.js';
+import { appendAuditIn, createPostgresSchema, postgresError, verifyAuditChainIn } from './postgres-store.js';
 
 /** Every table of the CA's data, in an order that never copies a row before what it refers to. */
 const TABLES = ['certificates', 'crl_numbers', 'audit_log', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints'] as const;
@@ -15,13 +16,25 @@ const BATCH = 2000;
 /** What was copied: rows per table. */
 export type CopiedRows = Record<(typeof TABLES)[number], number>;
 
+/** What the copy needs besides the two databases. */
+export interface CopyOptions {
+  /** The audit key's seal key: the copy's chain is verified with it before anything is committed. */
+  readonly sealKey: Buffer;
+  /** The audit row that records the move, appended in the same transaction. */
+  readonly moved: (rows: CopiedRows) => AuditEvent;
+  /** Hears each table's count as it finishes. */
+  readonly progress?: (table: string, rows: number) => void;
+}
+
 /**
- * Copies every row of the SQLite database at `sqlitePath` into the PostgreSQL database at `url`, which must have the
- * meshca schema (the store made it) and no data, in one transaction: all of it or nothing. The audit rows keep their
- * ids and seals, so the chain verifies on the new store with the same audit key; the audit id counter and the
- * revocation sequence continue where SQLite's stopped. `progress` hears each table's count as it finishes.
+ * Copies every row of the SQLite database at `sqlitePath` into the empty PostgreSQL database at `url`, in one
+ * transaction that also makes the schema, checks that the copy's audit chain verifies and ends at SQLite's head, and
+ * records the move: all of it or nothing, whatever fails or whoever races (a database that is not empty is refused
+ * before anything is written, and nothing of this copy stays in it after a failure). The audit rows keep their ids
+ * and seals; the audit id counter and the revocation sequence continue where SQLite's stopped.
  */
-export async function copySqliteToPostgres(sqlitePath: string, url: string, progress: (table: string, rows: number) => void = () => {}): Promise<{ rows: CopiedRows; auditHead: string }> {
+export async function copySqliteToPostgres(sqlitePath: string, url: string, options: CopyOptions): Promise<{ rows: CopiedRows; auditHead: string }> {
+  const progress = options.progress ?? (() => {});
   const location = redactDatabaseUrl(url);
   const db = new Database(sqlitePath, { fileMustExist: true });
   db.pragma('busy_timeout = 10000');
@@ -31,12 +44,10 @@ export async function copySqliteToPostgres(sqlitePath: string, url: string, prog
     // so what is copied is one moment of it.
     db.exec('BEGIN IMMEDIATE');
     const last = db.prepare<[], { hash: Buffer | null }>('SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1').get();
+    const head = last?.hash ? Buffer.from(last.hash).toString('hex') : '';
     const copied = {} as CopiedRows;
     await sql.begin(async (tx) => {
-      for (const table of TABLES) {
-        const [present] = await tx<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM ${tx(table)}`;
-        if (present!.n > 0) throw new CaError('ERR_DATABASE_IN_USE', `store: ${location} already holds data (table ${table}): move a CA only into an empty database`);
-      }
+      await createPostgresSchema(tx, location);
       for (const table of TABLES) {
         let count = 0;
         const read = db.prepare<[number, number], Record<string, unknown> & { _rowid: number }>(`SELECT rowid AS _rowid, * FROM ${table} WHERE rowid > ? ORDER BY rowid LIMIT ?`);
@@ -55,8 +66,13 @@ export async function copySqliteToPostgres(sqlitePath: string, url: string, prog
       await tx`UPDATE audit_head SET last_id = ${sequence('audit_log') ?? 0}`;
       const revocations = sequence('revocation_log') ?? 0;
       if (revocations > 0) await tx`SELECT setval(pg_get_serial_sequence('revocation_log', 'seq'), ${revocations})`;
+      const verdict = await verifyAuditChainIn(tx, options.sealKey);
+      if (!verdict.ok || verdict.head !== head) {
+        throw new CaError('ERR_STORE_CORRUPT', `store: the copy in ${location} does not end at the audit head of ${sqlitePath} (${verdict.ok ? verdict.head : verdict.message}); nothing was moved`);
+      }
+      await appendAuditIn(tx, options.sealKey, [options.moved(copied)]);
     });
-    return { rows: copied, auditHead: last?.hash ? Buffer.from(last.hash).toString('hex') : '' };
+    return { rows: copied, auditHead: head };
   } catch (e) {
     throw postgresError(e, location);
   } finally {

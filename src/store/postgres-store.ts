@@ -1,13 +1,13 @@
 // The CA's store on PostgreSQL, shared by replicas: every write under one advisory lock, changes announced by NOTIFY.
 
 import { readdirSync, readFileSync } from 'node:fs';
-import postgres, { type Sql, type TransactionSql } from 'postgres';
+import postgres, { type ReservedSql, type Sql, type TransactionSql } from 'postgres';
 import type { ApiKeyRecord } from '../auth/ports.js';
 import type { AuditEvent, AuditRecord, CertificateQuery, CertificateRecord, CrlScope, IssuedEntry, IssuedOutcome, Renewal, RevocationOutcome, RevokedCertificate, SpentToken, StoredCrl } from '../authority/ports.js';
 import { redactDatabaseUrl } from '../config/ca-config.js';
 import { CaError } from '../errors.js';
 import type { RevocationReason } from '../revocation/reasons.js';
-import { GENESIS, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
+import { chainReachesCounter, GENESIS, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
 import { CRL_PAGE, certificateFilter } from './queries.js';
 import { auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
@@ -51,6 +51,7 @@ export function postgresError(e: unknown, location: string): CaError {
   if (code === '40001' || code === '40P01') return new CaError('ERR_STORE_BUSY', `store: the database ${location} was busy (${code}); try again`, { cause: e });
   if (code === '3D000') return new CaError('ERR_STORE_MISSING', `store: the database ${location} does not exist (create it, then run ca init --database)`, { cause: e });
   if (code === '28P01' || code === '28000') return new CaError('ERR_DATABASE_UNAVAILABLE', `store: the database ${location} refused the login (${code}): check the user and password (in the URL, MESHCA_DATABASE_URL, or PGPASSWORD)`, { cause: e });
+  if (code === 'SSL_NOT_SUPPORTED') return new CaError('ERR_DATABASE_UNAVAILABLE', `store: the database ${location} does not accept TLS, which the URL asks for (sslmode): turn TLS on at the server, or change sslmode`, { cause: e });
   if (code === '42P01') return new CaError('ERR_STORE_CORRUPT', `store: ${location} is not a meshca database (a table is missing)`, { cause: e });
   return new CaError('ERR_STORE_CORRUPT', `store: ${location} failed: ${message.slice(0, 200)}`, { cause: e });
 }
@@ -109,6 +110,32 @@ class AuditBatch {
         AS u(id, at, actor, action, target, outcome, detail, prev_hash, hash)`;
     await tx`UPDATE audit_head SET last_id = ${this.lastId}`;
   }
+}
+
+/**
+ * Walks the audit chain as `sql` (a transaction, or the pool) sees it, page by page, and checks that it reaches the
+ * id counter: rows deleted from the end leave the counter ahead of the last row.
+ */
+export async function verifyAuditChainIn(sql: Sql | TransactionSql, sealKey: Buffer): Promise<ChainVerdict> {
+  async function* rows(): AsyncGenerator<ChainedRow> {
+    for (let after = 0; ; ) {
+      const page = await sql<ChainedRow[]>`SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log WHERE id > ${after} ORDER BY id LIMIT 10000`;
+      for (const r of page) yield { ...r, id: Number(r.id), at: Number(r.at) };
+      if (page.length < 10_000) return;
+      after = Number(page[page.length - 1]!.id);
+    }
+  }
+  const verdict = await verifyChain(rows(), sealKey);
+  if (!verdict.ok) return verdict;
+  const [head] = await sql<{ last_id: number }[]>`SELECT last_id FROM audit_head`;
+  return chainReachesCounter(verdict, Number(head?.last_id ?? 0));
+}
+
+/** Appends `events` to the audit chain inside the caller's transaction (which holds the write lock, or is alone). */
+export async function appendAuditIn(tx: TransactionSql, sealKey: Buffer, events: readonly AuditEvent[]): Promise<void> {
+  const batch = await AuditBatch.start(tx, sealKey);
+  for (const event of events) batch.append(event);
+  await batch.write(tx);
 }
 
 /** Stores `crl` unless a CRL of its issuer with a higher number is stored. */
@@ -198,8 +225,9 @@ export class PostgresCertificateStore implements CaStore {
     });
   }
 
+  /** Reads a meshca table, so a database that answers but lost the CA's tables is not taken for a working one. */
   async ping(): Promise<void> {
-    await this.read((sql) => sql`SELECT 1`);
+    await this.read((sql) => sql`SELECT last_id FROM audit_head`);
   }
 
   onChange(listener: ChangeListener): () => void {
@@ -460,22 +488,11 @@ export class PostgresCertificateStore implements CaStore {
 
   /** Reads the chain a page at a time (a long log never sits in memory whole, and no query runs long). */
   async verifyAuditChain(): Promise<ChainVerdict> {
-    const sql = this.sql;
-    const location = this.location;
-    async function* rows(): AsyncGenerator<ChainedRow> {
-      for (let after = 0; ; ) {
-        let page: ChainedRow[];
-        try {
-          page = await sql<ChainedRow[]>`SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log WHERE id > ${after} ORDER BY id LIMIT 10000`;
-        } catch (e) {
-          throw postgresError(e, location);
-        }
-        for (const r of page) yield { ...r, id: Number(r.id), at: Number(r.at) };
-        if (page.length < 10_000) return;
-        after = Number(page[page.length - 1]!.id);
-      }
+    try {
+      return await verifyAuditChainIn(this.sql, this.sealKey);
+    } catch (e) {
+      throw postgresError(e, this.location);
     }
-    return verifyChain(rows(), this.sealKey);
   }
 
   async auditHead(): Promise<{ id: number; seal: string } | undefined> {
@@ -636,19 +653,63 @@ function apiKeyRow(r: ApiKeyRow): ApiKeyRow {
   return { ...r, created_at: Number(r.created_at), expires_at: Number(r.expires_at), revoked_at: n(r.revoked_at), last_used_at: n(r.last_used_at) };
 }
 
+/** The numbered migration files, oldest first, and the newest version. */
+function migrationFiles(): { files: string[]; latest: number } {
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  return { files, latest: Number(files.at(-1)?.slice(0, 3) ?? 0) };
+}
+
+/**
+ * What the database already holds that is not PostgreSQL's own: relations (tables, views, sequences…) and functions in
+ * any schema, a few names. A CA is only made in a database where this is empty: anything there (another
+ * application's tables, or a trigger planted beforehand to drop audit rows) would share the CA's trust.
+ */
+async function foreignObjects(sql: Sql | TransactionSql | ReservedSql): Promise<string[]> {
+  const rows = await sql<{ what: string }[]>`
+    SELECT n.nspname || '.' || c.relname AS what FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp_%'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT n.nspname || '.' || p.proname || '()' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp_%'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+    ORDER BY 1 LIMIT 4`;
+  return rows.map((r) => r.what);
+}
+
+function refuseUnlessEmpty(found: readonly string[], location: string): void {
+  if (found.length > 0) {
+    throw new CaError('ERR_DATABASE_IN_USE', `store: the database ${location} is not empty (it holds ${found.slice(0, 3).join(', ')}${found.length > 3 ? ', …' : ''}): give the CA an empty database of its own`);
+  }
+}
+
+/**
+ * Makes the whole meshca schema inside the caller's transaction, in a database that holds nothing else: a failure
+ * anywhere after it (a copy that stops half-way, a process killed) rolls the schema back with everything else.
+ * Transactions that race for one database take turns (an advisory lock), and the later one finds it not empty.
+ */
+export async function createPostgresSchema(tx: TransactionSql, location: string): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+  refuseUnlessEmpty(await foreignObjects(tx), location);
+  await tx`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`;
+  for (const file of migrationFiles().files) {
+    await tx.unsafe(readFileSync(new URL(file, MIGRATIONS_DIR), 'utf8')).simple();
+    await tx`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${Number(file.slice(0, 3))}, ${file}, ${Math.floor(Date.now() / 1000)})`;
+  }
+}
+
 /** Applies every numbered migration newer than the database's, each in its own transaction, one replica at a time. */
 async function migrate(sql: Sql, create: boolean, location: string): Promise<{ version: number; upgraded: { from: number; to: number } | undefined }> {
-  const files = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
-  const latest = Number(files.at(-1)?.slice(0, 3) ?? 0);
+  const { files, latest } = migrationFiles();
   const reserved = await sql.reserve();
   try {
     await reserved`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
     try {
-      const tables = (await reserved<{ name: string }[]>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`).map((t) => t.name);
-      if (!tables.includes('schema_migrations')) {
+      const [marked] = await reserved<{ present: boolean }[]>`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`;
+      if (!marked!.present) {
         // Nothing is written to a database that holds no CA unless asked to make one, and then only to an empty one.
         if (!create) throw new CaError('ERR_STORE_MISSING', `store: the database ${location} holds no meshca CA (create one with ca init --database)`);
-        if (tables.length > 0) throw new CaError('ERR_DATABASE_IN_USE', `store: the database ${location} already holds tables (${tables.slice(0, 3).join(', ')}${tables.length > 3 ? ', …' : ''}): give the CA an empty database of its own`);
+        refuseUnlessEmpty(await foreignObjects(reserved), location);
         await reserved`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`;
       }
       const [row] = await reserved<{ v: number | null }[]>`SELECT MAX(version) AS v FROM schema_migrations`;
@@ -681,19 +742,6 @@ async function migrate(sql: Sql, create: boolean, location: string): Promise<{ v
 }
 
 /**
- * Removes every meshca table from the database at `url` (a move that failed after making them in an empty database,
- * so that a retry finds it empty again). Only called on a database this process found empty.
- */
-export async function dropPostgresSchema(url: string): Promise<void> {
-  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_SECONDS });
-  try {
-    await sql.unsafe('DROP TABLE IF EXISTS certificates, crl_numbers, audit_log, audit_head, api_keys, used_tokens, revocation_log, blocked_keys, crls, fingerprints, schema_migrations');
-  } finally {
-    await sql.end({ timeout: 2 });
-  }
-}
-
-/**
  * Opens the CA's PostgreSQL database: a small pool with short timeouts (a request gets `ERR_DATABASE_UNAVAILABLE`
  * within seconds when the server is gone, and the pool reconnects on its own when it is back), BIGINT read as numbers,
  * and the schema migrated. With `create`, an empty database gets the schema.
@@ -718,6 +766,19 @@ export async function openPostgresStore(url: string, options: { create?: boolean
     const [tables] = await sql<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema()
       AND table_name IN ('certificates', 'audit_log', 'audit_head', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints')`;
     if (tables?.n !== 10) throw new CaError('ERR_STORE_CORRUPT', `store: ${location} is missing meshca tables`);
+    // meshca makes no triggers, rules, row security policies or views: one found was added outside meshca, e.g. to
+    // drop audit rows as they are written or hide revocations from the CRL.
+    const foreign = await sql<{ what: string }[]>`
+      SELECT 'trigger "' || t.tgname || '" on ' || c.relname AS what FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace
+      UNION ALL SELECT 'rule "' || rulename || '" on ' || tablename FROM pg_rules WHERE schemaname = current_schema()
+      UNION ALL SELECT 'row security policy "' || policyname || '" on ' || tablename FROM pg_policies WHERE schemaname = current_schema()
+      UNION ALL SELECT 'row security on ' || relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relrowsecurity
+      UNION ALL SELECT 'view "' || viewname || '"' FROM pg_views WHERE schemaname = current_schema()
+      LIMIT 3`;
+    if (foreign.length > 0) {
+      throw new CaError('ERR_AUDIT_TAMPERED', `store: ${location} holds ${foreign.map((f) => f.what).join(', ')}, which meshca never creates: the database was changed outside meshca; refusing to use it`);
+    }
     const store = new PostgresCertificateStore(sql, location, options.sealKey);
     store.upgraded = upgraded;
     store.schemaVersion = version;

@@ -8,7 +8,7 @@ import type { AuditEvent, AuditRecord, CertificateQuery, CertificateRecord, CrlS
 import { subjectKeyHash } from '../crypto/keys.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
-import { GENESIS, legacyChainProblem, legacyRowHash, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
+import { chainReachesCounter, GENESIS, legacyChainProblem, legacyRowHash, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
 import { CRL_PAGE, certificateFilter } from './queries.js';
 import type { RevocationReason } from '../revocation/reasons.js';
@@ -117,8 +117,9 @@ export class SqliteCertificateStore implements CaStore {
     }
   }
 
+  /** Reads a meshca table, so a database file that lost the CA's tables is not taken for a working one. */
   async ping(): Promise<void> {
-    this.guard(() => this.sql('SELECT 1').get());
+    this.guard(() => this.sql('SELECT id FROM audit_log LIMIT 1').get());
   }
 
   /** One process at a time writes the file, and every reader polls it: there is nothing to announce. */
@@ -339,7 +340,9 @@ export class SqliteCertificateStore implements CaStore {
 
   /** Walks the audit log's sealed chain from the first row (see audit-chain.ts). */
   async verifyAuditChain(): Promise<ChainVerdict> {
-    return this.guard(() => verifyChain(this.db.prepare<[], ChainedRow>('SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log ORDER BY id').iterate(), this.sealKey));
+    const verdict = await this.guard(() => verifyChain(this.db.prepare<[], ChainedRow>('SELECT id, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit_log ORDER BY id').iterate(), this.sealKey));
+    const counter = this.guard(() => this.sql<[], number | null>("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").pluck().get() ?? 0);
+    return chainReachesCounter(verdict, counter);
   }
 
   /** The last row's id and seal (hex), or undefined for an empty log: what a signed head publishes. */

@@ -1,12 +1,14 @@
 // Operating the store: ca backup of a serving SQLite CA and its restore, ca migrate, and moving a SQLite CA to PostgreSQL.
 
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readCrl } from '../../src/revocation/crl.js';
 import { expectOneLineError } from '../helpers/cli-error.js';
 import { freshDatabaseUrl } from '../helpers/databases.js';
 import { copyReplica } from '../helpers/replicas.js';
-import { ca, caJson } from '../helpers/run.js';
+import { ca, caAsync, caJson } from '../helpers/run.js';
 import { httpsRequest, startCa } from '../helpers/service.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -69,7 +71,19 @@ describe('ca backup', () => {
     const listed = caJson<Listed[]>(['list', '--dir', restored, '--all']);
     expect(listed.length).toBe(made.certificates - 2); // the root and the intermediate are not leaves
     expect(listed.filter((c) => c.status === 'revoked').map((c) => c.spiffeId)).toEqual([`spiffe://${TD}/b`]);
-    expect(crlNumber(restored, 'restored.der'), 'CRL numbers go on growing past what was published after the backup').toBeGreaterThan(published[1]!);
+    // A service started on the restored CA serves a CRL numbered above what was published after the backup (it does
+    // not serve the one the backup holds), and so does the next ca crl.
+    const again = await startCa(restored);
+    const served = readCrl(Buffer.from(await (await fetch(`${again.httpUrl}/crl/intermediate.crl`)).arrayBuffer())).number!;
+    await again.stop();
+    expect(served, 'the CRL a restored CA serves first').toBeGreaterThan(published[1]!);
+    expect(crlNumber(restored, 'restored.der'), 'CRL numbers go on growing past what was published after the backup').toBeGreaterThan(served);
+    // Nothing can be written to a device, pipe or socket, and an empty path is a usage error.
+    const fifo = join(root, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    expectOneLineError(ca(['backup', '--dir', restored, '--out', fifo, '--force']), 'ERR_FILE_WRITE', 'is not a regular file');
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    expectOneLineError(ca(['backup', '--dir', restored, '--out', '']), 'ERR_USAGE', 'needs a file name');
   });
 
   it('fail/a PostgreSQL CA is backed up with pg_dump, and says so', async () => {
@@ -122,8 +136,13 @@ describe('ca migrate', () => {
     const { dir } = caWithHistory(root);
     const config = readFileSync(join(dir, 'config.json'), 'utf8');
     const used = await freshDatabaseUrl();
-    expect(ca(['init', '--dir', join(root, 'other'), '--name', 'Other', '--trust-domain', TD, '--database', used]).code).toBe(0);
-    expectOneLineError(ca(['migrate', '--dir', dir, '--to', used]), 'ERR_DATABASE_IN_USE', 'already holds data');
+    const other = join(root, 'other');
+    expect(ca(['init', '--dir', other, '--name', 'Other', '--trust-domain', TD, '--database', used]).code).toBe(0);
+    expect(ca(['issue', 'o', '--dir', other, '--dns', 'o.acme.internal', '--cert-out', join(root, 'o.pem'), '--key-out', join(root, 'o.key')]).code).toBe(0);
+    expectOneLineError(ca(['migrate', '--dir', dir, '--to', used]), 'ERR_DATABASE_IN_USE', 'is not empty');
+    // The CA already in that database is untouched by the refusal.
+    expect(caJson<Listed[]>(['list', '--dir', other]).length).toBe(1);
+    expect(caJson<{ ok: boolean }>(['audit', 'verify', '--dir', other]).ok).toBe(true);
     const svc = await startCa(dir);
     expectOneLineError(ca(['migrate', '--dir', dir, '--to', await freshDatabaseUrl()]), 'ERR_CA_LOCKED', 'already running');
     await svc.stop();
@@ -131,5 +150,84 @@ describe('ca migrate', () => {
     expect(existsSync(join(dir, 'ca.db'))).toBe(true);
     expect(ca(['migrate', '--dir', dir, '--to', await freshDatabaseUrl()]).code).toBe(0);
     expectOneLineError(ca(['migrate', '--dir', dir, '--to', await freshDatabaseUrl()]), 'ERR_USAGE', 'already keeps its data in');
+  });
+});
+
+describe('an empty database, and only that', () => {
+  const sqlOn = async (url: string) => {
+    const { default: postgres } = await import('postgres');
+    return postgres(url, { max: 1, onnotice: () => {} });
+  };
+
+  it('fail/a table in another schema, a function (what a planted trigger needs) or a view: refused by ca migrate --to and ca init, and left in place', async () => {
+    const root = tempDir();
+    const { dir } = caWithHistory(root);
+    const plants = [
+      'CREATE SCHEMA other; CREATE TABLE other.accounts (id int)',
+      'CREATE FUNCTION public.drop_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$',
+      'CREATE VIEW public.v AS SELECT 1 AS one',
+    ];
+    for (const plant of plants) {
+      const url = await freshDatabaseUrl();
+      const sql = await sqlOn(url);
+      await sql.unsafe(plant).simple();
+      expectOneLineError(ca(['migrate', '--dir', dir, '--to', url]), 'ERR_DATABASE_IN_USE', 'is not empty');
+      expectOneLineError(ca(['init', '--dir', join(root, 'fresh'), '--name', 'Fresh', '--trust-domain', TD, '--database', url]), 'ERR_DATABASE_IN_USE', 'is not empty');
+      const [{ n }] = await sql<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND c.relname IN ('certificates', 'schema_migrations')`;
+      expect(n, plant).toBe(0);
+      await sql.end();
+    }
+    expect(existsSync(join(root, 'fresh'))).toBe(false);
+    expect(existsSync(join(dir, 'ca.db'))).toBe(true);
+  });
+
+  it('ok/two moves racing into one empty database: one CA gets it whole, the other is refused and keeps ca.db', async () => {
+    const first = caWithHistory(tempDir()).dir;
+    const second = caWithHistory(tempDir()).dir;
+    const url = await freshDatabaseUrl();
+    const results = await Promise.all([caAsync(['migrate', '--dir', first, '--to', url]), caAsync(['migrate', '--dir', second, '--to', url])]);
+    expect(results.map((r) => r.code).sort()).toEqual([0, 1]);
+    const [winner, loser] = results[0]!.code === 0 ? [first, second] : [second, first];
+    expect(results.find((r) => r.code === 1)!.stderr).toMatch(/\[ERR_DATABASE_IN_USE\]$/m);
+    expect(caJson<{ ok: boolean }>(['audit', 'verify', '--dir', winner]).ok).toBe(true);
+    expect(caJson<Listed[]>(['list', '--dir', winner]).length).toBe(3);
+    expect(existsSync(join(loser, 'ca.db'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(loser, 'config.json'), 'utf8')).database).toBeUndefined();
+    expect(caJson<{ ok: boolean }>(['audit', 'verify', '--dir', loser]).ok).toBe(true);
+  });
+
+  it('fail/a database that answers but lost the CA\'s tables is not ready, and /readyz says so without naming it', async () => {
+    const root = tempDir();
+    const url = await freshDatabaseUrl();
+    const dir = join(root, 'ca');
+    expect(ca(['init', '--dir', dir, '--name', 'Lost CA', '--trust-domain', TD, '--database', url]).code).toBe(0);
+    const svc = await startCa(dir);
+    try {
+      expect((await fetch(`${svc.httpUrl}/readyz`)).status).toBe(200);
+      const sql = await sqlOn(url);
+      await sql`DROP TABLE audit_head`;
+      await sql.end();
+      const ready = await fetch(`${svc.httpUrl}/readyz`);
+      const text = await ready.text();
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(text).checks.database).toBe('failing (ERR_STORE_CORRUPT): see the service log');
+      expect(text).not.toMatch(/postgres:|127\.0\.0\.1/);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('fail/rows cut from the end of the audit log, or a trigger that swallows them, are found (PostgreSQL)', async () => {
+    const root = tempDir();
+    const url = await freshDatabaseUrl();
+    const dir = join(root, 'ca');
+    expect(ca(['init', '--dir', dir, '--name', 'Cut CA', '--trust-domain', TD, '--database', url]).code).toBe(0);
+    expect(ca(['issue', 'a', '--dir', dir, '--dns', 'a.acme.internal', '--cert-out', join(root, 'a.pem'), '--key-out', join(root, 'a.key')]).code).toBe(0);
+    const sql = await sqlOn(url);
+    await sql`DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)`;
+    expectOneLineError(ca(['audit', 'verify', '--dir', dir]), 'ERR_AUDIT_TAMPERED', 'missing at the end of the log');
+    await sql.unsafe('CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; CREATE TRIGGER swallow BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION swallow()').simple();
+    expectOneLineError(ca(['list', '--dir', dir]), 'ERR_AUDIT_TAMPERED', 'trigger "swallow" on audit_log');
+    await sql.end();
   });
 });

@@ -3,7 +3,7 @@
 // ERR_DATABASE_UNAVAILABLE quickly, OCSP and CRLs keep answering, and everything comes back without a restart.
 // MESHCA_REPLICA_KILLS sets the number of kills (make test: 10; make soak: 25).
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -134,10 +134,20 @@ describe('a PostgreSQL outage under load', () => {
           const refused = await sign();
           const answeredIn = performance.now() - started;
           expect([refused.status, refused.json().error.code]).toEqual([503, 'ERR_DATABASE_UNAVAILABLE']);
+          // Callers learn that the database failed, not where it is.
+          expect(refused.json().error.message).not.toMatch(/postgres:|127\.0\.0\.1/);
           expect(answeredIn, `a sign request during the outage took ${Math.round(answeredIn)} ms`).toBeLessThan(6_000);
           const ready = await fetch(`${svc.httpUrl}/readyz`);
           expect(ready.status).toBe(503);
-          expect(((await ready.json()) as { checks: Record<string, string> }).checks.database).toContain('unavailable');
+          const readyText = await ready.text();
+          expect((JSON.parse(readyText) as { checks: Record<string, string> }).checks.database).toContain('unavailable');
+          expect(readyText).not.toMatch(/postgres:|127\.0\.0\.1/);
+          // ca ocsp takes the pre-signed answer (it cannot echo the nonce) and says so.
+          writeFileSync(join(root, 'probe.pem'), `${probe.certificate}${probe.chain}`);
+          const asked = ca(['ocsp', '--cert', join(root, 'probe.pem'), '--url', `${svc.httpUrl}/ocsp`]);
+          expect(asked.code, asked.stderr).toBe(0);
+          expect(asked.stdout).toContain('good');
+          expect(asked.stdout).toContain('a pre-signed answer (no nonce echoed)');
           // What was signed keeps being served: the pre-signed OCSP answer, the CRLs, the trust bundle.
           expect(await ocspStatus(svc.httpUrl, probe.certificate, probe.chain)).toBe('good');
           expect((await fetch(`${svc.httpUrl}/crl/all.pem`)).status).toBe(200);

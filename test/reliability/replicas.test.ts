@@ -1,7 +1,7 @@
 // Several `ca serve` replicas on one PostgreSQL database: one token spent once, revocations and revoked API keys seen by
 // every replica at once, one audit chain, keys that must match, and a rotation made on one replica reaching the others.
 
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnrollmentToken } from '../../src/auth/enrollment-token.js';
@@ -164,6 +164,14 @@ describe('ca init --database', () => {
     const down = ca(['init', '--dir', join(root, 'y'), '--name', 'Y', '--trust-domain', TD, '--database', 'postgres://meshca:hunter2-secret@127.0.0.1:1/ca']);
     expect(down.stderr).not.toContain('hunter2');
     expectOneLineError(down, 'ERR_DATABASE_UNAVAILABLE', 'postgres://meshca:***@127.0.0.1:1/ca');
+    // A password given as a query parameter is hidden too.
+    const query = ca(['init', '--dir', join(root, 'q'), '--name', 'Q', '--trust-domain', TD, '--database', 'postgres://meshca@127.0.0.1:1/ca?password=hunter3-secret']);
+    expect(query.stderr).not.toContain('hunter3');
+    expectOneLineError(query, 'ERR_DATABASE_UNAVAILABLE', 'password=***');
+    // TLS asked of a server that has none is a connection problem, said as such.
+    const tls = new URL(await freshDatabaseUrl());
+    tls.searchParams.set('sslmode', 'require');
+    expectOneLineError(ca(['init', '--dir', join(root, 't'), '--name', 'T', '--trust-domain', TD, '--database', tls.href]), 'ERR_DATABASE_UNAVAILABLE', 'does not accept TLS');
   });
 
   it('ok/MESHCA_DATABASE_URL overrides config.json (the password stays out of the file), and a SQLite CA refuses it', async () => {
@@ -180,5 +188,33 @@ describe('ca init --database', () => {
     const sqlite = join(root, 'sqlite');
     expect(ca(['init', '--dir', sqlite, '--name', 'Lite', '--trust-domain', TD]).code).toBe(0);
     expectOneLineError(ca(['list', '--dir', sqlite], { env: { MESHCA_DATABASE_URL: database } }), 'ERR_CONFIG_INVALID', 'MESHCA_DATABASE_URL is set, but this CA keeps its data in ca.db');
+  });
+
+  it('ok/ca init and ca migrate --to take the password from MESHCA_DATABASE_URL naming the same database; set otherwise, it is a usage error', async () => {
+    const root = tempDir();
+    const database = await freshDatabaseUrl();
+    const withPassword = new URL(database);
+    withPassword.password = 'from-the-environment';
+    const env = { MESHCA_DATABASE_URL: withPassword.href };
+    // Without --database, init would make a SQLite CA the variable cannot serve: refused, nothing made.
+    expectOneLineError(ca(['init', '--dir', join(root, 'lite'), '--name', 'L', '--trust-domain', TD], { env }), 'ERR_USAGE', 'MESHCA_DATABASE_URL is set but --database is not');
+    expect(existsSync(join(root, 'lite'))).toBe(false);
+    const elsewhere = { MESHCA_DATABASE_URL: await freshDatabaseUrl() };
+    expectOneLineError(ca(['init', '--dir', join(root, 'x'), '--name', 'X', '--trust-domain', TD, '--database', database], { env: elsewhere }), 'ERR_USAGE', 'make the two name the same database');
+    // The same database: init connects with the variable's URL (the note shows its password was used) and stores none.
+    const made = ca(['init', '--dir', join(root, 'pg'), '--name', 'P', '--trust-domain', TD, '--database', database], { env });
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).toContain('the database password was used but not written into config.json');
+    expect(readFileSync(join(root, 'pg', 'config.json'), 'utf8')).not.toContain('from-the-environment');
+    // ca migrate --to: the same rule, and the SQLite CA being moved is not refused for the variable.
+    const sqlite = join(root, 'moving');
+    expect(ca(['init', '--dir', sqlite, '--name', 'M', '--trust-domain', TD]).code).toBe(0);
+    const target = await freshDatabaseUrl();
+    const targetWithPassword = new URL(target);
+    targetWithPassword.password = 'from-the-environment';
+    expectOneLineError(ca(['migrate', '--dir', sqlite, '--to', target], { env }), 'ERR_USAGE', 'make the two name the same database');
+    const moved = ca(['migrate', '--dir', sqlite, '--to', target], { env: { MESHCA_DATABASE_URL: targetWithPassword.href } });
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(readFileSync(join(sqlite, 'config.json'), 'utf8')).not.toContain('from-the-environment');
   });
 });

@@ -2,6 +2,7 @@
 
 import { formatDuration, parseDuration } from '../../config/duration.js';
 import { initLocalCa, LocalCa } from '../../server/local-ca.js';
+import { connectionUrl } from '../../store/open-store.js';
 import type { CommandOutput } from '../output.js';
 import { localActor, noteUpgrade } from './shared.js';
 
@@ -22,6 +23,7 @@ export interface InitArgs {
 
 export async function init(args: InitArgs): Promise<CommandOutput> {
   const ttl = (text: string | undefined): string | undefined => (text === undefined ? undefined : formatDuration(parseDuration(text)));
+  const database = connectionUrl(args.database, '--database');
   const result = await initLocalCa({
     dir: args.dir,
     name: args.name,
@@ -32,7 +34,7 @@ export async function init(args: InitArgs): Promise<CommandOutput> {
     maxTtl: ttl(args.maxTtl),
     intermediateLifetime: ttl(args.intermediateLifetime),
     ...(args.rootKeyOut === undefined ? {} : { rootKeyOut: args.rootKeyOut }),
-    ...(args.database === undefined ? {} : { database: args.database }),
+    ...(database === undefined ? {} : { database }),
     passphrase: args.passphrase,
     rootPassphrase: args.rootPassphrase,
     caller: { actor: localActor() },
@@ -59,7 +61,7 @@ export async function init(args: InitArgs): Promise<CommandOutput> {
       : [`  root key      ${result.rootKey} (not in the CA directory: keep it offline; it is needed only to rotate the intermediate and re-sign the root CRL)`]),
     `  database      ${result.database}`,
     `  root CRL      in the database (valid until ${data.rootCrlNextUpdate}; re-signed at each rotation)`,
-    ...(args.database === undefined ? [] : [`  replicas      copy ${result.dir} (config.json, root.pem, private/) to each machine that runs ca serve; they share the database`]),
+    ...(database === undefined ? [] : [`  replicas      copy ${result.dir} (config.json, root.pem, private/) to each machine that runs ca serve; they share the database`]),
   ].join('\n');
   const notes = result.passwordKeptOut ? ['the database password was used but not written into config.json: give it to every ca command and replica as MESHCA_DATABASE_URL (the whole URL) or PGPASSWORD'] : [];
   return { data: { ...data, passwordKeptOut: result.passwordKeptOut }, human, notes };

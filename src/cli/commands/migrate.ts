@@ -3,6 +3,7 @@
 import { parseDatabaseUrl, redactDatabaseUrl } from '../../config/ca-config.js';
 import { CaError } from '../../errors.js';
 import { moveToPostgres } from '../../server/move-store.js';
+import { connectionUrl } from '../../store/open-store.js';
 import type { CommandOutput } from '../output.js';
 import { localActor, withLocalCa } from './shared.js';
 
@@ -13,7 +14,7 @@ export async function migrate(args: { dir: string; to?: string }, log: (line: st
     } catch (e) {
       throw new CaError('ERR_USAGE', `cli: --to: ${(e as Error).message.replace(/^config: /, '')}`);
     }
-    const moved = await moveToPostgres(args.dir, args.to, { actor: localActor() }, (table, rows) => log(`copied ${table}: ${rows} rows`));
+    const moved = await moveToPostgres(args.dir, connectionUrl(args.to, '--to')!, { actor: localActor() }, (table, rows) => log(`copied ${table}: ${rows} rows`));
     const total = Object.values(moved.rows).reduce((a, b) => a + b, 0);
     return {
       data: moved,

@@ -56,8 +56,10 @@ export async function ocsp(args: { cert: string; caBundle?: string; url?: string
     nextUpdate: v.nextUpdate?.toISOString() ?? null,
     producedAt: v.producedAt.toISOString(),
     signedBy: v.signedBy,
+    nonceEchoed: v.nonceEchoed,
     responder: url,
   };
-  const human = `${leaf.serial}: ${v.status}${v.status === 'revoked' ? ` at ${data.revokedAt} (${v.reason})` : ''} (response verified, signed by the ${v.signedBy}; next update ${data.nextUpdate ?? 'none'})`;
+  const fresh = v.nonceEchoed ? '' : `; a pre-signed answer (no nonce echoed), produced at ${data.producedAt}`;
+  const human = `${leaf.serial}: ${v.status}${v.status === 'revoked' ? ` at ${data.revokedAt} (${v.reason})` : ''} (response verified, signed by the ${v.signedBy}; next update ${data.nextUpdate ?? 'none'}${fresh})`;
   return { data, human };
 }

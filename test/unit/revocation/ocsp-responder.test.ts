@@ -55,7 +55,7 @@ describe.each(BACKENDS)('%s', (backend) => {
       const answer = await responder.respond(request(leaf.serial, nonce));
       expect(answer.cache).toBeUndefined();
       expect(verifyOcspResponse(answer.body, { leaf: readCertificate(leaf.der), issuer: authority.intermediate.certificate, nonce, now: clock.now() }).status).toBe('good');
-      expect(() => verifyOcspResponse(answer.body, { leaf: readCertificate(leaf.der), issuer: authority.intermediate.certificate, nonce: Buffer.alloc(16), now: clock.now() })).toThrow(/nonce/);
+      expect(() => verifyOcspResponse(answer.body, { leaf: readCertificate(leaf.der), issuer: authority.intermediate.certificate, nonce: Buffer.alloc(16), now: clock.now() })).toThrow(/a nonce that is not ours/);
     });
 
     it('ok/unknown for a never-issued serial, not cached', async () => {
@@ -139,13 +139,10 @@ describe.each(BACKENDS)('%s', (backend) => {
       for (let i = 0; i < 60; i++) {
         const nonce = Buffer.from(i.toString(16).padStart(32, '0'), 'hex');
         const body = (await ask('10.0.0.1', nonce)).body;
-        try {
-          verifyOcspResponse(body, { leaf: view, issuer: t.authority.intermediate.certificate, nonce, now: t.clock.now() });
-          echoed++;
-        } catch {
-          expect(verifyOcspResponse(body, { leaf: view, issuer: t.authority.intermediate.certificate, nonce: undefined, now: t.clock.now() }).status).toBe('good');
-          withoutNonce++;
-        }
+        const verified = verifyOcspResponse(body, { leaf: view, issuer: t.authority.intermediate.certificate, nonce, now: t.clock.now() });
+        expect(verified.status).toBe('good');
+        if (verified.nonceEchoed) echoed++;
+        else withoutNonce++;
       }
       expect(echoed).toBeGreaterThanOrEqual(8);
       expect(echoed).toBeLessThanOrEqual(12);
