@@ -72,7 +72,8 @@ describe('secrets stay secret', () => {
     const keyFiles = [join(dir, 'private', 'root.key'), join(dir, 'private', 'intermediate.key'), join(dir, 'private', 'token.key'), join(dir, 'private', 'audit.key'), out('web.key'), out('local.key')];
     const secrets: Record<string, string> = {
       'API key': apiKey,
-      'API key secret': apiKey.split('_')[2]!,
+      // mca_<id>_<secret>: the secret is base64url, which may itself hold '_'.
+      'API key secret': apiKey.slice(21),
       'enrollment token': token,
       'token signature': token.split('.')[2]!,
       'CA passphrase': PASSPHRASE,
