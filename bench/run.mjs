@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync, mkdirSync, op
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import http from 'node:http';
 import https from 'node:https';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
@@ -456,8 +457,365 @@ async function cliStartup() {
   record({ name: 'ca issue on a local directory (key generated, signed, stored, audited)', metric: 'median wall time', unit: 'ms', value: issue, peer: openssl, target: { kind: 'max', value: 300 } });
 }
 
+// ---------------------------------------------------------------------------------------------------------
+/** Reads a child's stdout as JSON lines; `next(pred, ms)` resolves with the first line (seen or coming) that matches. */
+function jsonLines(child) {
+  const seen = [];
+  const waiters = new Set();
+  let buffer = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    buffer += chunk;
+    for (let end = buffer.indexOf('\n'); end !== -1; end = buffer.indexOf('\n')) {
+      const line = JSON.parse(buffer.slice(0, end));
+      buffer = buffer.slice(end + 1);
+      const w = [...waiters].find((x) => x.pred(line));
+      if (w) (waiters.delete(w), w.resolve(line));
+      else seen.push(line);
+    }
+  });
+  const next = (pred, ms, what) => {
+    const i = seen.findIndex(pred);
+    if (i !== -1) return Promise.resolve(seen.splice(i, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve: (l) => (clearTimeout(timer), resolve(l)) };
+      const timer = setTimeout(() => (waiters.delete(w), reject(new Error(`timed out waiting for ${what}`))), ms);
+      waiters.add(w);
+    });
+  };
+  const send = (o) => child.stdin.write(`${JSON.stringify(o)}\n`);
+  return { next, send };
+}
+
+/** `ca ...` as a process of its own, not blocking the event loop: resolves with its exit code and when it returned. */
+function caProcess(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CA_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stderr, returned: Date.now() }));
+  });
+}
+
+/** Leaves for fresh keys over POST /v1/sign (one API key, `concurrency` requests in flight): [{serial, cert, key}]. */
+async function signOverApi(port, apiKey, names, concurrency = 16) {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, rejectUnauthorized: false });
+  const out = new Array(names.length);
+  let next = 0;
+  const one = (i) => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const body = JSON.stringify({ csr: toPem('CERTIFICATE REQUEST', createCsr(privateKey, names[i])), name: names[i], dnsNames: [`${names[i]}.bench.internal`] });
+    return new Promise((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port, path: '/v1/sign', method: 'POST', agent, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          if (res.statusCode !== 201) return reject(new Error(`POST /v1/sign answered ${res.statusCode}: ${text}`));
+          const leaf = JSON.parse(text);
+          resolve({ serial: leaf.serial, cert: `${leaf.certificate}\n${leaf.chain}`, key: privateKey.export({ type: 'pkcs8', format: 'pem' }) });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  };
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let i = next++; i < names.length; i = next++) out[i] = await one(i);
+  }));
+  agent.destroy();
+  return out;
+}
+
+/** A body over plain HTTP from the service (a kept-alive connection per agent). */
+function httpBody(agent, port, path, method = 'GET', body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent, headers: body ? { 'content-type': 'application/ocsp-request', 'content-length': body.length } : {} }, (res) => {
+      const chunks = [];
+      res.on('data', (d) => chunks.push(d));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const percentile = (xs, p) => {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+};
+const vmRssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+
+async function revocationReach() {
+  log('scenario 7: revocation reach');
+  const SUBSCRIBERS = 200;
+  const MEMORY_SUBSCRIBERS = 1000;
+  const LOADERS = 4;
+  const ROUNDS = Number(process.env.BENCH_REACH_ROUNDS ?? 25);
+  const ROUNDS_AT_1000 = Math.ceil(ROUNDS / 2.5);
+  /** The simulated CRL-polling relying parties' period (a shortened 60 s: the model scales, the bench stays short). */
+  const POLL_MS = 5000;
+  const POLLERS = 20;
+  const { verifyOcspResponse } = await dist('revocation/ocsp-verify.js');
+  const { crlSerials, readCrl, crlSignedBy } = await dist('revocation/crl.js');
+
+  const dir = newCa('reach');
+  const apiKey = ca('apikey', 'create', '--dir', dir, '--name', 'bench', '--scope', 'issue:dns:*.bench.internal').trim();
+  const issuer = await startServe(dir);
+  const rootPath = join(dir, 'root.pem');
+  const bundlePath = join(work, 'reach-bundle.pem');
+  writeFileSync(bundlePath, `${readFileSync(rootPath, 'utf8').trim()}\n${readFileSync(join(dir, 'intermediate.pem'), 'utf8').trim()}\n`);
+  const inter = readCertificate(readPemLabelled(readFileSync(join(dir, 'intermediate.pem'), 'utf8'), ['CERTIFICATE'], 'i')[0]);
+  const interBits = readPublicKeyInfo(inter.spki).keyBytes;
+
+  // Every certificate the scenario needs, issued over the API with one API key before anything is measured.
+  const victimCount = 1 + ROUNDS_AT_1000 + ROUNDS; // the first is a warm-up, not counted
+  const issuedAt = Date.now();
+  const leaves = await signOverApi(issuer.httpsPort, apiKey, [...Array.from({ length: MEMORY_SUBSCRIBERS }, (_, i) => `sub-${i}`), 'server', ...Array.from({ length: victimCount }, (_, i) => `victim-${i}`)]);
+  log(`issued ${leaves.length} certificates over the API in ${Date.now() - issuedAt} ms`);
+  // The service that is measured is a fresh one: the memory the issuance grew would otherwise hide what subscriptions cost.
+  const stopped = new Promise((r) => issuer.child.once('exit', r));
+  issuer.stop();
+  await stopped;
+  const svc = await startServe(dir);
+  const caUrl = `https://127.0.0.1:${svc.httpsPort}`;
+  const subs = leaves.slice(0, MEMORY_SUBSCRIBERS);
+  const server = leaves[MEMORY_SUBSCRIBERS];
+  const victims = leaves.slice(MEMORY_SUBSCRIBERS + 1);
+  writeFileSync(join(work, 'reach-server.pem'), server.cert);
+  writeFileSync(join(work, 'reach-server.key'), server.key);
+
+  const startChild = (script, args) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    children.add(child);
+    return { child, ...jsonLines(child) };
+  };
+  // The server that refuses: a meshca/tls server on a source subscribed to the stream (one subscription).
+  const mtls = startChild('reach-mtls-child.mjs', [caUrl, rootPath, bundlePath, join(work, 'reach-server.pem'), join(work, 'reach-server.key')]);
+  await mtls.next((l) => l.op === 'ready', 20_000, 'the mTLS server');
+  const loaders = Array.from({ length: LOADERS }, (_, k) => {
+    const path = join(work, `reach-creds-${k}.json`);
+    writeFileSync(path, JSON.stringify(subs.filter((_, i) => i % LOADERS === k).map(({ cert, key }) => ({ cert, key }))));
+    return startChild('reach-subscriber-child.mjs', [caUrl, rootPath, bundlePath, path]);
+  });
+
+  const metric = async (name) => {
+    const text = (await httpBody(undefined, svc.httpPort, '/metrics')).toString('utf8');
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  /** The service's memory once settled: median VmRSS of five samples 400 ms apart, and the heap /metrics reports. */
+  const memory = async (settleMs) => {
+    await new Promise((r) => setTimeout(r, settleMs));
+    const rss = [];
+    for (let i = 0; i < 5; i++) {
+      rss.push(vmRssKb(svc.child.pid));
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    await new Promise((r) => setTimeout(r, 1100)); // /metrics is cached for a second
+    return { rssKb: percentile(rss, 50), heapKb: (await metric('meshca_nodejs_heap_size_used_bytes')) / 1024, subscribers: await metric('meshca_revocation_stream_subscribers') };
+  };
+
+  // 1. Memory: the service idle with one subscription (the mTLS server's), then with 1,000 more.
+  const idle = await memory(3000);
+  let openMs = 0;
+  const openUpTo = async (total) => {
+    const opening = Date.now();
+    for (const l of loaders) l.send({ op: 'open', count: total / LOADERS });
+    const opened = await Promise.all(loaders.map((l) => l.next((m) => m.op === 'opened', 60_000, 'subscriptions')));
+    openMs += Date.now() - opening;
+    return opened;
+  };
+  await openUpTo(MEMORY_SUBSCRIBERS / 2);
+  const half = await memory(4000);
+  const opened = await openUpTo(MEMORY_SUBSCRIBERS);
+  const full = await memory(4000);
+  const perSubKb = (full.rssKb - idle.rssKb) / MEMORY_SUBSCRIBERS;
+  const marginalKb = (full.rssKb - half.rssKb) / (MEMORY_SUBSCRIBERS / 2);
+  const perSubHeapKb = (full.heapKb - idle.heapKb) / MEMORY_SUBSCRIBERS;
+  log(`RSS ${idle.rssKb} → ${half.rssKb} → ${full.rssKb} kB, heap ${round(idle.heapKb, 0)} → ${round(half.heapKb, 0)} → ${round(full.heapKb, 0)} kB; ${full.subscribers} subscribers; opened in ${openMs} ms`);
+
+  // CRL-polling relying parties: each fetches the CRL every POLL_MS (random phase), checks its signature, and keeps
+  // the serials it lists with when it had them.
+  const pollAgent = new http.Agent({ keepAlive: true });
+  const pollers = Array.from({ length: POLLERS }, () => ({ fetches: [] }));
+  let polling = true;
+  const pollerLoops = pollers.map(async (p) => {
+    await new Promise((r) => setTimeout(r, Math.random() * POLL_MS));
+    while (polling) {
+      const due = Date.now() + POLL_MS;
+      const der = await httpBody(pollAgent, svc.httpPort, '/crl/intermediate.crl');
+      if (crlSignedBy(readCrl(der), inter)) p.fetches.push({ t: Date.now(), serials: new Set(crlSerials(der)) });
+      await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+    }
+  });
+
+  // 2. Rounds: revoke a victim with `ca revoke --dir` (as an operator would), t0 = when that process returned.
+  const fastAgent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  const untilRevoked = async (t0, fetch) => {
+    for (;;) {
+      if (await fetch()) return Date.now() - t0;
+      if (Date.now() - t0 > 15_000) return Infinity;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const rounds = [];
+  const revokeOnce = async (v, open) => {
+    mtls.send({ op: 'victim', serial: v.serial, cert: v.cert, key: v.key });
+    await mtls.next((l) => l.serial === v.serial && (l.op === 'armed' || l.op === 'error'), 10_000, 'the victim to connect');
+    const ocspRequest = createOcspRequest({ issuerSubject: inter.subject, issuerKeyBits: interBits, serial: Buffer.from(v.serial, 'hex') });
+    // A relying party that asked before: the responder holds a pre-signed "good" for it, which the revocation must drop.
+    const before = verifyOcspResponse(await httpBody(fastAgent, svc.httpPort, '/ocsp', 'POST', ocspRequest), { leaf: { serial: v.serial }, issuer: inter, nonce: undefined, now: new Date() });
+    if (before.status !== 'good') throw new Error(`OCSP said ${before.status} for ${v.serial} before its revocation`);
+    const started = Date.now();
+    const r = await caProcess(['revoke', v.serial, '--dir', dir, '--reason', 'keyCompromise']);
+    if (r.code !== 0) throw new Error(`ca revoke exited ${r.code}: ${r.stderr}`);
+    const t0 = r.returned;
+    // A body is checked (signature and all) only when it differs from the last one: the same pre-signed bytes come
+    // back until the service acts, and checking each poll would take the CPU the subscribers share.
+    const changed = (check) => {
+      let last;
+      return (body) => {
+        if (last && body.equals(last)) return false;
+        last = body;
+        return check(body);
+      };
+    };
+    const ocspRevoked = changed((body) => verifyOcspResponse(body, { leaf: { serial: v.serial }, issuer: inter, nonce: undefined, now: new Date() }).status === 'revoked');
+    const crlLists = changed((der) => crlSignedBy(readCrl(der), inter) && crlSerials(der).includes(v.serial));
+    const [ocspMs, crlMs, pushed, refusal] = await Promise.all([
+      untilRevoked(t0, async () => ocspRevoked(await httpBody(fastAgent, svc.httpPort, '/ocsp', 'POST', ocspRequest))),
+      untilRevoked(t0, async () => crlLists(await httpBody(fastAgent, svc.httpPort, '/crl/intermediate.crl'))),
+      Promise.all(loaders.map((l) => l.next((m) => m.op === 'arrived' && m.serial === v.serial, 10_000, 'arrivals').catch(() => (l.send({ op: 'flush', serial: v.serial }), l.next((m) => m.op === 'arrived' && m.serial === v.serial, 5_000, 'a flush'))))),
+      mtls.next((l) => l.op === 'refused' && l.serial === v.serial, 20_000, 'the refusal'),
+    ]);
+    const arrivals = pushed.flatMap((m) => m.times.map((t) => t - t0));
+    // How far apart one process's streams got the event: they are handled one after another on its event loop.
+    const gaps = pushed.filter((m) => m.times.length > 1).map((m) => (Math.max(...m.times) - Math.min(...m.times)) / (m.times.length - 1));
+    const missed = pushed.reduce((a, m) => a + (m.open - m.times.length), 0);
+    rounds.push({ open, t0, serial: v.serial, cli: t0 - started, ocspMs, crlMs, arrivals, gaps, missed, closedMs: refusal.closedAt === null ? Infinity : refusal.closedAt - t0, refusedMs: refusal.refusedAt === null ? Infinity : refusal.refusedAt - t0 });
+    if (process.env.BENCH_TRACE) log(JSON.stringify({ open, cli: t0 - started, ocspMs, crlMs, push: [Math.min(...arrivals), percentile(arrivals, 50), Math.max(...arrivals)], missed, closed: refusal.closedAt - t0, refused: refusal.refusedAt - t0 }));
+    // Revocations apart by a random gap, so they fall anywhere in the service's 250 ms polling of its log.
+    await new Promise((res) => setTimeout(res, 200 + Math.random() * 500));
+  };
+  // One revocation first, not counted: each process's first verification of an event runs cold (JIT).
+  await revokeOnce(victims[0], 0);
+  for (let i = 1; i <= ROUNDS_AT_1000; i++) await revokeOnce(victims[i], MEMORY_SUBSCRIBERS);
+  for (const l of loaders) l.send({ op: 'close', keep: SUBSCRIBERS / LOADERS });
+  await Promise.all(loaders.map((l) => l.next((m) => m.op === 'closed', 10_000, 'closing')));
+  const afterClose = await memory(3000);
+  for (let i = 1 + ROUNDS_AT_1000; i < victimCount; i++) await revokeOnce(victims[i], SUBSCRIBERS);
+  // The pollers keep going one period past the last revocation, then say when they first listed each victim.
+  await new Promise((r) => setTimeout(r, POLL_MS + 1000));
+  polling = false;
+  await Promise.all(pollerLoops);
+  pollAgent.destroy();
+  fastAgent.destroy();
+  for (const l of [...loaders, mtls]) {
+    l.child.kill();
+    children.delete(l.child);
+  }
+  svc.stop();
+
+  // The peer: plain node:https holding the same 1,000 mTLS connections (same certificates, same open-ended answer).
+  const plain = startChild('tls-hold-child.mjs', ['server', join(work, 'reach-server.pem'), join(work, 'reach-server.key')]);
+  const { port: plainPort } = await plain.next((l) => l.port, 10_000, 'the plain https server');
+  const plainRss = async (settleMs) => {
+    await new Promise((r) => setTimeout(r, settleMs));
+    const xs = [];
+    for (let i = 0; i < 5; i++) {
+      plain.send({});
+      xs.push((await plain.next((l) => l.rssKb, 5_000, 'its RSS')).rssKb);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    return percentile(xs, 50);
+  };
+  const plainIdle = await plainRss(2000);
+  const holders = Array.from({ length: LOADERS }, (_, k) => startChild('tls-hold-child.mjs', ['client', String(plainPort), join(work, `reach-creds-${k}.json`)]));
+  await Promise.all(holders.map((h) => h.next((l) => l.open !== undefined, 60_000, 'plain connections')));
+  const plainFull = await plainRss(4000);
+  for (const c of [plain, ...holders]) {
+    c.child.kill();
+    children.delete(c.child);
+  }
+  const plainPerConnKb = (plainFull - plainIdle) / MEMORY_SUBSCRIBERS;
+
+  const at = (open) => rounds.filter((r) => r.open === open);
+  const summary = (xs) => `p50 ${round(percentile(xs, 50), 0)} ms, p99 ${round(percentile(xs, 99), 0)} ms, max ${round(Math.max(...xs), 0)} ms`;
+  const main = at(SUBSCRIBERS);
+  const big = at(MEMORY_SUBSCRIBERS);
+  const push = main.flatMap((r) => r.arrivals);
+  const pushBig = big.flatMap((r) => r.arrivals);
+  const counted = rounds.filter((r) => r.open > 0);
+  const gap = (rs) => round(percentile(rs.flatMap((r) => r.gaps), 50), 2);
+  const alone = summary(counted.map((r) => r.closedMs));
+  const missed = counted.reduce((a, r) => a + r.missed, 0);
+  const ocspMs = counted.map((r) => r.ocspMs);
+  const crlMs = counted.map((r) => r.crlMs);
+  const refusedMs = counted.map((r) => r.refusedMs);
+  const closedMs = counted.map((r) => r.closedMs);
+  const cliMs = counted.map((r) => r.cli);
+  const polled = [];
+  for (const r of counted) {
+    for (const p of pollers) {
+      const first = p.fetches.find((f) => f.serials.has(r.serial));
+      polled.push(first ? first.t - r.t0 : Infinity);
+    }
+  }
+  const crlDelay = percentile(crlMs, 50);
+  const ideal = { mean: crlDelay + POLL_MS / 2, worst: crlDelay + POLL_MS };
+  const meanPolled = polled.reduce((a, b) => a + b, 0) / polled.length;
+  const where = `one machine, ${cpus().length} cores shared by the CA, ${LOADERS} subscriber processes, the mTLS server and this harness; t0 = when the \`ca revoke SERIAL --dir\` process returned (it takes ${round(percentile(cliMs, 50), 0)} ms median, start to exit), times from Date.now() in each process`;
+  record({
+    name: `revocation reach, push: ${SUBSCRIBERS} subscriptions in ${LOADERS} processes, ${main.length} revocations`,
+    metric: 'p99, ca revoke returned → verified event',
+    unit: 'ms',
+    value: percentile(push, 99),
+    target: { kind: 'max', value: 2000 },
+    note: `${push.length} arrivals (${SUBSCRIBERS} RevocationStreams, each its own client certificate and mTLS connection, × ${main.length} revocations); ${summary(push)}; ${missed} missed; arrival = the stream's \`revoked\` event, after it checked the event's OCSP signature; the service reads its SQLite revocation log every 250 ms; a process's ${SUBSCRIBERS / LOADERS} streams got each event ${gap(main)} ms apart (median; handled in turn on one event loop, each checking the signature), so the spread is mostly the harness hosting many subscribers per process: a subscription alone in its process (the mTLS server's, all rounds) had it at ${alone}; ${where}`,
+  });
+  record({ name: `revocation reach, push: ${SUBSCRIBERS} subscriptions`, metric: 'p50, ca revoke returned → verified event', unit: 'ms', value: percentile(push, 50), target: { kind: 'max', value: 2000 } });
+  record({
+    name: `revocation reach, push: ${MEMORY_SUBSCRIBERS} subscriptions in ${LOADERS} processes, ${big.length} revocations`,
+    metric: 'p99, ca revoke returned → verified event',
+    unit: 'ms',
+    value: percentile(pushBig, 99),
+    target: { kind: 'max', value: 2000 },
+    note: `${pushBig.length} arrivals; ${summary(pushBig)}; ${missed} missed over all rounds; each of the ${LOADERS} processes handles ${MEMORY_SUBSCRIBERS / LOADERS} events per revocation in turn, ${gap(big)} ms apart (median), on the same 2 cores as the CA: the tail is the subscriber hosts' CPU, not the CA's fan-out`,
+  });
+  record({
+    name: 'revocation reach to refusal: meshca/tls server subscribed (fromFiles with caUrl)',
+    metric: 'p99, ca revoke returned → new handshake refused',
+    unit: 'ms',
+    value: percentile(refusedMs, 99),
+    target: { kind: 'max', value: 2000 },
+    note: `${counted.length} revocations; refused: ${summary(refusedMs)}; the victim's open connection closed by the server: ${summary(closedMs)}; the victim makes a new connection every 20 ms (+ handshake), so refusal lags the server's arrival by up to that; times taken in the server's onRefused`,
+  });
+  record({ name: "revocation reach: the CA's own OCSP (POST /ocsp, no nonce)", metric: 'p99, ca revoke returned → verified revoked answer', unit: 'ms', value: percentile(ocspMs, 99), target: { kind: 'max', value: 1000 }, note: `${counted.length} revocations; ${summary(ocspMs)}; asked once before the revocation (so a pre-signed "good" was cached), then polled every 10 ms on a kept-alive connection from the harness; the responder's cache is dropped for a serial when the service reads its revocation` });
+  record({ name: "revocation reach: the CA's own CRL (/crl/intermediate.crl)", metric: 'p99, ca revoke returned → signed CRL lists it', unit: 'ms', value: percentile(crlMs, 99), target: { kind: 'max', value: 1000 }, note: `${counted.length} revocations; ${summary(crlMs)}; polled every 10 ms; the service re-signs the CRL when it reads a revocation from its log` });
+  record({
+    name: `revocation reach: CRL-polling relying parties, poll every ${POLL_MS / 1000} s (${POLLERS} parties, random phase)`,
+    metric: 'p99, ca revoke returned → first fetched CRL listing it',
+    unit: 'ms',
+    value: percentile(polled, 99),
+    target: { kind: 'max', value: POLL_MS + 1000 },
+    note: `${polled.length} (party, revocation) pairs: ${summary(polled)}, mean ${round(meanPolled, 0)} ms; model: publication delay d (CRL p50 above, ${round(crlDelay, 0)} ms) + the period's phase, mean d + P/2 = ${round(ideal.mean, 0)} ms, worst d + P = ${round(ideal.worst, 0)} ms; at a 60 s period the same model gives mean ~${round((crlDelay + 30_000) / 1000, 1)} s, worst ~${round((crlDelay + 60_000) / 1000, 1)} s, and a party that refetches only at the CRL's nextUpdate (24 h by default) up to a day; target: the period plus the CA's own 1 s`,
+  });
+  record({ name: `revocation reach: CRL-polling relying parties, poll every ${POLL_MS / 1000} s`, metric: 'p50, ca revoke returned → first fetched CRL listing it', unit: 'ms', value: percentile(polled, 50), target: { kind: 'max', value: POLL_MS / 2 + 1000 } });
+  record({
+    name: `revocation stream: the CA's memory per subscription, at ${MEMORY_SUBSCRIBERS} subscriptions`,
+    metric: 'RSS growth / subscription',
+    unit: 'kB',
+    value: perSubKb,
+    peer: { name: `plain node:https holding ${MEMORY_SUBSCRIBERS} idle mTLS connections`, value: plainPerConnKb },
+    target: { kind: 'max', value: 50 },
+    note: `ca serve's VmRSS (median of 5 samples after settling) ${round(idle.rssKb / 1024, 1)} MB with 1 subscription (a freshly started service) → ${round(half.rssKb / 1024, 1)} MB with ${half.subscribers} → ${round(full.rssKb / 1024, 1)} MB with ${full.subscribers} (meshca_revocation_stream_subscribers); JS heap used ${round(idle.heapKb / 1024, 1)} → ${round(full.heapKb / 1024, 1)} MB (${round(perSubHeapKb, 1)} kB per subscription), the rest is TLS and socket buffers outside the heap; from ${MEMORY_SUBSCRIBERS / 2} to ${MEMORY_SUBSCRIBERS}: ${round(marginalKb, 1)} kB each; ${MEMORY_SUBSCRIBERS} mTLS handshakes opened in ${round(openMs / 1000, 1)} s from ${LOADERS} processes; the peer, plain node:https with the same certificates and an open text/event-stream answer, grew ${round(plainIdle / 1024, 1)} → ${round(plainFull / 1024, 1)} MB; after closing 800 of them (${afterClose.subscribers} subscribers left) RSS was ${round(afterClose.rssKb / 1024, 1)} MB, heap ${round(afterClose.heapKb / 1024, 1)} MB`,
+  });
+  if (process.env.BENCH_TRACE) log(`opened: ${JSON.stringify(opened)}`);
+}
+
 const only = process.argv[2];
-const all = { issuanceOverApi, issuancePostgres, issuanceInProcess, ocsp, crl, handshakes, renewalFleet, cliStartup };
+const all = { issuanceOverApi, issuancePostgres, issuanceInProcess, ocsp, crl, handshakes, renewalFleet, revocationReach, cliStartup };
 if (only && !(only in all)) {
   console.error(`bench: unknown scenario ${only} (one of ${Object.keys(all).join(', ')})`);
   process.exit(2);

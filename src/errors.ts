@@ -31,11 +31,16 @@ export type CaErrorCode =
   | 'ERR_RENEWAL_FORKED'
   // revocation
   | 'ERR_REVOCATION_REASON_INVALID'
+  | 'ERR_REVOCATION_EVENT_FORGED'
+  | 'ERR_STREAM_FULL'
   | 'ERR_CERTIFICATE_NOT_FOUND'
   | 'ERR_ALREADY_REVOKED'
   | 'ERR_REVOKE_CA_CERTIFICATE'
+  | 'ERR_REVOCATION_TOO_BROAD'
   | 'ERR_CRL_STALE'
   | 'ERR_CRL_ROLLBACK'
+  // renewal advice
+  | 'ERR_ADVICE_INVALID'
   // the CA directory and its secrets
   | 'ERR_CA_DIR_EXISTS'
   | 'ERR_CA_DIR_MISSING'

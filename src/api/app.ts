@@ -11,13 +11,15 @@ import { auditRoutes } from './routes/audit.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { perSecondLimiter } from './routes/guard.js';
 import { renewRoutes } from './routes/renew.js';
+import { revocationStreamRoutes } from './routes/revocation-stream.js';
+import { renewalAdviceRoutes } from './routes/renewal-advice.js';
 import { signRoutes } from './routes/sign.js';
 
 /**
  * The query parameters each API path takes; any other is refused (`400 ERR_QUERY_INVALID`), like an unknown body
  * field: a script filtering on a parameter meshca does not know must not get the whole inventory back.
  */
-const QUERY_PARAMETERS: Record<string, readonly string[]> = { '/v1/certificates': ['status', 'expiringWithin', 'limit', 'all', 'identity'], '/v1/audit': ['limit', 'after'] };
+const QUERY_PARAMETERS: Record<string, readonly string[]> = { '/v1/certificates': ['status', 'expiringWithin', 'limit', 'all', 'identity'], '/v1/audit': ['limit', 'after'], '/v1/revocations/stream': ['after'] };
 
 /** Largest JSON body accepted: a CSR with a large RSA key and names fits in a few kB. */
 export const MAX_BODY = '64kb';
@@ -55,8 +57,10 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
   const limiter = perSecondLimiter(deps.rateLimitPerSecond);
   signRoutes(router, deps, limiter);
   renewRoutes(router, deps, limiter);
+  renewalAdviceRoutes(router, deps);
   certificateRoutes(router, deps);
   auditRoutes(router, deps);
+  if (deps.revocationFeed) revocationStreamRoutes(router, deps, deps.revocationFeed, { maxSubscriptions: deps.maxStreamSubscriptions ?? 768 });
   app.use(router);
 
   app.use((req: Request) => {

@@ -97,6 +97,6 @@ export async function authenticate(deps: ApiDeps, req: Request, accepts: Accepts
   }
   throw new CaError(
     'ERR_UNAUTHENTICATED',
-    accepts === 'certificate' ? 'api: present your current certificate (mTLS) to renew' : accepts === 'bearer' ? 'api: send "Authorization: Bearer <enrollment token or API key>"' : 'api: authenticate with an API key or your certificate (mTLS)',
+    accepts === 'certificate' ? 'api: present your current certificate (mTLS): this takes no other credential' : accepts === 'bearer' ? 'api: send "Authorization: Bearer <enrollment token or API key>"' : 'api: authenticate with an API key or your certificate (mTLS)',
   );
 }

@@ -32,6 +32,7 @@ const STATUS: Partial<Record<CaErrorCode, number>> = {
   ERR_STORE_MISSING: 503,
   ERR_STORE_TOO_NEW: 503,
   ERR_SIGNER_UNAVAILABLE: 503,
+  ERR_STREAM_FULL: 503,
 };
 
 /** The HTTP status for an error: its mapped status, 400 for any other CaError (bad input), 500 otherwise. */

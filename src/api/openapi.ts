@@ -69,7 +69,47 @@ export const OPENAPI = {
           revokedAt: { type: ['string', 'null'], format: 'date-time' },
           reason: { type: ['string', 'null'] },
           renewedFrom: { type: ['string', 'null'], description: 'serial of the certificate this one renewed' },
+          renewedTo: { type: 'array', items: { type: 'string' }, description: 'serials of the certificates renewed from this one (with or without a new key), oldest first' },
           certificate: { type: 'string', description: 'PEM (single-certificate lookups only)' },
+        },
+      },
+      RevocationRequest: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'exactly one of lineage or identity',
+        properties: {
+          lineage: { type: 'string', description: 'a leaf\'s serial: revoke it, every certificate renewed from it (with or without a new key, transitively) and every certificate with the same public key as one of those' },
+          identity: { type: 'string', description: 'revoke every unexpired certificate with an identity this pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)', example: 'spiffe:spiffe://acme.internal/ns/dev/**' },
+          reason: { type: 'string', default: 'unspecified', example: 'keyCompromise', description: 'keyCompromise also blocks every selected key (and, with identity, widens the selection to the lineage of each match)' },
+          dryRun: { type: 'boolean', default: false, description: 'report what would be revoked and change nothing' },
+        },
+      },
+      SelectedCertificate: {
+        type: 'object',
+        properties: {
+          serial: { type: 'string' },
+          name: { type: 'string' },
+          spiffeId: { type: ['string', 'null'] },
+          dnsNames: { type: 'array', items: { type: 'string' } },
+          ipAddresses: { type: 'array', items: { type: 'string' } },
+          notAfter: { type: 'string', format: 'date-time' },
+          renewedFrom: { type: ['string', 'null'] },
+        },
+      },
+      RevocationResult: {
+        type: 'object',
+        required: ['dryRun', 'reason', 'revoked', 'alreadyRevoked', 'expired', 'skipped', 'keyBlocked', 'keysBlocked'],
+        properties: {
+          dryRun: { type: 'boolean' },
+          reason: { type: 'string' },
+          lineage: { type: 'string', description: 'the serial asked for (lineage requests)' },
+          identity: { type: 'string', description: 'the pattern asked for, canonical (identity requests)' },
+          revoked: { type: 'array', items: { $ref: '#/components/schemas/SelectedCertificate' }, description: 'revoked now (dry run: would be); each has an audit row and is published (CRL, OCSP) like any revocation' },
+          alreadyRevoked: { type: 'array', items: { $ref: '#/components/schemas/SelectedCertificate' }, description: 'selected, revoked before: left as they were' },
+          expired: { type: 'array', items: { $ref: '#/components/schemas/SelectedCertificate' }, description: 'selected, expired: left as they are (lineage requests; identity requests select unexpired certificates only)' },
+          skipped: { type: 'array', items: { $ref: '#/components/schemas/SelectedCertificate' }, description: 'the CA service\'s own certificates (spiffe://TD/meshca/ca): never revoked this way' },
+          keyBlocked: { type: 'boolean', description: 'keyCompromise: keys were blocked (dry run: would be)' },
+          keysBlocked: { type: 'array', items: { type: 'string' }, description: 'SHA-256 of each blocked SubjectPublicKeyInfo, hex' },
         },
       },
     },
@@ -120,6 +160,80 @@ export const OPENAPI = {
         parameters: [{ name: 'serial', in: 'path', required: true, schema: { type: 'string' } }],
         requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', example: 'keyCompromise' } } } } } },
         responses: { 200: { description: 'revoked (or already revoked: alreadyRevoked true); keyCompromise also reports keyBlocked and alsoRevoked (the other leaves with that key)' }, 400: error, 401: error, 403: error, 404: error },
+      },
+    },
+    '/v1/certificates/{serial}/renewal-info': {
+      get: {
+        summary: 'When to renew this leaf (RFC 9773 ACME Renewal Information shape; no authentication, like OCSP): renew at a random moment inside suggestedWindow, ask again after Retry-After seconds',
+        description:
+          'The window is the default one (from 2/3 to 5/6 of the lifetime: a client that draws its end still has a sixth of the lifetime to retry) unless an operator moved it with renew-now (POST /v1/renewal-advice), then explanationURL may say why. Retry-After is a 24th of the lifetime within 60 s..6 h, no later than the window\'s start while that is ahead. A revoked certificate gets a window in the past (its revocation time). Cache-Control: no-store.',
+        parameters: [{ name: 'serial', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-fA-F:]+$' } }],
+        responses: {
+          200: {
+            description: 'the window',
+            headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 }, description: 'seconds until asking again' } },
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['suggestedWindow'],
+                  properties: {
+                    suggestedWindow: { type: 'object', required: ['start', 'end'], properties: { start: { type: 'string', format: 'date-time' }, end: { type: 'string', format: 'date-time' } } },
+                    explanationURL: { type: 'string', format: 'uri' },
+                  },
+                },
+              },
+            },
+          },
+          404: error,
+          429: error,
+        },
+      },
+    },
+    '/v1/renewal-advice': {
+      post: {
+        summary: 'Renew now: move the renewal window of the leaves a selector covers (issued until now) to [now, now + within] (scope: revoke)',
+        description:
+          'One rule however many leaves it covers; leaves issued after it (their renewals) keep their default window. `ca renew --daemon` and meshca/tls sources learn it from the push stream at once, else at their next renewal-info poll. Audited as renew-now.',
+        security: [{ bearer: [] }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                description: 'exactly one of serial, identity, issuedBefore, all',
+                properties: {
+                  serial: { type: 'string', description: 'one leaf (404 when there is no such leaf)' },
+                  identity: { type: 'string', description: 'leaves with an identity this pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)', example: 'spiffe:spiffe://acme.internal/ns/prod/**' },
+                  issuedBefore: { type: 'string', format: 'date-time', description: 'leaves signed before this time (ISO 8601 with a zone)' },
+                  all: { const: true },
+                  within: { type: 'string', default: '10m', description: 'how long the window lasts, 1s to 7d', example: '10m' },
+                  explanationUrl: { type: 'string', format: 'uri', description: 'an http(s) page that says why, served as explanationURL' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          200: {
+            description: 'the rule: {id, selector (as given, canonical), suggestedWindow {start, end}, explanationURL?, matching (unexpired, unrevoked leaves it covers now, the CA service\'s own not counted), matchingCapped? (true when an identity pattern matched more than 100,000 and counting stopped)}',
+          },
+          400: error,
+          401: error,
+          403: error,
+          404: error,
+        },
+      },
+    },
+    '/v1/revocations': {
+      post: {
+        summary: 'Revoke a certificate\'s lineage, or every unexpired certificate matching an identity pattern (scope: revoke)',
+        description: 'Revokes the unexpired, unrevoked certificates selected; already revoked and expired ones are reported, not changed. CA certificates and the CA service\'s own certificates are never revoked this way. Matching nothing is a 200 with empty lists. More than 100,000 selected is 400 ERR_REVOCATION_TOO_BROAD and revokes nothing. A dry run writes nothing but its own audit row (as a read).',
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RevocationRequest' } } } },
+        responses: { 200: { description: 'what was (or, dry run, would be) revoked', content: { 'application/json': { schema: { $ref: '#/components/schemas/RevocationResult' } } } }, 400: error, 401: error, 403: error, 404: error, 409: error },
       },
     },
     '/v1/audit': {

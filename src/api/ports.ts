@@ -4,6 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ApiKeyStore } from '../auth/ports.js';
 import type { Authority } from '../authority/authority.js';
+import type { RevocationFeed } from '../authority/revocation-feed.js';
 import type { AuditEvent, AuditRecord } from '../authority/ports.js';
 import type { Clock } from '../crypto/clock.js';
 
@@ -52,6 +53,10 @@ export interface ApiDeps {
   readonly rateLimitPerSecond: number;
   /** The latest signed audit chain head (`{id, seal, at, jws, publicKey}`), published unauthenticated. */
   readonly auditHead: () => SignedAuditHead | undefined;
+  /** The revocation feed `/v1/revocations/stream` serves (absent: the route is not served). */
+  readonly revocationFeed?: RevocationFeed;
+  /** Subscriptions that feed may hold at once (a share of the HTTPS listener's connections; default 768). */
+  readonly maxStreamSubscriptions?: number;
   /** Where refused authentications are counted for the audit log (see auth/refusals.ts). */
   readonly refusals: { record(actor: string, action: string, code: string, remoteAddress: string | undefined, detail?: Readonly<Record<string, unknown>>): void };
 }

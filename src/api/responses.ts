@@ -1,6 +1,7 @@
 // The JSON shapes the API answers with for certificates.
 
 import type { IssuedLeaf } from '../authority/issue.js';
+import type { MassRevocation } from '../authority/mass-revocation.js';
 import type { CertificateRecord } from '../authority/ports.js';
 import { toPem } from '../crypto/pem.js';
 
@@ -21,8 +22,11 @@ export function leafResponse(leaf: IssuedLeaf, chainPem: string) {
   return { ...summary(leaf), certificate: toPem('CERTIFICATE', leaf.der), chain: chainPem };
 }
 
-/** A certificate in the inventory. */
-export function recordResponse(r: CertificateRecord, now: Date, withPem = false) {
+/**
+ * A certificate in the inventory, with its lineage: `renewedFrom` (the serial it renewed, or null) and `renewedTo`
+ * (the serials renewed from it, oldest first).
+ */
+export function recordResponse(r: CertificateRecord, now: Date, renewedTo: readonly string[], withPem = false) {
   return {
     ...summary(r),
     name: r.commonName,
@@ -30,6 +34,9 @@ export function recordResponse(r: CertificateRecord, now: Date, withPem = false)
     revokedAt: r.revokedAt?.toISOString() ?? null,
     reason: r.reason,
     renewedFrom: r.renewedFrom,
+    renewedTo: [...renewedTo],
     ...(withPem ? { certificate: toPem('CERTIFICATE', r.der) } : {}),
   };
 }
+
+/** A certificate a lineage or identity revocation selected: enough to tell which workload it was. */

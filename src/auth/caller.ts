@@ -80,6 +80,21 @@ export function authorizeRevoke(caller: AuthenticatedCaller, serial: string): vo
   throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the revoke scope` : 'revoking needs an API key with the revoke scope');
 }
 
+/** Decides moving renewal windows (`renew-now`): API keys with `revoke`, which can end a certificate's use outright anyway. */
+export function authorizeRenewNow(caller: AuthenticatedCaller): void {
+  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, 'revoke')) return;
+  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the revoke scope (renew-now needs it)` : 'renew-now needs an API key with the revoke scope');
+}
+
+/**
+ * Decides revoking a set of certificates (a lineage, or every match of an identity pattern): API keys with `revoke`
+ * only. A certificate holder may revoke its own certificate, not what it was renewed into or shares a name with.
+ */
+export function authorizeMassRevoke(caller: AuthenticatedCaller): void {
+  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, 'revoke')) return;
+  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the revoke scope` : 'revoking a lineage or an identity needs an API key with the revoke scope');
+}
+
 /** Decides reading the inventory (`list`) or the audit log (`audit`): API keys with that scope only. */
 export function authorizeRead(caller: AuthenticatedCaller, scope: 'list' | 'audit'): void {
   if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, scope)) return;

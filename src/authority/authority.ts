@@ -13,11 +13,14 @@ import { revokedEntries, signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { GroupCommit } from './group-commit.js';
 import { findMatching } from './inventory.js';
+import { identityMatches, lineageClosure, MASS_REVOCATION_LIMIT, revokeSelection, type MassRevocation, type MassRevocationContext } from './mass-revocation.js';
+import { parseIdentityFilter } from '../auth/scopes.js';
 import { SigningPool } from './signing-pool.js';
 import { issued, issueLeaf, issueLeafGrouped, keyBlocked, renewalForked, signedIssuance, signingContext, type Caller, type SignIssuance, type IssuanceContext, type IssueOptions, type IssueRequest, type IssuedLeaf, type SubjectKey } from './issue.js';
 import type { CaCertificate, Issuer } from './issuer.js';
 import type { LeafPolicy } from './policy.js';
 import type { CertificateQuery, CertificateRecord, CertificateStore, RevocationOutcome, StoredCrl } from './ports.js';
+import { adviseRenewal, renewalInfo, type AdviceSelector, type RenewalAdvice, type RenewalWindow } from './renewal-advice.js';
 
 /** Everything the authority is built from. */
 export interface AuthorityOptions {
@@ -343,6 +346,29 @@ export class Authority {
   }
 
   /**
+   * The renewal window of the leaf `serial` (RFC 9773 renewal information) and how many seconds until a client should
+   * ask again; `ERR_CERTIFICATE_NOT_FOUND` for a serial that is no leaf of this CA.
+   */
+  renewalInfo(serial: string): Promise<{ record: CertificateRecord; window: RenewalWindow; retryAfterSeconds: number }> {
+    return renewalInfo(this.adviceContext, serial);
+  }
+
+  /**
+   * "Renew now": the leaves `selector` covers, issued until now, should renew within `withinSeconds` (1 s to 7 days).
+   * Stored as one rule and audited (`renew-now`); `matching` is how many unexpired, unrevoked leaves it covers now.
+   *
+   * @example
+   * await authority.adviseRenewal({ kind: 'identity', pattern: 'spiffe:spiffe://acme.internal/ns/prod/**' }, 600, { actor: 'local:ops' });
+   */
+  adviseRenewal(selector: AdviceSelector, withinSeconds: number, caller: Caller, explanationUrl?: string): Promise<{ advice: RenewalAdvice; matching: number; matchingCapped: boolean }> {
+    return adviseRenewal(this.adviceContext, selector, withinSeconds, caller, explanationUrl);
+  }
+
+  private get adviceContext() {
+    return { store: this.options.store, clock: this.options.clock, trustDomain: this.options.policy.trustDomain };
+  }
+
+  /**
    * The CRL to serve for an intermediate: the one any process of this CA published last, when it lists every
    * revocation recorded since and is less than half its validity old (so every replica serves the same CRL, and a
    * burst of replicas signs one, not one each); else a new one, signed here and published for the others. For an
@@ -372,6 +398,73 @@ export class Authority {
   signCrl(issuer: Issuer = this.active): Promise<SignedCrl> {
     const { store, clock, crlValiditySeconds, crlRetentionSeconds } = this.options;
     return signIssuerCrl({ store, issuer, level: 'intermediate', now: clock.now(), validitySeconds: crlValiditySeconds, retentionSeconds: crlRetentionSeconds });
+  }
+
+  /** The leaf `serialText` (any accepted text form), refused unless this CA issued it as a leaf. */
+  private async leafToRevoke(serialText: string): Promise<CertificateRecord> {
+    const serial = normalizeSerial(serialText);
+    if (serial === null) throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: "${serialText.slice(0, 80)}" is not a serial number (hex expected)`);
+    const record = await this.options.store.findBySerial(serial);
+    if (!record) throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `authority: no certificate with serial ${serial} was issued by this CA`);
+    if (record.kind !== 'leaf') throw new CaError('ERR_REVOKE_CA_CERTIFICATE', `authority: ${serial} is the ${record.kind} certificate; revoking it would break the CA (rotate it instead)`);
+    return record;
+  }
+
+  private massContext(limit = MASS_REVOCATION_LIMIT): MassRevocationContext {
+    return { store: this.options.store, now: wholeSeconds(this.options.clock.now()), serviceSpiffeId: caServiceSpiffeId(this.trustDomain), limit };
+  }
+
+  /**
+   * The lineage of the leaf `serialText`: itself, every leaf renewed from a member (with or without a new key,
+   * however many renewals down) and every leaf with the same public key as a member, whatever their status, oldest
+   * first. More than `limit` (100,000) members is `ERR_REVOCATION_TOO_BROAD`.
+   *
+   * @example
+   * (await authority.lineageOf(first.serial)).map((r) => r.serial) // [first, its renewals, their rekeys, ...]
+   */
+  async lineageOf(serialText: string, options: { limit?: number } = {}): Promise<CertificateRecord[]> {
+    const start = await this.leafToRevoke(serialText);
+    return lineageClosure(this.options.store, [start], options.limit ?? MASS_REVOCATION_LIMIT, `the lineage of ${start.serial} holds`);
+  }
+
+  /**
+   * Revokes the unexpired, unrevoked members of the lineage of `serialText` (see {@link lineageOf}); those already
+   * revoked or expired are reported, not touched, and the CA service's own leaves are never revoked this way.
+   * `keyCompromise` also blocks every key of the lineage. With `dryRun`, reports what it would do and writes nothing.
+   *
+   * @example
+   * const r = await authority.revokeLineage(first.serial, 'superseded', { actor: 'local:ops' }, { dryRun: true });
+   * r.revoked.map((c) => c.serial) // what a real run would revoke
+   */
+  async revokeLineage(serialText: string, reason: RevocationReason, caller: Caller, options: { dryRun?: boolean; limit?: number } = {}): Promise<MassRevocation> {
+    const start = await this.leafToRevoke(serialText);
+    const ctx = this.massContext(options.limit);
+    const select = () => lineageClosure(ctx.store, [start], ctx.limit, `the lineage of ${start.serial} holds`);
+    return revokeSelection(ctx, select, { lineage: start.serial }, reason, caller, options.dryRun ?? false);
+  }
+
+  /**
+   * Revokes every unexpired, unrevoked leaf with an identity (SPIFFE ID, DNS name or IP address) that `patternText`
+   * matches, in the scopes' dialect (`ERR_PATTERN_INVALID` when it is not a pattern); matching nothing is an empty
+   * result. The CA service's own leaves are never revoked this way. `keyCompromise` widens the selection to the
+   * lineage of every match and blocks their keys, as a single keyCompromise revocation does for its key.
+   *
+   * @example
+   * await authority.revokeIdentity('spiffe:spiffe://acme.internal/ns/dev/**', 'cessationOfOperation', { actor: 'local:ops' });
+   */
+  async revokeIdentity(patternText: string, reason: RevocationReason, caller: Caller, options: { dryRun?: boolean; limit?: number } = {}): Promise<MassRevocation> {
+    const pattern = parseIdentityFilter(patternText);
+    const ctx = this.massContext(options.limit);
+    const select = async () => {
+      const matches = await identityMatches(ctx, pattern);
+      return reason === 'keyCompromise' ? lineageClosure(ctx.store, matches, ctx.limit, `the pattern "${pattern.text}" and the lineages of its matches hold`, { ancestors: false }) : matches;
+    };
+    return revokeSelection(ctx, select, { identity: pattern.text }, reason, caller, options.dryRun ?? false);
+  }
+
+  /** The serials renewed from each of `records` (its `renewedTo`), looked up at once for a listing page. */
+  renewedTo(records: readonly Pick<CertificateRecord, 'serial'>[]): Promise<Map<string, string[]>> {
+    return this.options.store.successorsOf(records.map((r) => r.serial));
   }
 }
 

@@ -1,6 +1,7 @@
 // What the authority core needs from the outside world, declared here by the code that uses it.
 
 import type { RevocationReason } from '../revocation/reasons.js';
+import type { RenewalAdvice } from './renewal-advice.js';
 
 /** The kind of certificate a record holds. */
 export type CertificateKind = 'root' | 'intermediate' | 'leaf';
@@ -58,6 +59,19 @@ export interface CertificateQuery {
   readonly identityContains?: { readonly kind: 'spiffe' | 'dns' | 'ip'; readonly text: string };
   /** Resume a listing after this certificate (in the listing's notAfter, serial order). */
   readonly after?: { readonly notAfter: Date; readonly serial: string };
+  /** Only certificates signed before this (`issuedAt`). */
+  readonly issuedBefore?: Date;
+}
+
+/** One entry of the revocation log: a leaf revoked, at its place in the log's sequence. */
+export interface RevocationEvent {
+  readonly seq: number;
+  readonly serial: string;
+  /** Hex key id of the intermediate that issued it. */
+  readonly issuerKeyId: string;
+  readonly revokedAt: Date;
+  readonly reason: RevocationReason;
+  readonly notAfter: Date;
 }
 
 /** A revoked certificate as a CRL lists it. */
@@ -151,6 +165,8 @@ export interface CertificateStore {
   publishCrl(crl: StoredCrl): Promise<StoredCrl>;
   /** The newest revocation sequence number, and the serials revoked after `sinceSeq` (null when too many to list). */
   revocationsSince(sinceSeq: number): Promise<{ seq: number; serials: string[] | null }>;
+  /** The revocation log after `afterSeq`, in order, at most `limit` entries: what the revocation stream replays. */
+  revocationEvents(afterSeq: number, limit: number): Promise<RevocationEvent[]>;
   /** The latest notAfter of the leaves of the issuer with this key id (undefined when it issued none). */
   lastLeafExpiry(issuerKeyId: string): Promise<Date | undefined>;
   appendAudit(event: AuditEvent): Promise<void>;
@@ -158,6 +174,42 @@ export interface CertificateStore {
   appendAuditBatch(events: readonly AuditEvent[]): Promise<void>;
   /** Audit rows in id order: after row `after` (default 0), at most `limit`. */
   auditLog(options?: { limit?: number; after?: number }): Promise<AuditRecord[]>;
+  /**
+   * Stores a "renew now" rule with its audit row in one transaction (the row's detail gains the rule's `adviceId`),
+   * and tells other replicas (PostgreSQL: NOTIFY `advice`). Returns it with its id.
+   */
+  recordRenewalAdvice(advice: Omit<RenewalAdvice, 'id'>, audit: AuditEvent): Promise<RenewalAdvice>;
+  /** The rules stored after rule `afterId`, in id order, at most `limit`: the push stream resumes from an id. */
+  renewalAdviceSince(afterId: number, limit: number): Promise<RenewalAdvice[]>;
+  /**
+   * The rules made at or after `createdSince`, in id order. Rules older than the CA's maximum TTL cover no unexpired
+   * leaf, and rules older than a leaf's issuance never cover it.
+   */
+  activeRenewalAdvice(createdSince: Date): Promise<RenewalAdvice[]>;
+  /**
+   * One step of a lineage: the leaves renewed from one of `serials` (with or without a new key) and the leaves whose
+   * key (SPKI hash) is one of `subjectKeyHashes`, whatever their status, in serial order. Indexed lookups; any
+   * number of serials and hashes (read in chunks).
+   */
+  leavesRelatedTo(serials: readonly string[], subjectKeyHashes: readonly string[]): Promise<CertificateRecord[]>;
+  /**
+   * Revokes the leaves `serials` in one transaction: each one newly revoked gets its revocation log row and its audit
+   * row `audit(serial)`, and the change is announced like any revocation. A serial already revoked is left as it was
+   * and one that is no leaf of this CA is not touched (`notFound`). With `blockKeysOf`, the same transaction blocks
+   * the key of each of those serials (keyCompromise; each newly blocked key audited once, as `key-block`).
+   */
+  recordRevocations(serials: readonly string[], revokedAt: Date, reason: RevocationReason, audit: (serial: string) => AuditEvent, options?: { readonly blockKeysOf?: readonly string[] }): Promise<BulkRevocationOutcome>;
+  /** The serials of the leaves renewed from each of `serials` (oldest first; a serial never renewed has none), in one lookup. */
+  successorsOf(serials: readonly string[]): Promise<Map<string, string[]>>;
+}
+
+/** What {@link CertificateStore.recordRevocations} did, serial by serial. */
+export interface BulkRevocationOutcome {
+  readonly revoked: string[];
+  readonly alreadyRevoked: string[];
+  readonly notFound: string[];
+  /** SPKI hashes blocked by this call or before it (with `blockKeysOf`), in the order first met. */
+  readonly keysBlocked: string[];
 }
 
 /**

@@ -26,7 +26,7 @@ export const processTerminal: Terminal = {
 export const EXIT = { ok: 0, failure: 1, usage: 2, internal: 70 } as const;
 
 // A value the command line got wrong (a duration, an identity pattern) is a usage error too, with its own code.
-const USAGE_CODES: ReadonlySet<CaErrorCode> = new Set(['ERR_USAGE', 'ERR_DURATION_INVALID', 'ERR_PATTERN_INVALID']);
+const USAGE_CODES: ReadonlySet<CaErrorCode> = new Set(['ERR_USAGE', 'ERR_DURATION_INVALID', 'ERR_PATTERN_INVALID', 'ERR_ADVICE_INVALID', 'ERR_REVOCATION_REASON_INVALID']);
 
 /** The one place a CaError code becomes an exit code. */
 export function exitCodeFor(code: CaErrorCode): number {

@@ -34,6 +34,7 @@ const load = {
   migrate: () => import('./commands/migrate.js'),
   ocsp: () => import('./commands/ocsp.js'),
   renew: () => import('./commands/renew.js'),
+  renewNow: () => import('./commands/renew-now.js'),
   revoke: () => import('./commands/revoke.js'),
   serve: () => import('./commands/serve.js'),
   token: () => import('./commands/token.js'),
@@ -173,10 +174,13 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
 
   const revokeCommand = program
     .command('revoke')
-    .description('revoke a leaf certificate by serial or by certificate file')
+    .description('revoke a leaf certificate by serial or by certificate file, or a lineage (--lineage) or an identity (--identity) at once')
     .argument('[serial]', 'serial number (hex)')
     .option('--dir <dir>', 'CA directory')
     .option('--cert <file>', 'revoke the certificate in this file')
+    .option('--lineage <serial>', 'revoke this certificate, every certificate renewed from it (with or without a new key) and every certificate with the same key', once)
+    .option('--identity <pattern>', 'revoke every unexpired certificate with an identity the pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)', once)
+    .option('--dry-run', 'with --lineage or --identity: list what would be revoked, change nothing', false)
     .option('--key <file>', "with --ca-url and --cert: revoke your own certificate, proving it with its key (mTLS)")
     .option('--api-key <key>', 'API key with the revoke scope (with --ca-url; prefer --api-key-file or $MESHCA_API_KEY)')
     .option('--api-key-file <file>', 'file whose first line is the API key')
@@ -202,6 +206,23 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
       if (o.exec !== undefined && !o.daemon) throw new CaError('ERR_USAGE', 'cli: --exec goes with --daemon');
       return (await load.renew()).renew(o, (line) => term.stderr(`${new Date().toISOString()} ca renew: ${line}\n`));
     }, !!o.json),
+  );
+
+  const renewNowCommand = program
+    .command('renew-now')
+    .description('move the renewal window of the leaves a selector covers to now: clients renew at a random moment within --within')
+    .option('--dir <dir>', 'CA directory')
+    .option('--serial <serial>', 'one leaf, by serial (hex)', once)
+    .option('--identity <pattern>', 'leaves with an identity the pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)', once)
+    .option('--issued-before <time>', 'leaves signed before this time (ISO 8601 with a zone, e.g. 2026-06-15T12:00:00Z)', once)
+    .option('--all', 'every leaf', false)
+    .option('--within <dur>', 'how long the window lasts (1s to 7d)', once)
+    .option('--explanation-url <url>', 'an http(s) page that says why, served to clients as explanationURL', once)
+    .option('--api-key <key>', 'API key with the revoke scope (with --ca-url; prefer --api-key-file or $MESHCA_API_KEY)')
+    .option('--api-key-file <file>', 'file whose first line is the API key')
+    .option('--json', 'print JSON');
+  remoteOptions(renewNowCommand).action((o) =>
+    run(async () => (localOrRemote(o) === 'local' ? (await load.renewNow()).renewNow(o) : (await load.renewNow()).renewNowRemote({ ...o, apiKey: apiKeyOf(o) })), !!o.json),
   );
 
   program

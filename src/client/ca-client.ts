@@ -53,6 +53,11 @@ export class CaClient {
 
   /** Sends one request and parses the JSON answer. */
   async call<T>(method: 'GET' | 'POST', path: string, credential: ClientCredential, body?: unknown): Promise<T> {
+    return (await this.exchange<T>(method, path, credential, body)).body;
+  }
+
+  /** As `call`, with the answer's headers (renewal-info's `Retry-After`). */
+  async exchange<T>(method: 'GET' | 'POST', path: string, credential: ClientCredential, body?: unknown): Promise<{ body: T; headers: Readonly<Record<string, string | string[] | undefined>> }> {
     const url = new URL(path.replace(/^\//, ''), this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const res = await requestBytes(url, {
@@ -75,7 +80,7 @@ export class CaClient {
     } catch {
       throw new CaError('ERR_CA_RESPONSE', `client: the CA answered ${res.status} with a body that is not JSON`);
     }
-    if (res.status >= 200 && res.status < 300) return parsed as T;
+    if (res.status >= 200 && res.status < 300) return { body: parsed as T, headers: res.headers };
     const err = (parsed as { error?: { code?: unknown; message?: unknown } }).error;
     const code = typeof err?.code === 'string' && /^ERR_[A-Z_]+$/.test(err.code) ? (err.code as CaErrorCode) : 'ERR_CA_RESPONSE';
     throw new CaError(code, typeof err?.message === 'string' ? err.message : `client: the CA answered ${res.status}`, { detail: { status: res.status } });

@@ -1,7 +1,7 @@
 // The one HTTP(S) transport of meshca's clients: a request with optional client certificate, bytes back, and
 // transport failures turned into ERR_CA_UNREACHABLE / ERR_TLS_TRUST.
 
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { CaError } from '../errors.js';
@@ -51,7 +51,7 @@ function spiffeIdOf(cert: PeerCertificate): string | null {
 }
 
 /** Node's hostname check, then the CA service's identity (see {@link RequestOptions.caService}). */
-function caServiceIdentity(host: string, cert: PeerCertificate): Error | undefined {
+export function caServiceIdentity(host: string, cert: PeerCertificate): Error | undefined {
   const hostname = checkServerIdentity(host, cert);
   if (hostname) return hostname;
   const id = spiffeIdOf(cert);
@@ -60,7 +60,7 @@ function caServiceIdentity(host: string, cert: PeerCertificate): Error | undefin
 }
 
 /** Sends one request and resolves with the status and body, whatever the status. */
-export function requestBytes(url: URL, o: RequestOptions = {}): Promise<{ status: number; body: Buffer }> {
+export function requestBytes(url: URL, o: RequestOptions = {}): Promise<{ status: number; body: Buffer; headers: IncomingHttpHeaders }> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, rejectWith) => {
     let deadline: NodeJS.Timeout | undefined;
@@ -95,7 +95,7 @@ export function requestBytes(url: URL, o: RequestOptions = {}): Promise<{ status
         });
         res.on('end', () => {
           clearTimeout(deadline);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers });
         });
         res.on('error', (e) => reject(transportError(url, e)));
       },

@@ -10,6 +10,7 @@ import { readCertificate } from '../pki/certificate.js';
 import { createCsr } from '../pki/csr.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import type { CaClient, IssuedCertificate } from './ca-client.js';
+import { RevocationStream, type RenewalNotice, type RevocationNotice } from './revocation-stream.js';
 
 /** The certificate and key files being kept current. */
 export interface CredentialFiles {
@@ -65,6 +66,38 @@ export function renewalTime(notBefore: Date, notAfter: Date, random: () => numbe
   return new Date(start + (life * 2) / 3 + (random() - 0.5) * 0.1 * life);
 }
 
+/** The CA's suggested renewal window for a certificate (RFC 9773 renewalInfo), and when to ask again. */
+export interface RenewalInfo {
+  readonly start: Date;
+  readonly end: Date;
+  readonly explanationUrl: string | null;
+  /** From `Retry-After`: when the window may have moved (an operator's `ca renew-now`). */
+  readonly retryAfterMs: number;
+}
+
+/** Reads `GET /v1/certificates/{serial}/renewal-info` (public, like OCSP). */
+export async function fetchRenewalInfo(client: CaClient, serial: string): Promise<RenewalInfo> {
+  const { body, headers } = await client.exchange<{ suggestedWindow?: { start?: unknown; end?: unknown }; explanationURL?: unknown }>('GET', `/v1/certificates/${serial}/renewal-info`, undefined);
+  const start = typeof body.suggestedWindow?.start === 'string' ? new Date(body.suggestedWindow.start) : new Date(NaN);
+  const end = typeof body.suggestedWindow?.end === 'string' ? new Date(body.suggestedWindow.end) : new Date(NaN);
+  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) throw new CaError('ERR_CA_RESPONSE', 'renew: the CA\'s renewal-info has no valid suggestedWindow');
+  const retry = Number(headers['retry-after']);
+  return { start, end, explanationUrl: typeof body.explanationURL === 'string' ? body.explanationURL : null, retryAfterMs: Number.isFinite(retry) && retry > 0 ? Math.min(retry, 86400) * 1000 : 3600_000 };
+}
+
+/**
+ * A moment to renew inside the window, drawn uniformly so a fleet told to renew "within 10 minutes" spreads over
+ * them. The same window keeps the moment drawn before (polling does not redraw it); a window that had already
+ * begun before this certificate was received is the CA's default one seen through a backdated notBefore (or
+ * advice about its predecessor), so the certificate's own timing applies instead (see renewalTime).
+ */
+export function renewalMoment(info: Pick<RenewalInfo, 'start' | 'end'>, leaf: { notBefore: Date; notAfter: Date }, previous: { window: string; at: Date } | undefined, receivedAt?: Date, random: () => number = Math.random): { window: string; at: Date } {
+  const window = `${info.start.toISOString()}/${info.end.toISOString()}`;
+  if (previous?.window === window) return previous;
+  if (receivedAt !== undefined && info.start < receivedAt) return { window, at: renewalTime(leaf.notBefore, leaf.notAfter, random, receivedAt) };
+  return { window, at: new Date(info.start.getTime() + random() * (info.end.getTime() - info.start.getTime())) };
+}
+
 /** Retry delay after `failures` failed attempts: exponential from 1 s, capped, with full jitter to spread a herd. */
 export function retryDelayMs(failures: number, lifetimeMs: number, random: () => number = Math.random): number {
   const cap = Math.max(2_000, Math.min(5 * 60_000, lifetimeMs / 10));
@@ -74,6 +107,9 @@ export function retryDelayMs(failures: number, lifetimeMs: number, random: () =>
 
 export interface DaemonOptions extends CredentialFiles {
   readonly client: CaClient;
+  /** The CA's URL and root (PEM): with both, the daemon listens on the CA's stream for renewal advice. */
+  readonly caUrl?: string;
+  readonly caBundle?: string;
   readonly rekey: boolean;
   readonly exec?: string | undefined;
   readonly log: (line: string) => void;
@@ -114,35 +150,114 @@ export async function runRenewalDaemon(o: DaemonOptions): Promise<void> {
   let failures = 0;
   /** The certificate this daemon last received, and when. */
   let received: { serial: string; at: Date } | undefined;
-  while (!o.signal.aborted) {
-    let current;
-    try {
-      current = readCredentials(o);
-    } catch (e) {
-      o.log(`cannot read the credentials: ${(e as Error).message}; retrying in 10s`);
-      await sleep(10_000, o.signal);
-      continue;
+  let moment: { window: string; at: Date } | undefined;
+  let announced = '';
+  // Renewal advice arrives on the CA's stream (authenticated with the current certificate): it cuts the wait short,
+  // and the window is then read again from renewal-info.
+  let wake: AbortController | undefined;
+  // Its own certificate's revocation is checked against the root and the chain in the certificate file.
+  let own = '';
+  const stream = o.caUrl && o.caBundle ? new RevocationStream({
+    caUrl: o.caUrl,
+    caBundle: o.caBundle,
+    credentials: () => {
+      const c = readCredentials(o);
+      return { cert: c.certPem, key: c.keyPem };
+    },
+    trustBundle: () => `${o.caBundle}\n${readCredentials(o).certPem}`,
+    concerns: (serial) => serial === own,
+  }) : undefined;
+  stream?.on('revoked', (n: RevocationNotice) => {
+    if (n.serial !== own) return;
+    o.log(`CERTIFICATE ${n.serial} WAS REVOKED at ${n.revokedAt.toISOString()} (${n.reason}): it cannot be renewed; re-enroll with a token`);
+    wake?.abort();
+  });
+  stream?.on('renew', (n: RenewalNotice) => {
+    const c = (() => { try { return readCredentials(o); } catch { return undefined; } })();
+    if (c && adviceMayApply(n, c)) {
+      o.log(`the CA advises renewal (advice ${n.adviceId}, window ${n.suggestedWindow.start} to ${n.suggestedWindow.end})`);
+      wake?.abort();
     }
-    const life = current.notAfter.getTime() - current.notBefore.getTime();
-    const receivedAt = received?.serial === current.serial ? received.at : undefined;
-    const wait = failures === 0 ? renewalTime(current.notBefore, current.notAfter, Math.random, receivedAt).getTime() - Date.now() : retryDelayMs(failures, life);
-    if (failures === 0) o.log(`certificate ${current.serial} valid until ${current.notAfter.toISOString()}; renewing in ${Math.max(0, Math.round(wait / 1000))}s`);
-    await sleep(Math.max(0, wait), o.signal);
-    if (o.signal.aborted) break;
-    try {
-      const issued = await renewOnce(o.client, o, o.rekey);
-      received = { serial: issued.serial, at: new Date() };
-      failures = 0;
-      o.log(`renewed ${current.serial} → ${issued.serial}, valid until ${issued.notAfter}`);
-      if (o.exec) await runHook(o.exec, o.log);
-    } catch (e) {
-      failures++;
-      const expired = current.notAfter.getTime() <= Date.now();
-      const code = e instanceof CaError ? ` [${e.code}]` : '';
-      o.log(`${expired ? `CERTIFICATE ${current.serial} EXPIRED at ${current.notAfter.toISOString()}; ` : ''}renewal attempt ${failures} failed: ${(e as Error).message}${code}`);
-      if (e instanceof CaError && ['ERR_CERTIFICATE_REVOKED', 'ERR_CERTIFICATE_UNTRUSTED'].includes(e.code)) {
-        o.log('the CA refuses this certificate; it cannot be renewed (re-enroll with a token)');
+  });
+  let subscribed = false;
+  stream?.on('connected', () => {
+    if (!subscribed) o.log("listening for renewal advice on the CA's stream");
+    subscribed = true;
+  });
+  stream?.start();
+  o.signal.addEventListener('abort', () => stream?.close(), { once: true });
+  try {
+    while (!o.signal.aborted) {
+      let current;
+      try {
+        current = readCredentials(o);
+      } catch (e) {
+        o.log(`cannot read the credentials: ${(e as Error).message}; retrying in 10s`);
+        await sleep(10_000, o.signal);
+        continue;
+      }
+      own = current.serial;
+      const life = current.notAfter.getTime() - current.notBefore.getTime();
+      const receivedAt = received?.serial === current.serial ? received.at : undefined;
+      let wait: number;
+      let recheck = Infinity;
+      let why = '';
+      if (failures > 0) wait = retryDelayMs(failures, life);
+      else {
+        try {
+          const info = await fetchRenewalInfo(o.client, current.serial);
+          moment = renewalMoment(info, current, moment, receivedAt);
+          recheck = info.retryAfterMs;
+          why = ` (the CA suggests ${info.start.toISOString()} to ${info.end.toISOString()})`;
+        } catch (e) {
+          // An older CA without renewal-info, or one out of reach: the certificate's own two-thirds point.
+          moment = { window: '', at: renewalTime(current.notBefore, current.notAfter, Math.random, receivedAt) };
+          recheck = 5 * 60_000;
+          why = ` (renewal-info unavailable: ${(e as Error).message})`;
+        }
+        wait = moment.at.getTime() - Date.now();
+      }
+      // Said once per planned moment, not at every renewal-info poll.
+      const plan = `${current.serial}@${moment?.at.toISOString() ?? ''}`;
+      if (failures === 0 && plan !== announced) o.log(`certificate ${current.serial} valid until ${current.notAfter.toISOString()}; renewing in ${Math.max(0, Math.round(wait / 1000))}s${why}`);
+      announced = plan;
+      if (wait > recheck) {
+        wake = new AbortController();
+        await sleep(recheck, AbortSignal.any([o.signal, wake.signal]));
+        continue;
+      }
+      wake = new AbortController();
+      await sleep(Math.max(0, wait), AbortSignal.any([o.signal, wake.signal]));
+      if (o.signal.aborted) break;
+      if (wake.signal.aborted) continue;
+      try {
+        const issued = await renewOnce(o.client, o, o.rekey);
+        received = { serial: issued.serial, at: new Date() };
+        failures = 0;
+        o.log(`renewed ${current.serial} → ${issued.serial}, valid until ${issued.notAfter}`);
+        if (o.exec) await runHook(o.exec, o.log);
+      } catch (e) {
+        failures++;
+        const expired = current.notAfter.getTime() <= Date.now();
+        const code = e instanceof CaError ? ` [${e.code}]` : '';
+        o.log(`${expired ? `CERTIFICATE ${current.serial} EXPIRED at ${current.notAfter.toISOString()}; ` : ''}renewal attempt ${failures} failed: ${(e as Error).message}${code}`);
+        if (e instanceof CaError && ['ERR_CERTIFICATE_REVOKED', 'ERR_CERTIFICATE_UNTRUSTED'].includes(e.code)) {
+          o.log('the CA refuses this certificate; it cannot be renewed (re-enroll with a token)');
+        }
       }
     }
+  } finally {
+    stream?.close();
   }
+}
+
+/**
+ * Whether renewal advice may cover this certificate, judged from what the event says (the CA's renewal-info
+ * decides): by serial, by issue time, or for all. An identity pattern is left to renewal-info.
+ */
+export function adviceMayApply(n: RenewalNotice, leaf: { serial: string; notBefore: Date }): boolean {
+  const s = n.selector;
+  if (s.kind === 'serial') return s.serial === leaf.serial;
+  if (s.kind === 'issued-before') return typeof s.before === 'string' && leaf.notBefore < new Date(s.before);
+  return true;
 }

@@ -204,6 +204,21 @@ export function isVerifiableAlgorithm(algorithmOid: string): boolean {
  * the point is still checked to lie on the curve.
  */
 export function publicKeyObject(key: PublicKeyInfo): KeyObject {
+  // Importing a key costs more than an ECDSA verification: the few keys a process checks (its issuers, their OCSP
+  // signers) are imported once.
+  const id = key.spki.toString('base64');
+  let imported = importedKeys.get(id);
+  if (imported === undefined) {
+    imported = importPublicKey(key);
+    if (importedKeys.size >= 256) importedKeys.delete(importedKeys.keys().next().value!);
+    importedKeys.set(id, imported);
+  }
+  return imported;
+}
+
+const importedKeys = new Map<string, KeyObject>();
+
+function importPublicKey(key: PublicKeyInfo): KeyObject {
   if (key.algorithm === 'ec') {
     const size = key.curve === 'P-256' ? 32 : 48;
     const point = key.keyBytes;

@@ -2,6 +2,7 @@
 
 import { Tag, children, expectTag, oidToString, readElement, readTime, readWhole, seq, smallInteger, time, tlv, unsignedInteger } from '../crypto/der.js';
 import { readPublicKeyInfo, signedEnvelope, verifySignature, type Signer } from '../crypto/keys.js';
+import { serialToHex } from '../crypto/serial.js';
 import { CaError } from '../errors.js';
 import { readExtensions, type CertificateView } from '../pki/certificate.js';
 import { authorityKeyIdentifier, crlNumber as crlNumberExtension, crlReason, extensionsBlock } from '../pki/extensions.js';
@@ -125,6 +126,19 @@ export function readCrl(der: Buffer): CrlView {
       nextUpdate,
       number,
     };
+  } catch (e) {
+    throw new CaError('ERR_DER_INVALID', 'revocation: not a well-formed CRL', { cause: e });
+  }
+}
+
+/** The serials a DER CRL lists, canonical hex (read once when a relying party loads it, not per connection). */
+export function crlSerials(der: Buffer): string[] {
+  try {
+    const f = children(expectTag(children(readWhole(der, Tag.SEQUENCE, 'CertificateList').value)[0], Tag.SEQUENCE, 'tbsCertList').value);
+    let i = (f[0]?.tag === Tag.INTEGER ? 1 : 0) + 3;
+    if (f[i] && (f[i]!.tag === Tag.UTC_TIME || f[i]!.tag === Tag.GENERALIZED_TIME)) i++;
+    if (f[i]?.tag !== Tag.SEQUENCE) return [];
+    return children(f[i]!.value).map((entry) => serialToHex(expectTag(children(entry.value)[0], Tag.INTEGER, 'userCertificate').value));
   } catch (e) {
     throw new CaError('ERR_DER_INVALID', 'revocation: not a well-formed CRL', { cause: e });
   }

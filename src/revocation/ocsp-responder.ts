@@ -3,8 +3,9 @@
 
 import { createHash } from 'node:crypto';
 import { addSeconds, wholeSeconds, type Clock } from '../crypto/clock.js';
-import { ocspErrorResponse, parseOcspRequest, signOcspResponse, issuerHashes, type OcspRequest, type OcspSigner, type SingleAnswer } from './ocsp.js';
+import { createOcspRequest, ocspErrorResponse, parseOcspRequest, signOcspResponse, issuerHashes, type OcspRequest, type OcspSigner, type SingleAnswer } from './ocsp.js';
 import type { OcspSource } from './ocsp-source.js';
+import type { RevocationReason } from './reasons.js';
 import { SigningBudget } from './signing-budget.js';
 
 /** `answer(request)` for a request that parses; `malformedRequest` for anything else (a request never raises). */
@@ -45,6 +46,8 @@ export interface OcspResponderOptions {
 interface Cached {
   readonly answer: OcspAnswer & { cache: NonNullable<OcspAnswer['cache']> };
   readonly serial: string;
+  /** A revocation, once answered, stays one: only these may serve as the stream's statements. */
+  readonly revoked: boolean;
   readonly refreshAt: number;
 }
 
@@ -57,6 +60,8 @@ interface Cached {
 export class OcspResponder {
   private signer: OcspSigner | undefined;
   private readonly cache = new Map<string, Cached>();
+  /** The cache keys of each serial's answers (at most eight), so a revocation drops them without a walk. */
+  private readonly keysOf = new Map<string, Set<string>>();
   private readonly hashes;
   private readonly cacheSize: number;
   private readonly budget: SigningBudget;
@@ -80,19 +85,62 @@ export class OcspResponder {
     this.signer = signer;
     this.generation++;
     this.cache.clear();
+    this.keysOf.clear();
   }
 
   /** Drops cached responses for `serials` (after their revocation), or all of them. */
   invalidate(serials?: readonly string[]): void {
     this.generation++;
-    if (!serials) return this.cache.clear();
-    const gone = new Set(serials);
-    for (const [key, entry] of this.cache) if (gone.has(entry.serial)) this.cache.delete(key);
+    if (!serials) {
+      this.keysOf.clear();
+      return this.cache.clear();
+    }
+    // By serial, not by a walk of the whole cache: a revocation costs the same with 10 or 100,000 answers cached.
+    for (const serial of serials) {
+      for (const key of this.keysOf.get(serial) ?? []) this.cache.delete(key);
+      this.keysOf.delete(serial);
+    }
   }
 
   /** The DER response for a DER request from `client` (its address, for the signing budget). */
   respond(der: Buffer, client?: string): Promise<OcspAnswer> {
     return parsedOr(der, (request) => this.answer(request, client));
+  }
+
+  /**
+   * The issuer's signed word that `serial` is revoked (a nonce-less response, as OCSP clients get it from the
+   * cache), or undefined before a signer is installed. The revocation stream carries it with each event, so a
+   * subscriber believes the CA, not the connection. Signed from the revocation as recorded, with no database read
+   * and no per-client budget: a mass revocation must reach every subscriber at once.
+   */
+  statementFor(serial: string, revoked: { revokedAt: Date; reason: RevocationReason }): Buffer | undefined {
+    const signer = this.signer;
+    if (!signer) return undefined;
+    const [cert] = parseOcspRequest(createOcspRequest({ issuerSubject: this.options.issuerSubject, issuerKeyBits: this.options.issuerKeyBits, serial: Buffer.from(serial, 'hex') })).certs;
+    const key = cert!.cacheKey;
+    const now = this.options.clock.now().getTime();
+    const hit = this.cache.get(key);
+    if (hit && now < hit.refreshAt && hit.revoked) return hit.answer.body;
+    const thisUpdate = wholeSeconds(new Date(now));
+    const nextUpdate = addSeconds(thisUpdate, this.options.validitySeconds);
+    const body = signOcspResponse({ responder: signer, producedAt: thisUpdate, thisUpdate, nextUpdate, answers: [{ certId: cert!.certId, status: { status: 'revoked', ...revoked } }], nonce: undefined });
+    this.remember(key, serial, { body, cache: { thisUpdate, nextUpdate, etag: `"${createHash('sha1').update(body).digest('hex')}"` } }, true, now);
+    return body;
+  }
+
+  private remember(key: string, serial: string, answer: Cached['answer'], revoked: boolean, now: number): void {
+    this.cache.delete(key);
+    if (this.cache.size >= this.cacheSize) {
+      const [oldest, entry] = this.cache.entries().next().value!;
+      this.cache.delete(oldest);
+      const keys = this.keysOf.get(entry.serial);
+      keys?.delete(oldest);
+      if (keys?.size === 0) this.keysOf.delete(entry.serial);
+    }
+    this.cache.set(key, { answer, serial, revoked, refreshAt: now + (this.options.validitySeconds * 1000) / 2 });
+    const keys = this.keysOf.get(serial);
+    if (keys) keys.add(key);
+    else this.keysOf.set(serial, new Set([key]));
   }
 
   /** The response to a parsed request; `unauthorized` unless every CertID names this responder's issuer. */
@@ -123,11 +171,7 @@ export class OcspResponder {
     // and must be answerable at once.
     if (request.nonce !== undefined || answers.some((a) => a.status.status === 'unknown')) return { body };
     const answer = { body, cache: { thisUpdate, nextUpdate, etag: `"${createHash('sha1').update(body).digest('hex')}"` } };
-    if (key !== undefined && generation === this.generation) {
-      this.cache.delete(key);
-      if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(key, { answer, serial: single!.serial, refreshAt: now + (this.options.validitySeconds * 1000) / 2 });
-    }
+    if (key !== undefined && generation === this.generation) this.remember(key, single!.serial, answer, answers[0]!.status.status === 'revoked', now);
     return answer;
   }
 }

@@ -49,7 +49,7 @@ export function ocspRequestFor(leaf: CertificateView, issuer: CertificateView): 
  * OCSPSigning purpose, answering for this serial, and current. A nonce, when the response carries one, must be
  * ours; a response without one is accepted as a pre-signed answer (RFC 8954 leaves that to the client) and says so.
  */
-export function verifyOcspResponse(der: Buffer, p: { leaf: CertificateView; issuer: CertificateView; nonce: Buffer | undefined; now: Date }): VerifiedOcspStatus {
+export function verifyOcspResponse(der: Buffer, p: { leaf: Pick<CertificateView, 'serial'>; issuer: CertificateView; nonce: Buffer | undefined; now: Date }): VerifiedOcspStatus {
   let response: asn1Ocsp.OCSPResponse;
   try {
     response = AsnConvert.parse(der, asn1Ocsp.OCSPResponse);

@@ -15,6 +15,8 @@ export interface ServiceMetrics extends ApiMetrics {
   databaseUp(up: boolean): void;
   /** 1 while the store holds an intermediate whose key is not in this directory's private/ (a rotation made elsewhere). */
   keyMissing(missing: boolean): void;
+  /** Reports, when /metrics is rendered, how many subscribers the revocation stream holds. */
+  countSubscribers(count: () => number): void;
 }
 
 export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, expiring?: (withinSeconds: number) => Promise<number>): ServiceMetrics {
@@ -66,6 +68,9 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, ex
     rotationNeeded: (needed) => rotation.set(needed ? 1 : 0),
     databaseUp: (up) => databaseUp.set(up ? 1 : 0),
     keyMissing: (missing) => keyMissing.set(missing ? 1 : 0),
+    countSubscribers: (count) => {
+      new Gauge({ name: 'meshca_revocation_stream_subscribers', help: 'Subscribers connected to /v1/revocations/stream on this replica', registers: [registry], collect() { this.set(count()); } });
+    },
     issued: (kind) => issued.inc({ kind }),
     revoked: (count) => revoked.inc(count),
     refused: (code) => refused.inc({ code }),

@@ -19,6 +19,7 @@ import type { SignedAuditHead } from '../api/ports.js';
 import type { AuditEvent } from '../authority/ports.js';
 import { RefusalLog } from '../auth/refusals.js';
 import { CrlPublisher } from '../revocation/crl-publisher.js';
+import { RevocationFeed } from '../authority/revocation-feed.js';
 import { OcspResponder, OcspResponders } from '../revocation/ocsp-responder.js';
 import { SigningBudget } from '../revocation/signing-budget.js';
 import type { Issuer } from '../authority/issuer.js';
@@ -82,6 +83,8 @@ export interface ServeOptions {
   readonly limits?: Partial<ListenerLimits>;
   /** OCSP responses signed on the fly (nonces, cache misses) per client address per second; 0: no limit. Default 200. */
   readonly ocspSignPerClientPerSecond?: number;
+  /** How often the revocation stream sends a heartbeat (default 5 s). */
+  readonly streamHeartbeatMs?: number;
   /** How often a signed audit head is logged and published (default 60 s). */
   readonly auditHeadIntervalMs?: number;
   readonly logger?: Logger;
@@ -275,7 +278,26 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       signedHead = { id: head.id, seal: head.seal, at: at.toISOString(), jws, publicKey: auditKeyPublic };
       logger.info({ id: head.id, seal: head.seal, jws }, 'audit head');
     };
+    // The push channel: every revocation (and renewal advice) of any process on the store, with the issuer's
+    // signed statement, to every subscriber of this replica.
+    const feed = new RevocationFeed({
+      source: ca.store,
+      statement: (r) => responderOf.get(r.issuerKeyId)?.statementFor(r.serial, r),
+      heartbeat: () => ({
+        crls: authority.publishedIntermediates.flatMap((i) => {
+          const crl = publisher.byKeyId(i.keyIdHex);
+          return crl ? [{ issuerKeyId: i.keyIdHex, number: crl.number.toString(), nextUpdate: crl.nextUpdate.toISOString() }] : [];
+        }),
+      }),
+      ...(options.streamHeartbeatMs === undefined ? {} : { heartbeatMs: options.streamHeartbeatMs }),
+    });
+    metrics.countSubscribers(() => feed.size);
+    // Three quarters of the HTTPS listener's connections at most go to stream subscriptions: the rest stay free for
+    // sign, renew and revoke, whatever the fleet (or one misbehaving client) does.
+    const limits = { ...LISTENER_DEFAULTS, ...options.limits };
     const deps = {
+      revocationFeed: feed,
+      maxStreamSubscriptions: Math.max(1, Math.floor((limits.maxConnections * 3) / 4)),
       authority,
       apiKeys: ca.store,
       appendAudit: (e: AuditEvent) => ca.store.appendAudit(e),
@@ -347,7 +369,6 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       responders.set(live.map((i) => responderOf.get(i.keyIdHex)!));
     };
     const revocationHandler = createRevocationHandler({ publisher, responder: responders });
-    const limits = { ...LISTENER_DEFAULTS, ...options.limits };
     const httpLimits = {
       maxHeaderSize: 16 * 1024,
       headersTimeout: limits.headersTimeoutMs,
@@ -527,14 +548,26 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       })();
       return watching;
     };
-    const watch = setInterval(() => void watchRevocations(), REVOCATION_POLL_MS);
+    const feedJobs = reportOnce(logger, 'could not read new revocations for the revocation stream');
+    const pollFeed = (): Promise<void> => feed.poll().then(() => feedJobs.ok(), (e: unknown) => feedJobs.failed(e));
+    await feed.start(revocationSeq);
+    const watch = setInterval(() => {
+      void watchRevocations();
+      void pollFeed();
+    }, REVOCATION_POLL_MS);
     watch.unref();
-    const unsubscribe = ca.store.onChange((what) => void (what === 'revocation' ? watchRevocations() : what === 'crl' ? publisher.refresh() : rotationTick()));
+    const unsubscribe = ca.store.onChange((what) => {
+      if (what === 'revocation') void watchRevocations().then(pollFeed);
+      else if (what === 'advice') void pollFeed();
+      else if (what === 'crl') void publisher.refresh();
+      else void rotationTick();
+    });
     await publishHead();
     const headJobs = reportOnce(logger, 'could not sign the audit head');
     const headTimer = setInterval(() => void publishHead().then(() => headJobs.ok(), (e: unknown) => headJobs.failed(e)), options.auditHeadIntervalMs ?? AUDIT_HEAD_INTERVAL_MS);
     headTimer.unref();
     stopWatching = () => {
+      feed.stop();
       clearInterval(watch);
       clearInterval(headTimer);
       clearInterval(rotationTimer);

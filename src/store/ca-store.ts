@@ -5,8 +5,11 @@ import type { AuditEvent, CertificateStore, HierarchyStore } from '../authority/
 import { CaError } from '../errors.js';
 import type { ChainVerdict } from './audit-chain.js';
 
-/** What another process announced it changed: a revocation, a CRL it published, or the hierarchy (a rotation, a new root CRL). */
-export type ChangeListener = (what: 'revocation' | 'crl' | 'hierarchy') => void;
+/**
+ * What another process announced it changed: a revocation, a CRL it published, the hierarchy (a rotation, a new root
+ * CRL), or a "renew now" rule it recorded.
+ */
+export type ChangeListener = (what: 'revocation' | 'crl' | 'hierarchy' | 'advice') => void;
 
 /** Every port the CA needs from its database, and what operating it takes (health, change feed, audit walk). */
 export interface CaStore extends CertificateStore, ApiKeyStore, HierarchyStore {

@@ -8,9 +8,9 @@ import { CaError } from '../errors.js';
 import { appendAuditIn, createPostgresSchema, postgresError, verifyAuditChainIn } from './postgres-store.js';
 
 /** Every table of the CA's data, in an order that never copies a row before what it refers to. */
-const TABLES = ['certificates', 'crl_numbers', 'audit_log', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints'] as const;
+const TABLES = ['certificates', 'crl_numbers', 'audit_log', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice'] as const;
 
-/** Rows copied per statement (PostgreSQL takes at most 65,534 parameters; a certificate row has 15). */
+/** Rows copied per statement (PostgreSQL takes at most 65,534 parameters; a certificate row, the widest, has 15). */
 const BATCH = 2000;
 
 /** What was copied: rows per table. */
@@ -66,6 +66,8 @@ export async function copySqliteToPostgres(sqlitePath: string, url: string, opti
       await tx`UPDATE audit_head SET last_id = ${sequence('audit_log') ?? 0}`;
       const revocations = sequence('revocation_log') ?? 0;
       if (revocations > 0) await tx`SELECT setval(pg_get_serial_sequence('revocation_log', 'seq'), ${revocations})`;
+      const advice = sequence('renewal_advice') ?? 0;
+      if (advice > 0) await tx`SELECT setval(pg_get_serial_sequence('renewal_advice', 'id'), ${advice})`;
       const verdict = await verifyAuditChainIn(tx, options.sealKey);
       if (!verdict.ok || verdict.head !== head) {
         throw new CaError('ERR_STORE_CORRUPT', `store: the copy in ${location} does not end at the audit head of ${sqlitePath} (${verdict.ok ? verdict.head : verdict.message}); nothing was moved`);

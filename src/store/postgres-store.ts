@@ -3,21 +3,22 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import postgres, { type ReservedSql, type Sql, type TransactionSql } from 'postgres';
 import type { ApiKeyRecord } from '../auth/ports.js';
-import type { AuditEvent, AuditRecord, CertificateQuery, CertificateRecord, CrlScope, IssuedEntry, IssuedOutcome, Renewal, RevocationOutcome, RevokedCertificate, SpentToken, StoredCrl } from '../authority/ports.js';
+import type { AuditEvent, AuditRecord, BulkRevocationOutcome, CertificateQuery, CertificateRecord, CrlScope, IssuedEntry, IssuedOutcome, Renewal, RevocationEvent, RevocationOutcome, RevokedCertificate, SpentToken, StoredCrl } from '../authority/ports.js';
 import { redactDatabaseUrl } from '../config/ca-config.js';
 import { CaError } from '../errors.js';
+import type { RenewalAdvice } from '../authority/renewal-advice.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { chainReachesCounter, GENESIS, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
-import { CRL_PAGE, certificateFilter } from './queries.js';
-import { auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
+import { CRL_PAGE, certificateFilter, chunked } from './queries.js';
+import { adviceAudit, auditContent, toAdvice, toAdviceRow, type AdviceRow, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
 
 const MIGRATIONS_DIR = new URL('./migrations/postgres/', import.meta.url);
 
 /** Advisory lock keys: every write transaction takes WRITE_LOCK (so writes commit one at a time, as SQLite's do). */
 const WRITE_LOCK = 0x6d657368;
 const MIGRATION_LOCK = 0x6d696772;
-/** The NOTIFY channel: payload `revocation` or `hierarchy`. */
+/** The NOTIFY channel: payload `revocation`, `crl`, `hierarchy` or `advice`. */
 const CHANNEL = 'meshca_changes';
 /** Seconds a query may wait for a connection and run (the client's own limit, behind the deadline below). */
 const QUERY_TIMEOUT_SECONDS = 5;
@@ -241,7 +242,7 @@ export class PostgresCertificateStore implements CaStore {
     for (;;) {
       try {
         await this.sql.listen(CHANNEL, (payload) => {
-          const what = payload === 'hierarchy' || payload === 'crl' ? payload : 'revocation';
+          const what = payload === 'hierarchy' || payload === 'crl' || payload === 'advice' ? payload : 'revocation';
           for (const l of this.listeners) l(what);
         });
         return;
@@ -473,6 +474,12 @@ export class PostgresCertificateStore implements CaStore {
     });
   }
 
+  async revocationEvents(afterSeq: number, limit: number): Promise<RevocationEvent[]> {
+    const rows = await this.read((sql) => sql<{ seq: number; serial: string; issuer_key_id: string; revoked_at: number; revocation_reason: RevocationReason | null; not_after: number }[]>`SELECT l.seq, l.serial, c.issuer_key_id, l.revoked_at, c.revocation_reason, c.not_after
+      FROM revocation_log l JOIN certificates c ON c.serial = l.serial WHERE l.seq > ${afterSeq} ORDER BY l.seq LIMIT ${Math.floor(limit)}`);
+    return rows.map((r) => ({ seq: Number(r.seq), serial: r.serial, issuerKeyId: r.issuer_key_id, revokedAt: fromSeconds(Number(r.revoked_at)), reason: r.revocation_reason ?? 'unspecified', notAfter: fromSeconds(Number(r.not_after)) }));
+  }
+
   async lastLeafExpiry(issuerKeyId: string): Promise<Date | undefined> {
     const [row] = await this.read((sql) => sql<{ not_after: number }[]>`SELECT not_after FROM certificates WHERE kind = 'leaf' AND issuer_key_id = ${issuerKeyId} ORDER BY not_after DESC LIMIT 1`);
     return row === undefined ? undefined : fromSeconds(Number(row.not_after));
@@ -645,6 +652,98 @@ export class PostgresCertificateStore implements CaStore {
   async close(): Promise<void> {
     await this.sql.end({ timeout: 2 });
   }
+
+  async recordRenewalAdvice(advice: Omit<RenewalAdvice, 'id'>, audit: AuditEvent): Promise<RenewalAdvice> {
+    return this.audited(async (tx, log) => {
+      const r = toAdviceRow(advice);
+      const [row] = await tx<{ id: number }[]>`INSERT INTO renewal_advice (created_at, actor, selector, serial, identity, issued_before, window_start, window_end, explanation_url)
+        VALUES (${r.created_at}, ${r.actor}, ${r.selector}, ${r.serial}, ${r.identity}, ${r.issued_before}, ${r.window_start}, ${r.window_end}, ${r.explanation_url}) RETURNING id`;
+      const id = Number(row!.id);
+      log.append(adviceAudit(audit, id));
+      await tx`SELECT pg_notify(${CHANNEL}, 'advice')`;
+      return { ...advice, id };
+    });
+  }
+
+  async renewalAdviceSince(afterId: number, limit: number): Promise<RenewalAdvice[]> {
+    const rows = await this.read((sql) => sql<AdviceRow[]>`SELECT * FROM renewal_advice WHERE id > ${afterId} ORDER BY id LIMIT ${Math.max(0, Math.floor(limit))}`);
+    return rows.map(toAdvice);
+  }
+
+  async activeRenewalAdvice(createdSince: Date): Promise<RenewalAdvice[]> {
+    const rows = await this.read((sql) => sql<AdviceRow[]>`SELECT * FROM renewal_advice WHERE created_at >= ${toSeconds(createdSince)} ORDER BY id`);
+    return rows.map(toAdvice);
+  }
+
+  async leavesRelatedTo(serials: readonly string[], subjectKeyHashes: readonly string[]): Promise<CertificateRecord[]> {
+    return this.read(async (sql) => {
+      const found = new Map<string, CertificateRow>();
+      // One = ANY list per column and chunk, so each lookup runs on its own index.
+      for (const chunk of chunked(serials)) {
+        for (const row of await sql<CertificateRow[]>`SELECT * FROM certificates WHERE renewed_from = ANY(${chunk}::text[]) AND kind = 'leaf'`) found.set(row.serial, row);
+      }
+      for (const chunk of chunked(subjectKeyHashes)) {
+        for (const row of await sql<CertificateRow[]>`SELECT * FROM certificates WHERE subject_key_hash = ANY(${chunk}::text[]) AND kind = 'leaf'`) found.set(row.serial, row);
+      }
+      return [...found.values()].sort((a, b) => (a.serial < b.serial ? -1 : 1)).map(toRecord);
+    });
+  }
+
+  async recordRevocations(serials: readonly string[], revokedAt: Date, reason: RevocationReason, audit: (serial: string) => AuditEvent, options: { readonly blockKeysOf?: readonly string[] } = {}): Promise<BulkRevocationOutcome> {
+    return this.audited(async (tx, log): Promise<BulkRevocationOutcome> => {
+      const at = toSeconds(revokedAt);
+      const outcome: BulkRevocationOutcome = { revoked: [], alreadyRevoked: [], notFound: [], keysBlocked: [] };
+      for (const chunk of chunked(serials)) {
+        // The update decides, under the write lock: a racing revocation of the same serial makes this one already-revoked.
+        const updated = new Set((await tx<{ serial: string }[]>`UPDATE certificates SET revoked_at = ${at}, revocation_reason = ${reason}
+          WHERE serial = ANY(${chunk}::text[]) AND kind = 'leaf' AND revoked_at IS NULL RETURNING serial`).map((r) => r.serial));
+        const revoked = chunk.filter((s) => updated.has(s));
+        if (revoked.length > 0) await tx`INSERT INTO revocation_log (serial, revoked_at) SELECT serial, ${at} FROM unnest(${revoked}::text[]) WITH ORDINALITY AS u(serial, n) ORDER BY n`;
+        const leaves = new Set((await tx<{ serial: string }[]>`SELECT serial FROM certificates WHERE serial = ANY(${chunk}::text[]) AND kind = 'leaf'`).map((r) => r.serial));
+        for (const serial of chunk) {
+          if (updated.has(serial)) {
+            log.append(audit(serial));
+            outcome.revoked.push(serial);
+          } else (leaves.has(serial) ? outcome.alreadyRevoked : outcome.notFound).push(serial);
+        }
+      }
+      const blocked = new Set<string>();
+      for (const chunk of chunked(options.blockKeysOf ?? [])) {
+        const keyed = await tx<{ serial: string; subject_key_hash: string }[]>`SELECT serial, subject_key_hash FROM certificates WHERE serial = ANY(${chunk}::text[]) AND kind = 'leaf'`;
+        const keyOf = new Map(keyed.map((r) => [r.serial, r.subject_key_hash]));
+        // Each key once, named by the first of these serials that has it.
+        const first = new Map<string, string>();
+        for (const serial of chunk) {
+          const hash = keyOf.get(serial);
+          if (hash !== undefined && !blocked.has(hash) && !first.has(hash)) first.set(hash, serial);
+        }
+        if (first.size === 0) continue;
+        const inserted = new Set((await tx<{ subject_key_hash: string }[]>`INSERT INTO blocked_keys (subject_key_hash, blocked_at, serial)
+          SELECT h, ${at}, s FROM unnest(${[...first.keys()]}::text[], ${[...first.values()]}::text[]) AS u(h, s)
+          ON CONFLICT DO NOTHING RETURNING subject_key_hash`).map((r) => r.subject_key_hash));
+        for (const [hash, serial] of first) {
+          blocked.add(hash);
+          if (!inserted.has(hash)) continue;
+          const { at: when, actor } = audit(serial);
+          log.append({ at: when, actor, action: 'key-block', target: serial, outcome: 'ok', detail: { subjectKeyHash: hash } });
+        }
+      }
+      outcome.keysBlocked.push(...blocked);
+      if (outcome.revoked.length > 0) await tx`SELECT pg_notify(${CHANNEL}, 'revocation')`;
+      return outcome;
+    });
+  }
+
+  async successorsOf(serials: readonly string[]): Promise<Map<string, string[]>> {
+    return this.read(async (sql) => {
+      const successors = new Map<string, string[]>(serials.map((s) => [s, []]));
+      for (const chunk of chunked(serials)) {
+        const rows = await sql<{ serial: string; renewed_from: string }[]>`SELECT serial, renewed_from FROM certificates WHERE renewed_from = ANY(${chunk}::text[]) ORDER BY issued_at, serial`;
+        for (const row of rows) successors.get(row.renewed_from)!.push(row.serial);
+      }
+      return successors;
+    });
+  }
 }
 
 /** An api_keys row with its BIGINT columns as numbers. */
@@ -764,8 +863,8 @@ export async function openPostgresStore(url: string, options: { create?: boolean
   try {
     const { version, upgraded } = await migrate(sql, options.create === true, location);
     const [tables] = await sql<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema()
-      AND table_name IN ('certificates', 'audit_log', 'audit_head', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints')`;
-    if (tables?.n !== 10) throw new CaError('ERR_STORE_CORRUPT', `store: ${location} is missing meshca tables`);
+      AND table_name IN ('certificates', 'audit_log', 'audit_head', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice')`;
+    if (tables?.n !== 11) throw new CaError('ERR_STORE_CORRUPT', `store: ${location} is missing meshca tables`);
     // meshca makes no triggers, rules, row security policies or views: one found was added outside meshca, e.g. to
     // drop audit rows as they are written or hide revocations from the CRL.
     const foreign = await sql<{ what: string }[]>`

@@ -6,6 +6,17 @@ import { toSeconds } from './rows.js';
 /** Revoked entries read per page while building a CRL (~10 ms of work each). */
 export const CRL_PAGE = 10_000;
 
+/** Values bound per lookup by a list of serials or key hashes (well under SQLite's bound-parameter limit). */
+export const LOOKUP_CHUNK = 500;
+
+/** `values` (deduplicated, order kept) in slices of at most `size`. */
+export function chunked<T>(values: readonly T[], size: number = LOOKUP_CHUNK): T[][] {
+  const unique = [...new Set(values)];
+  const out: T[][] = [];
+  for (let i = 0; i < unique.length; i += size) out.push(unique.slice(i, i + size));
+  return out;
+}
+
 /**
  * The WHERE clause (or '') and its parameters for `query`; `placeholder(n)` writes the n-th parameter (`?` for
  * SQLite, `$n` for PostgreSQL).
@@ -28,6 +39,7 @@ export function certificateFilter(query: CertificateQuery, placeholder: (n: numb
     const column = { spiffe: 'spiffe_id', dns: 'dns_names', ip: 'ip_addresses' }[query.identityContains.kind];
     where.push(`${column} LIKE ${param(`%${query.identityContains.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)} ESCAPE '\\'`);
   }
+  if (query.issuedBefore !== undefined) where.push(`issued_at < ${param(toSeconds(query.issuedBefore))}`);
   if (query.after !== undefined) {
     const notAfter = toSeconds(query.after.notAfter);
     where.push(`(not_after > ${param(notAfter)} OR (not_after = ${param(notAfter)} AND serial > ${param(query.after.serial)}))`);

@@ -3,6 +3,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyRecord } from '../auth/ports.js';
 import type { AuditEvent, AuditRecord, CertificateKind, CertificateRecord, StoredCrl } from '../authority/ports.js';
+import type { AdviceSelector, RenewalAdvice } from '../authority/renewal-advice.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 
 export const toSeconds = (d: Date): number => Math.floor(d.getTime() / 1000);
@@ -157,4 +158,47 @@ export interface CrlRow {
 
 export function toStoredCrl(r: CrlRow): StoredCrl {
   return { issuerKeyId: r.issuer_key_id, level: r.level, number: BigInt(r.number), der: r.der, thisUpdate: fromSeconds(Number(r.this_update)), nextUpdate: fromSeconds(Number(r.next_update)), revocationSeq: Number(r.revocation_seq) };
+}
+
+/** A `renewal_advice` row (without its id when it is about to be written). */
+export interface AdviceRow {
+  id: number;
+  created_at: number;
+  actor: string;
+  selector: AdviceSelector['kind'];
+  serial: string | null;
+  identity: string | null;
+  issued_before: number | null;
+  window_start: number;
+  window_end: number;
+  explanation_url: string | null;
+}
+
+export function toAdviceRow(a: Omit<RenewalAdvice, 'id'>): Omit<AdviceRow, 'id'> {
+  const s = a.selector;
+  return {
+    created_at: toSeconds(a.createdAt),
+    actor: a.actor,
+    selector: s.kind,
+    serial: s.kind === 'serial' ? s.serial : null,
+    identity: s.kind === 'identity' ? s.pattern : null,
+    issued_before: s.kind === 'issued-before' ? toSeconds(s.before) : null,
+    window_start: toSeconds(a.windowStart),
+    window_end: toSeconds(a.windowEnd),
+    explanation_url: a.explanationUrl,
+  };
+}
+
+export function toAdvice(r: AdviceRow): RenewalAdvice {
+  const selector: AdviceSelector =
+    r.selector === 'serial' ? { kind: 'serial', serial: r.serial! }
+    : r.selector === 'identity' ? { kind: 'identity', pattern: r.identity! }
+    : r.selector === 'issued-before' ? { kind: 'issued-before', before: fromSeconds(Number(r.issued_before)) }
+    : { kind: 'all' };
+  return { id: Number(r.id), createdAt: fromSeconds(Number(r.created_at)), actor: r.actor, selector, windowStart: fromSeconds(Number(r.window_start)), windowEnd: fromSeconds(Number(r.window_end)), explanationUrl: r.explanation_url };
+}
+
+/** The audit row of a stored rule: its id added to the detail. */
+export function adviceAudit(audit: AuditEvent, id: number): AuditEvent {
+  return { ...audit, detail: { ...audit.detail, adviceId: id } };
 }

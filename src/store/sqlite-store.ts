@@ -4,15 +4,16 @@ import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { ApiKeyRecord } from '../auth/ports.js';
 import { parseScope } from '../auth/scopes.js';
-import type { AuditEvent, AuditRecord, CertificateQuery, CertificateRecord, CrlScope, IssuedEntry, IssuedOutcome, Renewal, RevocationOutcome, RevokedCertificate, SpentToken, StoredCrl } from '../authority/ports.js';
+import type { AuditEvent, AuditRecord, BulkRevocationOutcome, CertificateQuery, CertificateRecord, CrlScope, IssuedEntry, IssuedOutcome, Renewal, RevocationEvent, RevocationOutcome, RevokedCertificate, SpentToken, StoredCrl } from '../authority/ports.js';
 import { subjectKeyHash } from '../crypto/keys.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
 import { chainReachesCounter, GENESIS, legacyChainProblem, legacyRowHash, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
-import { CRL_PAGE, certificateFilter } from './queries.js';
+import { CRL_PAGE, certificateFilter, chunked } from './queries.js';
+import type { RenewalAdvice } from '../authority/renewal-advice.js';
 import type { RevocationReason } from '../revocation/reasons.js';
-import { apiKeySeal, auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
+import { adviceAudit, toAdvice, toAdviceRow, type AdviceRow, apiKeySeal, auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
 
 const MIGRATIONS_DIR = new URL('./migrations/sqlite/', import.meta.url);
 
@@ -322,6 +323,16 @@ export class SqliteCertificateStore implements CaStore {
     });
   }
 
+  async revocationEvents(afterSeq: number, limit: number): Promise<RevocationEvent[]> {
+    return this.guard(() =>
+      this.sql<[number, number], { seq: number; serial: string; issuer_key_id: string; revoked_at: number; revocation_reason: RevocationReason | null; not_after: number }>(
+        'SELECT l.seq, l.serial, c.issuer_key_id, l.revoked_at, c.revocation_reason, c.not_after FROM revocation_log l JOIN certificates c ON c.serial = l.serial WHERE l.seq > ? ORDER BY l.seq LIMIT ?',
+      )
+        .all(afterSeq, Math.floor(limit))
+        .map((r) => ({ seq: r.seq, serial: r.serial, issuerKeyId: r.issuer_key_id, revokedAt: fromSeconds(r.revoked_at), reason: r.revocation_reason ?? 'unspecified', notAfter: fromSeconds(r.not_after) })),
+    );
+  }
+
   async lastLeafExpiry(issuerKeyId: string): Promise<Date | undefined> {
     return this.guard(() => {
       // Walks the notAfter index from the newest: a retired issuer's leaves are found within its successor's first day.
@@ -500,6 +511,83 @@ export class SqliteCertificateStore implements CaStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+
+  async recordRenewalAdvice(advice: Omit<RenewalAdvice, 'id'>, audit: AuditEvent): Promise<RenewalAdvice> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const r = toAdviceRow(advice);
+        const id = Number(
+          this.sql('INSERT INTO renewal_advice (created_at, actor, selector, serial, identity, issued_before, window_start, window_end, explanation_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(r.created_at, r.actor, r.selector, r.serial, r.identity, r.issued_before, r.window_start, r.window_end, r.explanation_url).lastInsertRowid,
+        );
+        this.audit(adviceAudit(audit, id));
+        return { ...advice, id };
+      }).immediate(),
+    );
+  }
+
+  async renewalAdviceSince(afterId: number, limit: number): Promise<RenewalAdvice[]> {
+    return this.guard(() => this.sql<[number, number], AdviceRow>('SELECT * FROM renewal_advice WHERE id > ? ORDER BY id LIMIT ?').all(afterId, Math.max(0, Math.floor(limit))).map(toAdvice));
+  }
+
+  async activeRenewalAdvice(createdSince: Date): Promise<RenewalAdvice[]> {
+    return this.guard(() => this.sql<[number], AdviceRow>('SELECT * FROM renewal_advice WHERE created_at >= ? ORDER BY id').all(toSeconds(createdSince)).map(toAdvice));
+  }
+
+  async leavesRelatedTo(serials: readonly string[], subjectKeyHashes: readonly string[]): Promise<CertificateRecord[]> {
+    return this.guard(() => {
+      const found = new Map<string, CertificateRow>();
+      // One IN list per column and chunk, so each lookup runs on its own index.
+      for (const [column, values] of [['renewed_from', serials], ['subject_key_hash', subjectKeyHashes]] as const) {
+        for (const chunk of chunked(values)) {
+          const rows = this.sql<string[], CertificateRow>(`SELECT * FROM certificates WHERE ${column} IN (${chunk.map(() => '?').join(', ')}) AND kind = 'leaf'`).all(...chunk);
+          for (const row of rows) found.set(row.serial, row);
+        }
+      }
+      return [...found.values()].sort((a, b) => (a.serial < b.serial ? -1 : 1)).map(toRecord);
+    });
+  }
+
+  async recordRevocations(serials: readonly string[], revokedAt: Date, reason: RevocationReason, audit: (serial: string) => AuditEvent, options: { readonly blockKeysOf?: readonly string[] } = {}): Promise<BulkRevocationOutcome> {
+    return this.guard(() =>
+      this.db.transaction((): BulkRevocationOutcome => {
+        const at = toSeconds(revokedAt);
+        const outcome: BulkRevocationOutcome = { revoked: [], alreadyRevoked: [], notFound: [], keysBlocked: [] };
+        for (const serial of new Set(serials)) {
+          // The update decides, in the transaction: a racing revocation of the same serial makes this one already-revoked.
+          if (this.sql("UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND kind = 'leaf' AND revoked_at IS NULL").run(at, reason, serial).changes === 1) {
+            this.logRevocation.run(serial, at);
+            this.audit(audit(serial));
+            outcome.revoked.push(serial);
+          } else if (this.sql<[string]>("SELECT 1 FROM certificates WHERE serial = ? AND kind = 'leaf'").get(serial) !== undefined) outcome.alreadyRevoked.push(serial);
+          else outcome.notFound.push(serial);
+        }
+        const blocked = new Set<string>();
+        for (const serial of options.blockKeysOf ?? []) {
+          const hash = this.sql<[string], string>("SELECT subject_key_hash FROM certificates WHERE serial = ? AND kind = 'leaf'").pluck().get(serial);
+          if (hash === undefined || blocked.has(hash)) continue;
+          blocked.add(hash);
+          if (this.sql('INSERT INTO blocked_keys (subject_key_hash, blocked_at, serial) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(hash, at, serial).changes > 0) {
+            const { at: when, actor } = audit(serial);
+            this.audit({ at: when, actor, action: 'key-block', target: serial, outcome: 'ok', detail: { subjectKeyHash: hash } });
+          }
+        }
+        outcome.keysBlocked.push(...blocked);
+        return outcome;
+      }).immediate(),
+    );
+  }
+
+  async successorsOf(serials: readonly string[]): Promise<Map<string, string[]>> {
+    return this.guard(() => {
+      const successors = new Map<string, string[]>(serials.map((s) => [s, []]));
+      for (const chunk of chunked(serials)) {
+        const rows = this.sql<string[], { serial: string; renewed_from: string }>(`SELECT serial, renewed_from FROM certificates WHERE renewed_from IN (${chunk.map(() => '?').join(', ')}) ORDER BY issued_at, serial`).all(...chunk);
+        for (const row of rows) successors.get(row.renewed_from)!.push(row.serial);
+      }
+      return successors;
+    });
+  }
 }
 
 /** What a migration's data step may use: the audit seal key, for the rows it writes or reseals. */
@@ -649,8 +737,8 @@ export function openSqliteStore(path: string, options: { create?: boolean; sealK
       throw new CaError('ERR_AUDIT_TAMPERED', `store: ${path} holds ${foreign.map((f) => `${f.type} "${f.name}"`).join(', ')}, which meshca never creates: the database was changed outside meshca; refusing to use it`);
     }
     const { version, upgraded } = migrate(db, { sealKey: options.sealKey, auditKeyFresh: options.auditKeyFresh ?? path === ':memory:' });
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints')").all();
-    if (tables.length !== 9) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice')").all();
+    if (tables.length !== 10) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
     const store = new SqliteCertificateStore(db, path, options.sealKey);
     store.upgraded = upgraded;
     store.schemaVersion = version;

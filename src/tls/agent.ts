@@ -4,7 +4,7 @@ import { Agent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { toAuthorizer, type Authorizer } from './authorize.js';
-import { identityOf, rememberPeer, type PeerIdentity } from './identity.js';
+import { identityOf, peerIdentity, rememberPeer, type PeerIdentity } from './identity.js';
 import { verifyRefusal, type Refusal } from './server.js';
 import type { CertificateSource } from './source.js';
 
@@ -27,13 +27,34 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
   const { source, authorize, onRefused, ...rest } = options;
   const authorizer = authorize === undefined ? undefined : toAuthorizer(authorize);
   const serverIdentity = (host: string, cert: PeerCertificate): Error | undefined => {
-    if (!authorizer) return checkServerIdentity(host, cert);
     const peer = identityOf(cert.raw);
+    if (source.isRevoked(peer.serial)) {
+      const reason = 'its certificate is revoked (the CA said so on its revocation stream)';
+      onRefused?.({ peer, code: 'revoked', reason, remoteAddress: host });
+      return Object.assign(new Error(`tls: server ${peer.spiffeId ?? peer.dnsNames[0] ?? peer.serial}: ${reason}`), { code: 'ERR_MESHCA_PEER_REVOKED' });
+    }
+    if (source.revocationUnknown()) {
+      const reason = 'its revocation status is unknown: the CRLs are past their nextUpdate and the revocation stream is down (failClosed)';
+      onRefused?.({ peer, code: 'revocation-unknown', reason, remoteAddress: host });
+      return Object.assign(new Error(`tls: server ${peer.spiffeId ?? peer.dnsNames[0] ?? peer.serial}: ${reason}`), { code: 'ERR_MESHCA_REVOCATION_UNKNOWN' });
+    }
+    if (!authorizer) return checkServerIdentity(host, cert);
     if (authorizer(peer)) return undefined;
     const reason = `not authorized: the client allows ${authorizer.description}`;
     onRefused?.({ peer, code: 'not-authorized', reason, remoteAddress: host });
     return Object.assign(new Error(`tls: server ${peer.spiffeId ?? peer.dnsNames[0] ?? peer.serial} is ${reason}`), { code: 'ERR_MESHCA_PEER_NOT_AUTHORIZED' });
   };
+  // Connections to a server the CA revokes while they are open (pooled keep-alive ones too) are closed at once.
+  const live = new Set<TLSSocket>();
+  source.on('revoked', (n: { serial: string }) => {
+    for (const socket of live) {
+      const peer = peerIdentity(socket);
+      if (peer?.serial !== n.serial) continue;
+      live.delete(socket);
+      onRefused?.({ peer, code: 'revoked', reason: 'its certificate was revoked while connected (the CA said so on its revocation stream)', remoteAddress: socket.remoteAddress });
+      socket.destroy();
+    }
+  });
   class MtlsAgent extends Agent {
     override createConnection(opts: ConnectionOptions, callback?: (err: Error | null, socket: Socket) => void): Socket {
       const min = opts.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2';
@@ -42,11 +63,14 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
       const socket = (Agent.prototype as unknown as { createConnection: (o: ConnectionOptions, cb?: unknown) => TLSSocket }).createConnection.call(this, secure, callback);
       socket.once('secureConnect', () => {
         const cert = socket.getPeerX509Certificate();
-        if (cert) rememberPeer(socket, identityOf(cert.raw));
+        if (!cert) return;
+        rememberPeer(socket, identityOf(cert.raw));
+        live.add(socket);
+        socket.once('close', () => live.delete(socket));
       });
       // A server certificate OpenSSL refused (revoked, expired, from another CA) is a refusal too, with its reason.
       socket.once('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === undefined || e.code === 'ERR_MESHCA_PEER_NOT_AUTHORIZED' || !/^(CERT_|UNABLE_TO_|CRL_|SELF_SIGNED|DEPTH_ZERO)/.test(e.code)) return;
+        if (e.code === undefined || e.code === 'ERR_MESHCA_PEER_NOT_AUTHORIZED' || e.code === 'ERR_MESHCA_PEER_REVOKED' || e.code === 'ERR_MESHCA_REVOCATION_UNKNOWN' || !/^(CERT_|UNABLE_TO_|CRL_|SELF_SIGNED|DEPTH_ZERO)/.test(e.code)) return;
         let peer: PeerIdentity | null = null;
         try {
           const cert = socket.getPeerX509Certificate();

@@ -76,12 +76,17 @@ function secureServerOptions<T extends TlsOptions>(given: T, source: Certificate
   };
 }
 
-/** True when the certificate's authorityKeyIdentifier names a certificate of the bundle (checked only on refusal). */
-function issuerInBundle(der: Buffer, bundlePem: string): boolean {
+/**
+ * True when the certificate's authorityKeyIdentifier names a certificate of the bundle or of the source's own chain
+ * (a bundle of the root alone is common; the intermediate that signed this service signs its peers too). Checked
+ * only on refusal: a server does not see the chain its peer sent.
+ */
+function issuerKnown(der: Buffer, credentials: { ca: string; cert: string }): boolean {
   try {
     const aki = readCertificate(der).extensions.get(OID.authorityKeyIdentifier);
     if (!aki) return false;
-    return readPemLabelled(bundlePem, ['CERTIFICATE'], 'trust bundle').some((c) => aki.value.includes(keyIdentifier(readCertificate(c).spki)));
+    const known = [...readPemLabelled(credentials.ca, ['CERTIFICATE'], 'trust bundle'), ...readPemLabelled(credentials.cert, ['CERTIFICATE'], 'certificate').slice(1)];
+    return known.some((c) => aki.value.includes(keyIdentifier(readCertificate(c).spki)));
   } catch {
     return false;
   }
@@ -117,29 +122,46 @@ function guard(server: TlsServer, o: MtlsOptions, answersHttp: boolean): void {
     if (!socket.authorized) {
       let why = verifyRefusal(String(socket.authorizationError ?? 'UNKNOWN'));
       // OpenSSL looks for a CRL before it notices that an issuer of the same name is another CA's.
-      if (why.code === 'revocation-unknown' && !issuerInBundle(cert.raw, o.source.credentials().ca)) {
+      if (why.code === 'revocation-unknown' && !issuerKnown(cert.raw, o.source.credentials())) {
         why = { code: 'unknown-issuer', reason: `its certificate does not chain to the trust bundle (its issuer is another CA's; OpenSSL said ${socket.authorizationError})` };
       }
       return refuse({ peer, ...why, remoteAddress }, socket);
     }
     if (!peer) return refuse({ peer, code: 'invalid-certificate', reason: 'its certificate cannot be read', remoteAddress }, socket);
-    if (o.source.revocation === 'failClosed' && o.source.crlStale()) {
-      return refuse({ peer, code: 'revocation-unknown', reason: 'the CRLs are past their nextUpdate (failClosed)', remoteAddress }, socket);
+    if (o.source.isRevoked(peer.serial)) return refuse({ peer, code: 'revoked', reason: 'its certificate is revoked (the CA said so on its revocation stream)', remoteAddress }, socket);
+    if (o.source.revocationUnknown()) {
+      return refuse({ peer, code: 'revocation-unknown', reason: 'the CRLs are past their nextUpdate and the revocation stream is down (failClosed)', remoteAddress }, socket);
     }
     if (!authorizer(peer)) {
       return refuse({ peer, code: 'not-authorized', reason: `not authorized: the server allows ${authorizer.description}`, remoteAddress }, socket);
     }
     rememberPeer(socket, peer);
+    live.add(socket);
+    socket.once('close', () => live.delete(socket));
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     refuse({ peer: null, code: 'handshake-failed', reason: `TLS handshake failed (the peer hung up or spoke no acceptable TLS): ${err.code ?? err.message}`, remoteAddress: socket.remoteAddress }, undefined);
   });
+  // Connections of a peer the CA revokes while they are open are closed: a revocation takes effect at once,
+  // not at the peer's next handshake.
+  const live = new Set<TLSSocket>();
+  const revoked = (n: { serial: string }) => {
+    for (const socket of live) {
+      const peer = peerIdentity(socket);
+      if (peer?.serial !== n.serial) continue;
+      live.delete(socket);
+      refuse({ peer, code: 'revoked', reason: 'its certificate was revoked while connected (the CA said so on its revocation stream)', remoteAddress: socket.remoteAddress }, undefined);
+      socket.destroy();
+    }
+  };
   const swap = () => server.setSecureContext(o.source.secureContext());
   o.source.on('renewed', swap);
   o.source.on('updated', swap);
+  o.source.on('revoked', revoked);
   server.on('close', () => {
     o.source.off('renewed', swap);
     o.source.off('updated', swap);
+    o.source.off('revoked', revoked);
   });
 }
 

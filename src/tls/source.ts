@@ -7,18 +7,38 @@ import { join } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { CaClient, type IssuedCertificate } from '../client/ca-client.js';
 import { fetchBytes } from '../client/fetch.js';
-import { renewOnce, renewalTime, retryDelayMs } from '../client/renewer.js';
+import { adviceMayApply, fetchRenewalInfo, renewalMoment, renewOnce, renewalTime, retryDelayMs } from '../client/renewer.js';
 import { generateKeyPair, privateKeyFromPem, privateKeyToPem, spkiOf } from '../crypto/keys.js';
 import { readPemBlocks, readPemLabelled, toPem } from '../crypto/pem.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
 import { createCsr } from '../pki/csr.js';
-import { readCrl } from '../revocation/crl.js';
+import { crlSerials, readCrl } from '../revocation/crl.js';
+import { RevocationStream, type RenewalNotice, type RevocationNotice } from '../client/revocation-stream.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import { identityOf, type PeerIdentity } from './identity.js';
 
 /** What to do when the CRLs are past their nextUpdate: refuse every peer (default) or stop checking revocation. */
 export type RevocationPolicy = 'failClosed' | 'failOpen';
+
+/** How a source learns of revocations: CRLs always, and the CA's revocation stream when `push` is on. */
+export interface RevocationOptions {
+  /** When revocation status is unknown (CRLs stale and the stream down past its grace): refuse (default) or accept. */
+  readonly policy?: RevocationPolicy;
+  /**
+   * Subscribe to the CA's revocation stream (`/v1/revocations/stream`): a revocation is refused on new handshakes
+   * and established connections with that peer are closed within a second or two, without waiting for a CRL.
+   * Default true for `fromCA`; `fromFiles` subscribes when given `caUrl`.
+   */
+  readonly push?: boolean;
+  /** How long the stream may be down and still stand in for CRLs past their nextUpdate (default 60 s). */
+  readonly streamGraceMs?: number;
+}
+
+function revocationOptions(r: RevocationPolicy | RevocationOptions | undefined): { policy: RevocationPolicy; push: boolean | undefined; graceMs: number } {
+  const o = typeof r === 'string' ? { policy: r } : (r ?? {});
+  return { policy: o.policy ?? 'failClosed', push: o.push, graceMs: o.streamGraceMs ?? 60_000 };
+}
 
 /** PEM credentials as Node's tls takes them. */
 export interface TlsCredentials {
@@ -34,6 +54,8 @@ export interface TlsCredentials {
 interface Loaded extends TlsCredentials {
   readonly identity: PeerIdentity;
   readonly crlNextUpdate: Date | undefined;
+  /** The serials the CRLs list: checked by the source itself while stale CRLs are left out of the TLS context. */
+  readonly crlRevoked: ReadonlySet<string>;
 }
 
 /** Checks that the key is the leaf's and that every part parses; returns the loaded credentials. */
@@ -44,32 +66,137 @@ function load(c: TlsCredentials): Loaded {
   if (!spkiOf(createPublicKey(key)).equals(leaf.spki)) throw new CaError('ERR_KEY_INVALID', 'tls: the key does not match the certificate');
   readPemLabelled(c.ca, ['CERTIFICATE'], 'trust bundle').forEach(readCertificate);
   let crlNextUpdate: Date | undefined;
+  const crlRevoked = new Set<string>();
   if (c.crl !== undefined) {
     const crls = readPemBlocks(c.crl).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL');
     if (crls.length === 0) throw new CaError('ERR_PEM_INVALID', 'tls: the CRL file holds no X509 CRL block');
     for (const b of crls) {
       const next = readCrl(b.der).nextUpdate;
       if (next && (!crlNextUpdate || next < crlNextUpdate)) crlNextUpdate = next;
+      for (const serial of crlSerials(b.der)) crlRevoked.add(serial);
     }
   }
-  return { ...c, identity: identityOf(chain[0]!), crlNextUpdate };
+  return { ...c, identity: identityOf(chain[0]!), crlNextUpdate, crlRevoked };
 }
 
 /**
  * Where a server's or agent's credentials come from. Emits `renewed` (new certificate), `updated` (new trust
- * bundle or CRLs), `expiring` (less than a sixth of the lifetime left) and `error` (a reload or renewal failed;
- * the current credentials stay in use). Without an `error` listener, errors are dropped, never thrown.
+ * bundle or CRLs), `revoked` (a RevocationNotice pushed by the CA: servers and agents built on this source close
+ * their connections with that peer), `expiring` (less than a sixth of the lifetime left) and `error` (a reload,
+ * renewal or the revocation stream failed, or a forged event was ignored; the current credentials stay in use).
+ * Without an `error` listener, errors are dropped, never thrown.
  */
 export class CertificateSource extends EventEmitter {
   protected current: Loaded;
   private warnedExpiring = '';
+  /** Revocations pushed by the CA, serial → notAfter (ms): forgotten once the certificate has expired anyway. */
+  private readonly pushed = new Map<string, number>();
+  /** The CA's revocation stream, when subscribed. */
+  protected stream: RevocationStream | undefined;
+  private staleTimer: NodeJS.Timeout | undefined;
+  /** What to do when revocation status is unknown. */
+  readonly revocation: RevocationPolicy;
+  private readonly streamGraceMs: number;
 
-  protected constructor(
-    initial: TlsCredentials,
-    readonly revocation: RevocationPolicy,
-  ) {
+  protected constructor(initial: TlsCredentials, revocation: RevocationPolicy | RevocationOptions | undefined) {
     super();
+    // Every server and agent on a source listens for its revocations: many of them are not a leak.
+    this.setMaxListeners(0);
+    const r = revocationOptions(revocation);
+    this.revocation = r.policy;
+    this.streamGraceMs = r.graceMs;
     this.current = load(initial);
+    this.crlsWereInForce = this.crlsInForce();
+  }
+
+  /** True when the CA said (on its stream, or in the CRLs this source holds) that the certificate `serial` is revoked. */
+  isRevoked(serial: string): boolean {
+    return this.pushed.has(serial) || this.current.crlRevoked.has(serial);
+  }
+
+  /** True while the revocation stream is connected, or was within its grace. */
+  pushFresh(now: number = Date.now()): boolean {
+    const s = this.stream;
+    return s !== undefined && (s.connected || (s.lastContact > 0 && now - s.lastContact < this.streamGraceMs));
+  }
+
+  /** True when peers must be refused for want of revocation data: failClosed, CRLs stale, and no live stream. */
+  revocationUnknown(now: Date = new Date()): boolean {
+    return this.revocation === 'failClosed' && this.crlStale(now) && !this.pushFresh(now.getTime());
+  }
+
+  /** The connected state of the revocation stream, and where it is (for health checks and logs). */
+  get revocationStream(): { connected: boolean; lastContact: Date | null; lastEventId: string | undefined } | undefined {
+    const s = this.stream;
+    return s === undefined ? undefined : { connected: s.connected, lastContact: s.lastContact > 0 ? new Date(s.lastContact) : null, lastEventId: s.lastEventId };
+  }
+
+  /** Subscribes to the CA's revocation stream, authenticated with this source's current certificate. */
+  protected subscribe(caUrl: string, caBundlePem: string): void {
+    // Statements are checked against the trust bundle and the intermediates of this source's own chain (a bundle of
+    // the root alone is common with fromFiles).
+    const issuers = (): string => `${this.current.ca}\n${readPemLabelled(this.current.cert, ['CERTIFICATE'], 'certificate').slice(1).map((der) => toPem('CERTIFICATE', der)).join('')}`;
+    let cached: { for: Loaded; pem: string } | undefined;
+    const trustBundle = (): string => {
+      if (cached?.for !== this.current) cached = { for: this.current, pem: issuers() };
+      return cached.pem;
+    };
+    const stream = new RevocationStream({ caUrl, caBundle: caBundlePem, credentials: () => ({ cert: this.current.cert, key: this.current.key }), trustBundle });
+    this.stream = stream;
+    stream.on('revoked', (n: RevocationNotice) => this.pushRevocation(n));
+    stream.on('forged', (e: unknown) => this.report(e));
+    stream.on('renew', (n: RenewalNotice) => this.onRenewalAdvice(n));
+    stream.on('resync', () => this.onResync());
+    // Said once per outage, not at every retry: when a live stream drops, and when it cannot be made at all (a wrong
+    // caUrl would otherwise go unnoticed until stale CRLs refuse every peer).
+    let told = false;
+    stream.on('disconnected', (e: unknown, wasConnected: boolean) => {
+      if (wasConnected || !told) this.report(e);
+      told = true;
+      if (wasConnected) this.recheckRevocationMode();
+    });
+    stream.on('connected', () => {
+      told = false;
+      this.recheckRevocationMode();
+    });
+    stream.start();
+  }
+
+  private pushRevocation(n: RevocationNotice): void {
+    if (this.pushed.has(n.serial)) return;
+    const now = Date.now();
+    for (const [serial, notAfter] of this.pushed) if (notAfter <= now) this.pushed.delete(serial);
+    this.pushed.set(n.serial, n.notAfter.getTime());
+    this.emit('revoked', n);
+  }
+
+  /** Renewal advice from the stream (only a source that renews acts on it). */
+  protected onRenewalAdvice(_n: RenewalNotice): void {}
+
+  /** More was missed than the CA replays: the CRLs list it (only a source that fetches them acts on it). */
+  protected onResync(): void {}
+
+  /** Whether the CRLs were in the TLS contexts when they were last built (see {@link recheckRevocationMode}). */
+  private crlsWereInForce: boolean;
+
+  /**
+   * While the stream is live it stands in for CRLs past their nextUpdate: the TLS contexts are rebuilt without them
+   * (the source checks the serials the stale CRLs list itself), and with them again once the stream has been down
+   * past its grace. Called when the stream connects or drops, and at the next moment the answer can change.
+   */
+  private recheckRevocationMode(): void {
+    clearTimeout(this.staleTimer);
+    const inForce = this.crlsInForce();
+    if (inForce !== this.crlsWereInForce) this.emit('updated', this.current.identity);
+    this.crlsWereInForce = inForce;
+    const s = this.stream;
+    const nextUpdate = this.current.crlNextUpdate?.getTime();
+    if (s === undefined || nextUpdate === undefined) return;
+    const now = Date.now();
+    const at = !this.crlStale() ? nextUpdate : !s.connected && s.lastContact > 0 ? s.lastContact + this.streamGraceMs : undefined;
+    if (at === undefined || at + 50 <= now) return;
+    this.staleTimer = setTimeout(() => this.recheckRevocationMode(), Math.min(at - now + 50, 2 ** 31 - 1));
+    this.staleTimer.unref();
   }
 
   /** Identity of the current certificate. */
@@ -99,9 +226,9 @@ export class CertificateSource extends EventEmitter {
     return { key, cert, ca, crl: readPemBlocks(crl).map((b) => toPem('X509 CRL', b.der)) };
   }
 
-  /** True when the CRLs belong in the context: configured, and not stale under `failOpen`. */
+  /** True when the CRLs belong in the context: configured, and not stale under `failOpen` or with a live stream. */
   private crlsInForce(): boolean {
-    return this.current.crl !== undefined && !(this.revocation === 'failOpen' && this.crlStale());
+    return this.current.crl !== undefined && !(this.crlStale() && (this.revocation === 'failOpen' || this.pushFresh()));
   }
 
   private readonly contexts = new Map<string, { for: Loaded; withCrl: boolean; value: SecureContext }>();
@@ -132,8 +259,12 @@ export class CertificateSource extends EventEmitter {
     }
     const previous = this.current;
     this.current = loaded;
+
     if (loaded.identity.serial !== previous.identity.serial) this.emit('renewed', loaded.identity);
     else if (loaded.ca !== previous.ca || loaded.crl !== previous.crl) this.emit('updated', loaded.identity);
+    // Those events rebuilt the contexts as they are now; when that changes next is rechecked from here.
+    this.crlsWereInForce = this.crlsInForce();
+    if (this.stream) this.recheckRevocationMode();
     return true;
   }
 
@@ -151,18 +282,22 @@ export class CertificateSource extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', e);
   }
 
-  /** Stops watching and renewing. */
+  /** Stops watching and renewing, and leaves the revocation stream. */
   close(): void {
+    this.stream?.close();
+    clearTimeout(this.staleTimer);
     this.removeAllListeners('renewed');
   }
 
   /**
-   * Credentials from files, reloaded whenever any of them changes (e.g. rewritten by `ca renew --daemon`).
+   * Credentials from files, reloaded whenever any of them changes (e.g. rewritten by `ca renew --daemon`). With
+   * `caUrl`, it also subscribes to the CA's revocation stream with the certificate in `cert` (`caBundle`: the root
+   * the CA service chains to, default the `ca` file).
    *
    * @example
-   * const source = CertificateSource.fromFiles({ cert: 'svc.pem', key: 'svc.key', ca: 'root.pem', crl: 'crls.pem' });
+   * const source = CertificateSource.fromFiles({ cert: 'svc.pem', key: 'svc.key', ca: 'bundle.pem', crl: 'crls.pem', caUrl: 'https://ca:8443' });
    */
-  static fromFiles(o: { cert: string; key: string; ca: string; crl?: string; revocation?: RevocationPolicy; pollIntervalMs?: number }): CertificateSource {
+  static fromFiles(o: FromFilesOptions): CertificateSource {
     return new FileSource(o);
   }
 
@@ -191,11 +326,34 @@ const fileState = (paths: readonly string[]): string =>
     })
     .join('|');
 
+export interface FromFilesOptions {
+  readonly cert: string;
+  readonly key: string;
+  /** The trust bundle (root, and intermediates). */
+  readonly ca: string;
+  readonly crl?: string;
+  readonly revocation?: RevocationPolicy | RevocationOptions;
+  readonly pollIntervalMs?: number;
+  /** The CA's HTTPS API: subscribe to its revocation stream (unless `revocation.push` is false). */
+  readonly caUrl?: string;
+  /** Path of the root the CA service's TLS certificate chains to (default: the `ca` file). */
+  readonly caBundle?: string;
+}
+
 class FileSource extends CertificateSource {
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly o: { cert: string; key: string; ca: string; crl?: string; revocation?: RevocationPolicy; pollIntervalMs?: number }) {
-    super(FileSource.read(o), o.revocation ?? 'failClosed');
+  constructor(private readonly o: FromFilesOptions) {
+    super(FileSource.read(o), o.revocation);
+    if (o.caUrl !== undefined && revocationOptions(o.revocation).push !== false) {
+      let root: string;
+      try {
+        root = readFileSync(o.caBundle ?? o.ca, 'utf8');
+      } catch (e) {
+        throw new CaError('ERR_FILE_NOT_FOUND', `tls: cannot read ${o.caBundle ?? o.ca} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      this.subscribe(o.caUrl, root);
+    }
     const paths = [o.cert, o.key, o.ca, ...(o.crl ? [o.crl] : [])];
     let seen = fileState(paths);
     // Files in a state that failed to load: reported once, retried only when they change again (a half-written
@@ -247,7 +405,8 @@ export interface FromCaOptions {
   readonly name?: string;
   readonly spiffeId?: string;
   readonly dns?: readonly string[];
-  readonly revocation?: RevocationPolicy;
+  /** Revocation checking: CRLs, and the CA's revocation stream (on by default here: `{ push: false }` turns it off). */
+  readonly revocation?: RevocationPolicy | RevocationOptions;
   /** How often the trust bundle and CRLs are refetched (default 5 minutes, and at the CRLs' nextUpdate). */
   readonly refreshIntervalMs?: number;
 }
@@ -263,7 +422,7 @@ class CaSource extends CertificateSource {
     private readonly client: CaClient,
     private readonly rootPem: string,
   ) {
-    super(initial, o.revocation ?? 'failClosed');
+    super(initial, o.revocation);
   }
 
   private get files() {
@@ -299,6 +458,7 @@ class CaSource extends CertificateSource {
     const source = new CaSource({ ...current, ...trust }, o, client, rootPem);
     source.scheduleRenewal();
     source.scheduleRefresh();
+    if (revocationOptions(o.revocation).push !== false) source.subscribe(o.caUrl, rootPem);
     return source;
   }
 
@@ -323,24 +483,80 @@ class CaSource extends CertificateSource {
   /** The certificate this source last received from the CA, and when (see renewalTime). */
   private received: { serial: string; at: Date } | undefined;
 
+  private renewalTimer: NodeJS.Timeout | undefined;
+  /** The moment drawn inside the CA's current suggested window (kept while the window stays the same). */
+  private moment: { window: string; at: Date } | undefined;
+
+  /** (Re)plans the next renewal; a plan made before (a timer) is replaced. */
   private scheduleRenewal(): void {
+    this.setRenewalTimer(0, () => this.planRenewal());
+  }
+
+  private setRenewalTimer(ms: number, fn: () => Promise<void>): void {
+    if (this.renewalTimer) {
+      clearTimeout(this.renewalTimer);
+      this.timers.delete(this.renewalTimer);
+    }
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.renewalTimer === t) this.renewalTimer = undefined;
+      void fn();
+    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    t.unref();
+    this.timers.add(t);
+    this.renewalTimer = t;
+  }
+
+  /**
+   * When to renew: at a random moment inside the window the CA suggests for this certificate (renewal-info, asked
+   * again every Retry-After, at once on renewal advice from the stream), or, when the CA cannot say, at two thirds
+   * of the lifetime. After a failure, with backoff.
+   */
+  private async planRenewal(): Promise<void> {
     const leaf = readCertificate(readPemLabelled(this.current.cert, ['CERTIFICATE'], 'certificate')[0]!);
     const life = leaf.notAfter.getTime() - leaf.notBefore.getTime();
     const receivedAt = this.received?.serial === leaf.serial ? this.received.at : undefined;
-    const wait = this.failures === 0 ? renewalTime(leaf.notBefore, leaf.notAfter, Math.random, receivedAt).getTime() - Date.now() : retryDelayMs(this.failures, life);
-    this.later(wait, async () => {
+    let wait: number;
+    let recheck = Infinity;
+    if (this.failures > 0) wait = retryDelayMs(this.failures, life);
+    else {
       try {
-        const issued = await renewOnce(this.client, this.files, false);
-        this.received = { serial: issued.serial, at: new Date() };
-        this.failures = 0;
-        this.install({ ...this.credentials(), cert: `${issued.certificate}${issued.chain}`, key: readFileSync(this.files.keyPath, 'utf8') });
-      } catch (e) {
-        this.failures++;
-        this.report(e);
+        const info = await fetchRenewalInfo(this.client, leaf.serial);
+        this.moment = renewalMoment(info, leaf, this.moment, receivedAt);
+        recheck = info.retryAfterMs;
+      } catch {
+        this.moment = { window: '', at: renewalTime(leaf.notBefore, leaf.notAfter, Math.random, receivedAt) };
+        recheck = 5 * 60_000;
       }
-      this.checkExpiring();
-      this.scheduleRenewal();
-    });
+      wait = this.moment.at.getTime() - Date.now();
+    }
+    if (wait > recheck) this.setRenewalTimer(recheck, () => this.planRenewal());
+    else this.setRenewalTimer(wait, () => this.renewNow());
+  }
+
+  private async renewNow(): Promise<void> {
+    try {
+      const issued = await renewOnce(this.client, this.files, false);
+      this.received = { serial: issued.serial, at: new Date() };
+      this.failures = 0;
+      this.install({ ...this.credentials(), cert: `${issued.certificate}${issued.chain}`, key: readFileSync(this.files.keyPath, 'utf8') });
+    } catch (e) {
+      this.failures++;
+      this.report(e);
+    }
+    this.checkExpiring();
+    this.scheduleRenewal();
+  }
+
+  /** Advice that may cover this certificate: renewal-info is asked again, after up to a second (a fleet spreads out). */
+  protected override onRenewalAdvice(n: RenewalNotice): void {
+    const leaf = readCertificate(readPemLabelled(this.current.cert, ['CERTIFICATE'], 'certificate')[0]!);
+    if (this.failures === 0 && adviceMayApply(n, leaf)) this.setRenewalTimer(Math.random() * 1_000, () => this.planRenewal());
+  }
+
+  protected override onResync(): void {
+    void CaSource.fetchTrust(this.o.caUrl, this.rootPem).then((trust) => void this.install({ ...this.credentials(), ...trust }), (e: unknown) => this.report(e));
   }
 
   private scheduleRefresh(): void {

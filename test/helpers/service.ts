@@ -61,14 +61,14 @@ export async function startCa(dir: string, options: { httpsPort?: number; httpPo
 export function httpsRequest(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; ca: string; cert?: string; key?: string },
-): Promise<{ status: number; body: string; json: () => any }> {
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; json: () => any }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: options.method ?? 'GET', headers: options.headers, ca: options.ca, cert: options.cert, key: options.key, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode!, body, json: () => JSON.parse(body) });
+        resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) });
       });
     });
     req.on('error', reject);

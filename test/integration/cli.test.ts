@@ -196,7 +196,7 @@ describe('ca list, revoke, audit', () => {
 
     const all = caJson<Array<Record<string, unknown>>>(['list', '--dir', dir]);
     expect(all).toHaveLength(3);
-    expect(Object.keys(all[0]!).sort()).toEqual(['dnsNames', 'ipAddresses', 'name', 'notAfter', 'notBefore', 'reason', 'renewedFrom', 'revokedAt', 'serial', 'spiffeId', 'status'].sort());
+    expect(Object.keys(all[0]!).sort()).toEqual(['dnsNames', 'ipAddresses', 'name', 'notAfter', 'notBefore', 'reason', 'renewedFrom', 'renewedTo', 'revokedAt', 'serial', 'spiffeId', 'status'].sort());
 
     const revoked = caJson<{ serial: string; reason: string; alreadyRevoked: boolean }>(['revoke', b.serial, '--dir', dir, '--reason', 'keyCompromise']);
     expect(revoked).toMatchObject({ serial: b.serial, reason: 'keyCompromise', alreadyRevoked: false });
@@ -212,7 +212,7 @@ describe('ca list, revoke, audit', () => {
     expect(caJson<Array<{ serial: string }>>(['list', '--dir', dir, '--status', 'valid']).map((r) => r.serial)).toEqual([a.serial]);
 
     const human = ca(['list', '--dir', dir]).stdout;
-    expect(human.split('\n')[0]).toMatch(/^SERIAL\s+NAME\s+STATUS\s+NOT AFTER\s+IDENTITIES$/);
+    expect(human.split('\n')[0]).toMatch(/^SERIAL\s+NAME\s+STATUS\s+NOT AFTER\s+IDENTITIES\s+LINEAGE$/);
     expect(human).toContain(b.serial);
 
     const log = caJson<Array<{ action: string; outcome: string; target: string; actor: string }>>(['audit', '--dir', dir]);
@@ -232,7 +232,47 @@ describe('ca list, revoke, audit', () => {
   ])('fail/%j', (args, code, text) => {
     const dir = initCa();
     const before = snapshot(dir);
-    expectOneLineError(ca([...args, '--dir', dir]), code, text, code === 'ERR_USAGE' ? 2 : 1);
+    expectOneLineError(ca([...args, '--dir', dir]), code, text, code === 'ERR_USAGE' || code === 'ERR_REVOCATION_REASON_INVALID' ? 2 : 1);
+    expect(snapshot(dir)).toBe(before);
+  });
+});
+
+describe('ca renew-now', () => {
+  type Rule = { id: number; selector: Record<string, unknown>; suggestedWindow: { start: string; end: string }; explanationURL?: string; matching: number };
+
+  it('ok/each selector records a rule with a window from now, counts what it covers, and is audited; no passphrase needed', () => {
+    const dir = initCa();
+    const a = issue(dir, 'a', ['--spiffe-id', `spiffe://${TD}/ns/prod/a`]);
+    issue(dir, 'b', ['--dns', 'b.acme.internal']);
+    const human = ca(['renew-now', '--dir', dir, '--all']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^renew-now rule 1 for every leaf \(issued until now\): renew between \S+Z and \S+Z\n  it covers 2 unexpired certificates/);
+    expect(human.stdout).toContain('`ca renew --daemon` and meshca/tls sources pick it up from the push stream at once, else at their next renewal-info poll');
+    const bySerial = caJson<Rule>(['renew-now', '--dir', dir, '--serial', a.serial.toUpperCase(), '--within', '1h', '--explanation-url', 'https://status.acme.internal/42']);
+    expect(bySerial).toMatchObject({ id: 2, selector: { serial: a.serial }, explanationURL: 'https://status.acme.internal/42', matching: 1 });
+    expect(Date.parse(bySerial.suggestedWindow.end) - Date.parse(bySerial.suggestedWindow.start)).toBe(3600_000);
+    expect(caJson<Rule>(['renew-now', '--dir', dir, '--identity', `spiffe://${TD}/ns/prod/*`])).toMatchObject({ id: 3, selector: { identity: `spiffe:spiffe://${TD}/ns/prod/*` }, matching: 1 });
+    expect(caJson<Rule>(['renew-now', '--dir', dir, '--issued-before', '2000-01-01T00:00:00Z'])).toMatchObject({ id: 4, selector: { issuedBefore: '2000-01-01T00:00:00.000Z' }, matching: 0 });
+    const audit = caJson<Array<{ action: string; target: string | null; detail: { adviceId?: number } | null }>>(['audit', '--dir', dir]).filter((r) => r.action === 'renew-now');
+    expect(audit.map((r) => [r.detail?.adviceId, r.target])).toEqual([[1, null], [2, a.serial], [3, null], [4, null]]);
+  });
+
+  it.each<[string, string[], string, string, number?]>([
+    ['fail/no selector', [], 'ERR_USAGE', 'give exactly one of --serial S, --identity PATTERN, --issued-before TIME or --all (got none)', 2],
+    ['fail/two selectors', ['--all', '--identity', 'dns:*.acme.internal'], 'ERR_USAGE', '(got --identity, --all)', 2],
+    ['fail/a serial given twice', ['--serial', '4a', '--serial', '4b'], 'ERR_USAGE', 'it is given once', 2],
+    ['fail/not a serial', ['--serial', 'xyz'], 'ERR_USAGE', 'is not a serial number', 2],
+    ['fail/an unknown serial', ['--serial', '4abcdef'], 'ERR_CERTIFICATE_NOT_FOUND', 'no leaf certificate with serial 04abcdef', 1],
+    ['fail/a bad pattern', ['--identity', 'dns:a..b'], 'ERR_PATTERN_INVALID', 'is not an identity pattern', 2],
+    ['fail/a time without a zone', ['--issued-before', '2026-06-15T12:00:00'], 'ERR_ADVICE_INVALID', 'is not an ISO 8601 time with a zone', 2],
+    ['fail/a bad duration', ['--all', '--within', 'soon'], 'ERR_DURATION_INVALID', 'is not a duration', 2],
+    ['fail/a window too long', ['--all', '--within', '8d'], 'ERR_ADVICE_INVALID', 'the window must last from 1 second to 7 days', 2],
+    ['fail/an explanation URL that is not http(s)', ['--all', '--explanation-url', 'file:///etc/passwd'], 'ERR_ADVICE_INVALID', 'must be https:// or http://', 2],
+    ['fail/--dir and --ca-url', ['--all', '--ca-url', 'https://127.0.0.1:1'], 'ERR_USAGE', 'not both', 2],
+  ])('%s', (_name, args, code, text, exit) => {
+    const dir = initCa();
+    const before = snapshot(dir);
+    expectOneLineError(ca(['renew-now', '--dir', dir, ...args]), code, text, exit);
     expect(snapshot(dir)).toBe(before);
   });
 });

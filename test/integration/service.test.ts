@@ -152,6 +152,82 @@ describe('ca serve', () => {
     });
   });
 
+  describe('renewal windows (renewal-info, renew-now)', () => {
+    const post = (key: string | undefined, body: unknown) =>
+      httpsRequest(`${svc.url}/v1/renewal-advice`, { method: 'POST', ca: rootPem, headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) });
+    const info = (serial: string) => httpsRequest(`${svc.url}/v1/certificates/${serial}/renewal-info`, { ca: rootPem });
+
+    it('ok/renewal-info needs no credential and gives the default window; renew-now moves it, by API and by ca renew-now --ca-url', async () => {
+      const leaf = caJson<{ serial: string; notBefore: string; notAfter: string }>(['issue', 'ari', '--dir', dir, '--spiffe-id', `spiffe://${TD}/ns/ari/api`, '--ttl', '24h', '--cert-out', out('ari.pem'), '--key-out', out('ari.key'), '--force']);
+      const first = await info(leaf.serial);
+      expect(first.status).toBe(200);
+      const life = Date.parse(leaf.notAfter) - Date.parse(leaf.notBefore);
+      // The window counts from when the CA signed it: notBefore is backdated a minute.
+      const signed = Date.parse(leaf.notBefore) + 60_000;
+      const signedLife = Date.parse(leaf.notAfter) - signed;
+      expect(first.json()).toEqual({ suggestedWindow: { start: new Date(signed + Math.floor((signedLife * 2) / 3 / 1000) * 1000).toISOString(), end: new Date(signed + Math.floor((signedLife * 5) / 6 / 1000) * 1000).toISOString() } });
+      expect(first.headers['retry-after']).toBe(String(Math.floor(life / 24 / 1000)));
+      expect(first.headers['cache-control']).toBe('no-store');
+
+      const key = ca(['apikey', 'create', '--dir', dir, '--name', 'rotator', '--scope', 'revoke']).stdout.trim();
+      const r = await post(key, { serial: leaf.serial, within: '5m', explanationUrl: 'https://status.acme.internal/ari' });
+      expect(r.status, r.body).toBe(200);
+      const rule = r.json();
+      expect(rule).toMatchObject({ selector: { serial: leaf.serial }, explanationURL: 'https://status.acme.internal/ari', matching: 1 });
+      expect(Date.parse(rule.suggestedWindow.end) - Date.parse(rule.suggestedWindow.start)).toBe(300_000);
+      const moved = await info(leaf.serial.toUpperCase());
+      expect(moved.json()).toEqual({ suggestedWindow: rule.suggestedWindow, explanationURL: 'https://status.acme.internal/ari' });
+      expect(Number(moved.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+
+      writeFileSync(out('rotator.key'), `${key}\n`);
+      const remoteRule = caJson<{ id: number; selector: { identity: string }; matching: number }>(['renew-now', ...remote, '--api-key-file', out('rotator.key'), '--identity', `spiffe://${TD}/ns/ari/*`, '--within', '2m']);
+      expect(remoteRule).toMatchObject({ id: rule.id + 1, selector: { identity: `spiffe:spiffe://${TD}/ns/ari/*` }, matching: 1 });
+      const human = ca(['renew-now', ...remote, '--api-key-file', out('rotator.key'), '--all']);
+      expect(human.code, human.stderr).toBe(0);
+      expect(human.stdout).toContain('pick it up from the push stream at once');
+      // The inventory's own lookup of one certificate still needs its API key, and does not take the renewal-info path.
+      expect((await httpsRequest(`${svc.url}/v1/certificates/${leaf.serial}`, { ca: rootPem })).status).toBe(401);
+    });
+
+    it('fail/renewal-info of a serial this CA never issued (or of no serial): 404 JSON', async () => {
+      for (const serial of ['4abcdef0', 'not-hex']) {
+        const r = await info(serial);
+        expect(r.status).toBe(404);
+        expect(r.json().error.code).toBe('ERR_CERTIFICATE_NOT_FOUND');
+      }
+      const query = await httpsRequest(`${svc.url}/v1/certificates/4abcdef0/renewal-info?x=1`, { ca: rootPem });
+      expect([query.status, query.json().error.code]).toEqual([400, 'ERR_QUERY_INVALID']);
+    });
+
+    it('fail/renew-now without a key (401), with a key that lacks revoke (403), and with bad bodies (400, 404): 4xx JSON, nothing recorded', async () => {
+      const lister = ca(['apikey', 'create', '--dir', dir, '--name', 'lister', '--scope', 'list']).stdout.trim();
+      const key = ca(['apikey', 'create', '--dir', dir, '--name', 'rotator2', '--scope', 'revoke']).stdout.trim();
+      const rules = () => caJson<Array<{ action: string; outcome: string }>>(['audit', '--dir', dir]).filter((r) => r.action === 'renew-now' && r.outcome === 'ok').length;
+      const before = rules();
+      const cases: Array<[string | undefined, unknown, number, string]> = [
+        [undefined, { all: true }, 401, 'ERR_UNAUTHENTICATED'],
+        [lister, { all: true }, 403, 'ERR_FORBIDDEN'],
+        [key, {}, 400, 'ERR_BODY_INVALID'],
+        [key, { all: true, serial: '4a' }, 400, 'ERR_BODY_INVALID'],
+        [key, { all: false }, 400, 'ERR_BODY_INVALID'],
+        [key, { all: true, reason: 'x' }, 400, 'ERR_BODY_INVALID'],
+        [key, { serial: 42 }, 400, 'ERR_BODY_INVALID'],
+        [key, { serial: '4abcdef0' }, 404, 'ERR_CERTIFICATE_NOT_FOUND'],
+        [key, { identity: 'dns:a..b' }, 400, 'ERR_PATTERN_INVALID'],
+        [key, { issuedBefore: 'yesterday' }, 400, 'ERR_ADVICE_INVALID'],
+        [key, { all: true, within: 'soon' }, 400, 'ERR_DURATION_INVALID'],
+        [key, { all: true, within: '30d' }, 400, 'ERR_ADVICE_INVALID'],
+        [key, { all: true, explanationUrl: 'javascript:alert(1)' }, 400, 'ERR_ADVICE_INVALID'],
+        [key, [1], 400, 'ERR_BODY_INVALID'],
+      ];
+      for (const [credential, body, status, code] of cases) {
+        const r = await post(credential, body);
+        expect([status, code], JSON.stringify(body)).toEqual([r.status, r.json().error.code]);
+      }
+      expect(rules()).toBe(before);
+    });
+  });
+
   describe('renewal over mTLS', () => {
     const enrolled = (name: string) => {
       const { result } = enroll(name, ['--spiffe-id', `spiffe://${TD}/${name}`, '--dns', `${name}.acme.internal`, '--ip', '10.0.0.9']);
@@ -317,11 +393,11 @@ describe('ca serve lifecycle', () => {
     expect(await again.stop()).toBe(0);
   });
 
-  it('ok/ca renew --daemon renews a 1-minute certificate twice, across a CA restart', async () => {
+  it('ok/ca renew --daemon renews a 30-second certificate twice, across a CA restart', async () => {
     const dir = initCa(tempDir());
     const out = join(dir, '..');
     const svc = await startCa(dir);
-    const token = ca(['token', 'daemon', '--dir', dir, '--spiffe-id', `spiffe://${TD}/daemon`, '--cert-ttl', '1m']).stdout.trim();
+    const token = ca(['token', 'daemon', '--dir', dir, '--spiffe-id', `spiffe://${TD}/daemon`, '--cert-ttl', '30s']).stdout.trim();
     expect(ca(['issue', 'daemon', '--ca-url', svc.url, '--ca-bundle', join(dir, 'root.pem'), '--token', token, '--cert-out', join(out, 'd.pem'), '--key-out', join(out, 'd.key')]).code).toBe(0);
     const serialOf = () => openssl(['x509', '-in', join(out, 'd.pem'), '-noout', '-serial']).stdout.trim();
     const first = serialOf();
@@ -338,7 +414,7 @@ describe('ca serve lifecycle', () => {
     await waitFor(() => serialOf() !== first, 40_000);
     const second = serialOf();
     expect(await svc.stop()).toBe(0);
-    await waitFor(() => /renewal attempt 1 failed/.test(daemonLog), 60_000); // the next renewal is two thirds of a minute after the first
+    await waitFor(() => /renewal attempt 1 failed/.test(daemonLog), 60_000); // the next renewal is two thirds of the lifetime after the first
     const again = await startCa(dir, { httpsPort: svc.httpsPort });
     await waitFor(() => serialOf() !== second, 60_000);
     daemon.kill('SIGTERM');

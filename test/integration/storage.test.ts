@@ -44,7 +44,7 @@ describe('ca backup', () => {
     const out = join(root, 'backup.db');
     const made = caJson<{ out: string; bytes: number; certificates: number; auditRows: number; schemaVersion: number }>(['backup', '--dir', dir, '--out', out]);
     await busy;
-    expect(made).toMatchObject({ out, schemaVersion: 10 });
+    expect(made).toMatchObject({ out, schemaVersion: 11 });
     expect(made.certificates).toBeGreaterThanOrEqual(5);
     expect((statSync(out).mode & 0o777).toString(8)).toBe('600');
     expectOneLineError(ca(['backup', '--dir', dir, '--out', out]), 'ERR_FILE_WRITE', 'already exists');
@@ -98,8 +98,8 @@ describe('ca migrate', () => {
   it('ok/an up-to-date directory says so', () => {
     const root = tempDir();
     expect(ca(['init', '--dir', join(root, 'ca'), '--name', 'M', '--trust-domain', TD]).code).toBe(0);
-    expect(caJson(['migrate', '--dir', join(root, 'ca')])).toMatchObject({ backend: 'sqlite', schemaVersion: 10, upgraded: null });
-    expect(ca(['migrate', '--dir', join(root, 'ca')]).stdout).toContain('is up to date (schema 10)');
+    expect(caJson(['migrate', '--dir', join(root, 'ca')])).toMatchObject({ backend: 'sqlite', schemaVersion: 11, upgraded: null });
+    expect(ca(['migrate', '--dir', join(root, 'ca')]).stdout).toContain('is up to date (schema 11)');
   });
 
   it('ok/--to moves a SQLite CA to PostgreSQL: same serials and revocations, the audit chain verified to the same head, CRL numbers going on, API keys working', async () => {
@@ -129,6 +129,31 @@ describe('ca migrate', () => {
     } finally {
       await svc.stop();
     }
+  });
+
+  it('ok/--to carries renew-now rules: the same ids and windows, and new ones numbered after them', async () => {
+    const root = tempDir();
+    const { dir } = caWithHistory(root);
+    type Rule = { id: number; selector: Record<string, unknown>; suggestedWindow: { start: string; end: string }; matching: number };
+    const rules = [caJson<Rule>(['renew-now', '--dir', dir, '--all', '--within', '1h']), caJson<Rule>(['renew-now', '--dir', dir, '--identity', `spiffe://${TD}/a`, '--explanation-url', 'https://status.acme.internal/a'])];
+    expect(rules.map((r) => [r.id, r.matching])).toEqual([[1, 2], [2, 1]]);
+    const moved = caJson<{ rows: Record<string, number> }>(['migrate', '--dir', dir, '--to', await freshDatabaseUrl()]);
+    expect(moved.rows.renewal_advice).toBe(2);
+    const { openCaStore } = await import('../../src/store/open-store.js');
+    const { auditSealKey } = await import('../../src/audit/audit-key.js');
+    const { CaDirectory } = await import('../../src/store/ca-directory.js');
+    const directory = CaDirectory.open(dir);
+    const store = await openCaStore({ sqlitePath: '', databaseUrl: directory.config.database, sealKey: auditSealKey(directory.auditKey(() => false).key) });
+    try {
+      const copied = await store.renewalAdviceSince(0, 10);
+      expect(copied.map((a) => ({ id: a.id, start: a.windowStart.toISOString(), end: a.windowEnd.toISOString(), url: a.explanationUrl }))).toEqual(
+        rules.map((r, i) => ({ id: r.id, start: r.suggestedWindow.start, end: r.suggestedWindow.end, url: i === 1 ? 'https://status.acme.internal/a' : null })),
+      );
+    } finally {
+      await store.close();
+    }
+    expect(caJson<Rule>(['renew-now', '--dir', dir, '--serial', caJson<Listed[]>(['list', '--dir', dir, '--status', 'valid'])[0]!.serial]).id).toBe(3);
+    expect(caJson<{ ok: boolean }>(['audit', 'verify', '--dir', dir]).ok).toBe(true);
   });
 
   it('fail/into a database that holds data, while ca serve runs, or twice: refused, and the directory is left as it was', async () => {

@@ -271,7 +271,7 @@ describe('CertificateSource.fromCA', () => {
     expect(ca(['init', '--dir', dir, '--name', 'TLS CA', '--trust-domain', TD]).code).toBe(0);
     let svc = await startCa(dir);
     cleanups.push(async () => void (await svc.stop()));
-    const token = ca(['token', 'frontend', '--dir', dir, '--spiffe-id', FRONTEND, '--cert-ttl', '1m']).stdout.trim();
+    const token = ca(['token', 'frontend', '--dir', dir, '--spiffe-id', FRONTEND, '--cert-ttl', '30s']).stdout.trim();
     const source = await CertificateSource.fromCA({ caUrl: svc.url, caBundle: join(dir, 'root.pem'), dir: join(root, 'svc'), token });
     cleanups.push(() => source.close());
     const errors: unknown[] = [];

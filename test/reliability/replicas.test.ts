@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnrollmentToken } from '../../src/auth/enrollment-token.js';
 import { systemClock } from '../../src/crypto/clock.js';
-import { generateKeyPair, privateKeyFromPem } from '../../src/crypto/keys.js';
+import { generateKeyPair, privateKeyFromPem, privateKeyToPem } from '../../src/crypto/keys.js';
+import { fetchBytes } from '../../src/client/fetch.js';
+import { RevocationStream } from '../../src/client/revocation-stream.js';
 import { toPem } from '../../src/crypto/pem.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { expectOneLineError } from '../helpers/cli-error.js';
@@ -76,6 +78,32 @@ describe('three replicas on one PostgreSQL database', () => {
     for (const [i, replica] of replicas.entries()) {
       await waitFor(`replica ${i}'s CRL to list it`, async () => (await crlNumber(replica.httpUrl, issued.serial)).listed, 3_000);
       expect((await crlNumber(replica.httpUrl)).number).toBeGreaterThan(numbers[i]!.number);
+    }
+  });
+
+  it('ok/a revocation through one replica reaches the revocation-stream subscribers of every other replica within 2 s, signed', async () => {
+    const keyOf = () => generateKeyPair('ec-p256').privateKey;
+    const subscriberKey = keyOf();
+    const body = JSON.stringify({ csr: toPem('CERTIFICATE REQUEST', createCsr(subscriberKey, 'subscriber')), name: 'subscriber', spiffeId: `spiffe://${TD}/subscriber` });
+    const sub = (await httpsRequest(`${replicas[0]!.url}/v1/sign`, { ca: rootPem, method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body })).json();
+    const credentials = () => ({ cert: `${sub.certificate}${sub.chain}`, key: privateKeyToPem(subscriberKey) });
+    const bundle = (await fetchBytes(`${replicas[0]!.url}/v1/trust-bundle`, { caBundle: rootPem, caService: true })).toString('utf8');
+    const seen: { replica: number; serial: string; at: number }[] = [];
+    const streams = [1, 2].map((i) => {
+      const stream = new RevocationStream({ caUrl: replicas[i]!.url, caBundle: rootPem, credentials, trustBundle: () => bundle });
+      stream.on('revoked', (n: { serial: string }) => seen.push({ replica: i, serial: n.serial, at: performance.now() }));
+      return stream.start();
+    });
+    try {
+      await waitFor('both subscriptions', () => streams.every((s) => s.connected), 10_000, 20);
+      const victim = (await sign(replicas[0]!, apiKey, 'pushed')).json();
+      const revoked = await httpsRequest(`${replicas[0]!.url}/v1/certificates/${victim.serial}/revoke`, { ca: rootPem, method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: '{}' });
+      const started = performance.now();
+      expect(revoked.status).toBe(200);
+      await waitFor('both subscribers to hear of it', () => [1, 2].every((i) => seen.some((e) => e.replica === i && e.serial === victim.serial)), 5_000, 20);
+      for (const e of seen.filter((x) => x.serial === victim.serial)) expect(e.at - started, `replica ${e.replica} pushed it after ${Math.round(e.at - started)} ms`).toBeLessThan(2_000);
+    } finally {
+      for (const s of streams) s.close();
     }
   });
 

@@ -1,7 +1,7 @@
-// /v1/certificates: the inventory (API key with list) and revocation (API key with revoke, or the certificate's holder).
+// /v1/certificates and /v1/revocations: the inventory (API key with list) and revocation (API key with revoke, or the certificate's holder for its own).
 
 import type { Router } from 'express';
-import { authorizeRead, authorizeRevoke } from '../../auth/caller.js';
+import { authorizeMassRevoke, authorizeRead, authorizeRevoke } from '../../auth/caller.js';
 import { parseDuration } from '../../config/duration.js';
 import { normalizeSerial } from '../../crypto/serial.js';
 import { CaError } from '../../errors.js';
@@ -9,6 +9,7 @@ import { parseRevocationReason } from '../../revocation/reasons.js';
 import { objectBody, optionalString } from '../body.js';
 import type { ApiDeps } from '../ports.js';
 import { recordResponse } from '../responses.js';
+import { massRevocationJson } from '../../authority/mass-revocation.js';
 import { guarded } from './guard.js';
 import { queryInteger, queryString } from '../query.js';
 import { caServiceSpiffeId } from '../../identity/reserved.js';
@@ -42,7 +43,8 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
       const records = pattern === undefined ? await deps.authority.list({ ...query, limit }) : await deps.authority.listMatching(identityQuery(query, pattern), (r) => identitiesOf(r).some((i) => pattern.matches(i)), limit);
       await deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'list', target: null, outcome: 'ok', detail: { count: records.length } });
       const now = deps.clock.now();
-      res.json({ certificates: records.map((r) => ({ ...(r.spiffeId === service ? { caService: true } : {}), ...recordResponse(r, now) })) });
+      const renewedTo = await deps.authority.renewedTo(records);
+      res.json({ certificates: records.map((r) => ({ ...(r.spiffeId === service ? { caService: true } : {}), ...recordResponse(r, now, renewedTo.get(r.serial) ?? []) })) });
     }),
   );
 
@@ -54,7 +56,28 @@ export function certificateRoutes(router: Router, deps: ApiDeps): void {
       const record = await deps.authority.find(serial);
       if (!record || record.kind !== 'leaf') throw new CaError('ERR_CERTIFICATE_NOT_FOUND', `api: no certificate with serial ${serial}`);
       await deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'get', target: serial, outcome: 'ok' });
-      res.json(recordResponse(record, deps.clock.now(), true));
+      const renewedTo = await deps.authority.renewedTo([record]);
+      res.json(recordResponse(record, deps.clock.now(), renewedTo.get(record.serial) ?? [], true));
+    }),
+  );
+
+  router.post(
+    '/v1/revocations',
+    guarded(deps, null, 'bearer', async (caller, req, res) => {
+      authorizeMassRevoke(caller);
+      const body = objectBody(req.body, ['lineage', 'identity', 'reason', 'dryRun']);
+      const lineage = optionalString(body, 'lineage', 128);
+      const identity = optionalString(body, 'identity', 2048);
+      if ((lineage === undefined) === (identity === undefined)) throw new CaError('ERR_BODY_INVALID', 'api: give exactly one of "lineage" (a serial) or "identity" (a pattern)');
+      const dryRun = body.dryRun ?? false;
+      if (typeof dryRun !== 'boolean') throw new CaError('ERR_BODY_INVALID', 'api: "dryRun" must be true or false');
+      const reason = parseRevocationReason(optionalString(body, 'reason', 64) ?? 'unspecified');
+      const outcome = lineage !== undefined
+        ? await deps.authority.revokeLineage(serialParam(lineage), reason, caller, { dryRun })
+        : await deps.authority.revokeIdentity(identity!, reason, caller, { dryRun });
+      // A dry run is a read: audited here, as the inventory's reads are (a real run audits each revoked serial).
+      if (dryRun) await deps.appendAudit({ at: deps.clock.now(), actor: caller.actor, action: 'revoke-dry-run', target: 'lineage' in outcome.selector ? outcome.selector.lineage : null, outcome: 'ok', detail: { reason, ...outcome.selector, wouldRevoke: outcome.revoked.length } });
+      res.json(massRevocationJson(outcome));
     }),
   );
 

@@ -1,4 +1,4 @@
-// `ca list`: the inventory of issued leaves (local directory or remote CA), filtered by status or by how soon they expire.
+// `ca list`: the inventory of issued leaves (local directory or remote CA) with their lineage, filtered by status or by how soon they expire.
 
 import { parseDuration } from '../../config/duration.js';
 import { CaError } from '../../errors.js';
@@ -39,6 +39,7 @@ export function list(args: ListArgs): Promise<CommandOutput> {
     const records = pattern === undefined
       ? await ca.store.list({ ...query, now })
       : await findMatching(ca.store, { ...identityQuery(query, pattern), now }, (r) => identitiesOf(r).some((i) => pattern.matches(i)), Number.MAX_SAFE_INTEGER);
+    const renewedTo = await ca.store.successorsOf(records.map((r) => r.serial));
     const data = records.map((r) => ({
       ...(r.spiffeId === service ? { caService: true } : {}),
       ...certificateJson(r),
@@ -47,19 +48,25 @@ export function list(args: ListArgs): Promise<CommandOutput> {
       revokedAt: r.revokedAt?.toISOString() ?? null,
       reason: r.reason,
       renewedFrom: r.renewedFrom,
+      renewedTo: renewedTo.get(r.serial) ?? [],
     }));
     return { data, human: render(data) };
   });
 }
 
-type ListedCertificate = ReturnType<typeof certificateJson> & { caService?: boolean; name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null };
+type ListedCertificate = ReturnType<typeof certificateJson> & { caService?: boolean; name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null; renewedTo: string[] };
+
+/** A certificate's place in its lineage, for the table: what it renewed and what renewed it. */
+function lineage(d: Pick<ListedCertificate, 'renewedFrom' | 'renewedTo'>): string {
+  return [...(d.renewedFrom ? [`from ${d.renewedFrom}`] : []), ...(d.renewedTo.length > 0 ? [`to ${d.renewedTo.join(',')}`] : [])].join('; ');
+}
 
 function render(data: readonly ListedCertificate[]): string {
   return data.length === 0
     ? 'no certificates match'
     : table(
-        ['SERIAL', 'NAME', 'STATUS', 'NOT AFTER', 'IDENTITIES'],
-        data.map((d) => [d.serial, d.name, d.status, d.notAfter, [d.spiffeId, ...d.dnsNames, ...d.ipAddresses].filter((n) => n !== null).join(',')]),
+        ['SERIAL', 'NAME', 'STATUS', 'NOT AFTER', 'IDENTITIES', 'LINEAGE'],
+        data.map((d) => [d.serial, d.name, d.status, d.notAfter, [d.spiffeId, ...d.dnsNames, ...d.ipAddresses].filter((n) => n !== null).join(','), lineage(d)]),
       );
 }
 
@@ -74,6 +81,6 @@ export async function listRemote(args: ListArgs & RemoteArgs & { apiKey?: string
   if (args.identity !== undefined) query.set('identity', args.identity);
   const q = query.toString();
   const r = await connect(args).call<{ certificates: ListedCertificate[] }>('GET', `/v1/certificates${q ? `?${q}` : ''}`, { bearer: args.apiKey });
-  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom, caService }) => ({ ...(caService ? { caService: true } : {}), serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null }));
+  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom, renewedTo, caService }) => ({ ...(caService ? { caService: true } : {}), serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null, renewedTo: renewedTo ?? [] }));
   return { data, human: render(data) };
 }

@@ -4,6 +4,7 @@ import { renewOnce, runRenewalDaemon } from '../../client/renewer.js';
 import type { CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
 import { stopOnSignals } from './shared.js';
+import { readInputFile } from '../io.js';
 
 export interface RenewArgs extends RemoteArgs {
   cert: string;
@@ -18,7 +19,9 @@ export async function renew(args: RenewArgs, log: (line: string) => void): Promi
   const files = { certPath: args.cert, keyPath: args.key };
   if (args.daemon) {
     const stop = stopOnSignals(log);
-    await runRenewalDaemon({ ...files, client, rekey: args.rekey, exec: args.exec, log, signal: stop.signal });
+    // The renewal-advice stream needs the root the CA service chains to; with --insecure there is none to trust.
+    const caBundle = args.caBundle === undefined ? undefined : readInputFile(args.caBundle, 'CA bundle').toString('utf8');
+    await runRenewalDaemon({ ...files, client, rekey: args.rekey, exec: args.exec, log, signal: stop.signal, caUrl: args.caUrl, ...(caBundle === undefined ? {} : { caBundle }) });
     stop.release();
     return { data: { stopped: true }, human: '' };
   }
