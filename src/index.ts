@@ -15,3 +15,4 @@ export { parseDnsName, parseIpAddress } from './identity/names.js';
 export { REVOCATION_REASONS, parseRevocationReason, type RevocationReason } from './revocation/reasons.js';
 export { initLocalCa, LocalCa, type InitOptions, type InitResult } from './server/local-ca.js';
 export { openSqliteStore, SqliteCertificateStore } from './store/sqlite-store.js';
+export { RevocationStream, verifyRevocationEvent, type RenewalNotice, type RevocationNotice, type RevocationStreamOptions } from './client/revocation-stream.js';

@@ -42,7 +42,9 @@ export function requestLog(deps: Pick<ApiDeps, 'logger' | 'metrics'>) {
         claimedActor: res.locals.claimedActor as string | undefined,
         code: res.locals.errorCode as string | undefined,
       };
-      if (res.statusCode >= 500) deps.logger.error(line, 'request failed');
+      // A full revocation stream is a capacity limit the operator sizes (--max-connections): a subscriber turned away
+      // is logged as a refusal, not as a failure of the service.
+      if (res.statusCode >= 500 && line.code !== 'ERR_STREAM_FULL') deps.logger.error(line, 'request failed');
       else if (res.statusCode >= 400) deps.logger.info(line, 'request refused');
       else deps.logger.info(line, 'request completed');
     });

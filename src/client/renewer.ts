@@ -87,12 +87,13 @@ export async function fetchRenewalInfo(client: CaClient, serial: string): Promis
 
 /**
  * A moment to renew inside the window, drawn uniformly so a fleet told to renew "within 10 minutes" spreads over
- * them. The same window keeps the moment drawn before (polling does not redraw it); a window that had already
+ * them. The same window of the same certificate keeps the moment drawn before (polling does not redraw it); a window that had already
  * begun before this certificate was received is the CA's default one seen through a backdated notBefore (or
  * advice about its predecessor), so the certificate's own timing applies instead (see renewalTime).
  */
-export function renewalMoment(info: Pick<RenewalInfo, 'start' | 'end'>, leaf: { notBefore: Date; notAfter: Date }, previous: { window: string; at: Date } | undefined, receivedAt?: Date, random: () => number = Math.random): { window: string; at: Date } {
-  const window = `${info.start.toISOString()}/${info.end.toISOString()}`;
+export function renewalMoment(info: Pick<RenewalInfo, 'start' | 'end'>, leaf: { serial: string; notBefore: Date; notAfter: Date }, previous: { window: string; at: Date } | undefined, receivedAt?: Date, random: () => number = Math.random): { window: string; at: Date } {
+  // Per certificate: a successor given the same window (a rule made in the second it was signed) draws afresh.
+  const window = `${leaf.serial} ${info.start.toISOString()}/${info.end.toISOString()}`;
   if (previous?.window === window) return previous;
   if (receivedAt !== undefined && info.start < receivedAt) return { window, at: renewalTime(leaf.notBefore, leaf.notAfter, random, receivedAt) };
   return { window, at: new Date(info.start.getTime() + random() * (info.end.getTime() - info.start.getTime())) };
@@ -152,6 +153,8 @@ export async function runRenewalDaemon(o: DaemonOptions): Promise<void> {
   let received: { serial: string; at: Date } | undefined;
   let moment: { window: string; at: Date } | undefined;
   let announced = '';
+  /** A certificate the CA refuses for good (revoked, its key blocked): no renewal is tried until the files change. */
+  let refused: string | undefined;
   // Renewal advice arrives on the CA's stream (authenticated with the current certificate): it cuts the wait short,
   // and the window is then read again from renewal-info.
   let wake: AbortController | undefined;
@@ -197,6 +200,10 @@ export async function runRenewalDaemon(o: DaemonOptions): Promise<void> {
         continue;
       }
       own = current.serial;
+      if (refused === current.serial) {
+        await sleep(10_000, o.signal);
+        continue;
+      }
       const life = current.notAfter.getTime() - current.notBefore.getTime();
       const receivedAt = received?.serial === current.serial ? received.at : undefined;
       let wait: number;
@@ -241,8 +248,10 @@ export async function runRenewalDaemon(o: DaemonOptions): Promise<void> {
         const expired = current.notAfter.getTime() <= Date.now();
         const code = e instanceof CaError ? ` [${e.code}]` : '';
         o.log(`${expired ? `CERTIFICATE ${current.serial} EXPIRED at ${current.notAfter.toISOString()}; ` : ''}renewal attempt ${failures} failed: ${(e as Error).message}${code}`);
-        if (e instanceof CaError && ['ERR_CERTIFICATE_REVOKED', 'ERR_CERTIFICATE_UNTRUSTED'].includes(e.code)) {
-          o.log('the CA refuses this certificate; it cannot be renewed (re-enroll with a token)');
+        if (e instanceof CaError && ['ERR_CERTIFICATE_REVOKED', 'ERR_CERTIFICATE_UNTRUSTED', 'ERR_KEY_BLOCKED'].includes(e.code)) {
+          o.log(`the CA refuses this certificate for good; it cannot be renewed: re-enroll with a token (waiting for ${o.certPath} to change)`);
+          refused = current.serial;
+          failures = 0;
         }
       }
     }

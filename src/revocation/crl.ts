@@ -97,6 +97,8 @@ export interface CrlView {
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
   readonly number: bigint | undefined;
+  /** The keyIdentifier of its authorityKeyIdentifier extension: which issuer key signed it. */
+  readonly authorityKeyId: Buffer | undefined;
 }
 
 /** Reads a DER CRL's header and signature (not its entries). */
@@ -112,9 +114,15 @@ export function readCrl(der: Buffer): CrlView {
     if (f[i] && (f[i]!.tag === Tag.UTC_TIME || f[i]!.tag === Tag.GENERALIZED_TIME)) nextUpdate = readTime(f[i++]!);
     if (f[i]?.tag === Tag.SEQUENCE) i++;
     let number: bigint | undefined;
+    let authorityKeyId: Buffer | undefined;
     if (f[i]?.tag === 0xa0) {
-      const ext = readExtensions(children(f[i]!.value)[0]!).extensions.get('2.5.29.20');
+      const extensions = readExtensions(children(f[i]!.value)[0]!).extensions;
+      const ext = extensions.get('2.5.29.20');
       if (ext) number = BigInt(`0x${readElement(ext.value).value.toString('hex') || '0'}`);
+      const aki = extensions.get('2.5.29.35');
+      // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
+      const keyId = aki ? children(readElement(aki.value).value).find((e) => e.tag === 0x80) : undefined;
+      authorityKeyId = keyId?.value;
     }
     const bits = expectTag(sigEl, Tag.BIT_STRING, 'signature').value;
     return {
@@ -125,6 +133,7 @@ export function readCrl(der: Buffer): CrlView {
       thisUpdate,
       nextUpdate,
       number,
+      authorityKeyId,
     };
   } catch (e) {
     throw new CaError('ERR_DER_INVALID', 'revocation: not a well-formed CRL', { cause: e });

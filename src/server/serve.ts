@@ -297,7 +297,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const limits = { ...LISTENER_DEFAULTS, ...options.limits };
     const deps = {
       revocationFeed: feed,
-      maxStreamSubscriptions: Math.max(1, Math.floor((limits.maxConnections * 3) / 4)),
+      maxStreamSubscriptions: Math.floor((limits.maxConnections * 3) / 4),
       authority,
       apiKeys: ca.store,
       appendAudit: (e: AuditEvent) => ca.store.appendAudit(e),

@@ -7,8 +7,6 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { toAuthorizer, type Authorizer } from './authorize.js';
 import { identityOf, peerIdentity, rememberPeer, type PeerIdentity } from './identity.js';
 import type { CertificateSource } from './source.js';
-import { keyIdentifier } from '../crypto/keys.js';
-import { readPemLabelled } from '../crypto/pem.js';
 import { readCertificate } from '../pki/certificate.js';
 import { OID } from '../pki/oids.js';
 
@@ -77,16 +75,14 @@ function secureServerOptions<T extends TlsOptions>(given: T, source: Certificate
 }
 
 /**
- * True when the certificate's authorityKeyIdentifier names a certificate of the bundle or of the source's own chain
- * (a bundle of the root alone is common; the intermediate that signed this service signs its peers too). Checked
- * only on refusal: a server does not see the chain its peer sent.
+ * True when the certificate's authorityKeyIdentifier names an issuer the source knows (its bundle, its own chain, the
+ * signers of its CRLs: a root-only bundle and an intermediate from a rotation are common). Checked only on refusal: a
+ * server does not see the chain its peer sent.
  */
-function issuerKnown(der: Buffer, credentials: { ca: string; cert: string }): boolean {
+function issuerKnown(der: Buffer, source: CertificateSource): boolean {
   try {
     const aki = readCertificate(der).extensions.get(OID.authorityKeyIdentifier);
-    if (!aki) return false;
-    const known = [...readPemLabelled(credentials.ca, ['CERTIFICATE'], 'trust bundle'), ...readPemLabelled(credentials.cert, ['CERTIFICATE'], 'certificate').slice(1)];
-    return known.some((c) => aki.value.includes(keyIdentifier(readCertificate(c).spki)));
+    return aki !== undefined && source.issuerKeyIds().some((id) => aki.value.includes(id));
   } catch {
     return false;
   }
@@ -122,7 +118,7 @@ function guard(server: TlsServer, o: MtlsOptions, answersHttp: boolean): void {
     if (!socket.authorized) {
       let why = verifyRefusal(String(socket.authorizationError ?? 'UNKNOWN'));
       // OpenSSL looks for a CRL before it notices that an issuer of the same name is another CA's.
-      if (why.code === 'revocation-unknown' && !issuerKnown(cert.raw, o.source.credentials())) {
+      if (why.code === 'revocation-unknown' && !issuerKnown(cert.raw, o.source)) {
         why = { code: 'unknown-issuer', reason: `its certificate does not chain to the trust bundle (its issuer is another CA's; OpenSSL said ${socket.authorizationError})` };
       }
       return refuse({ peer, ...why, remoteAddress }, socket);

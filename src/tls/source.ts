@@ -8,7 +8,7 @@ import { createSecureContext, type SecureContext, type SecureContextOptions } fr
 import { CaClient, type IssuedCertificate } from '../client/ca-client.js';
 import { fetchBytes } from '../client/fetch.js';
 import { adviceMayApply, fetchRenewalInfo, renewalMoment, renewOnce, renewalTime, retryDelayMs } from '../client/renewer.js';
-import { generateKeyPair, privateKeyFromPem, privateKeyToPem, spkiOf } from '../crypto/keys.js';
+import { generateKeyPair, keyIdentifier, privateKeyFromPem, privateKeyToPem, spkiOf } from '../crypto/keys.js';
 import { readPemBlocks, readPemLabelled, toPem } from '../crypto/pem.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
@@ -56,6 +56,8 @@ interface Loaded extends TlsCredentials {
   readonly crlNextUpdate: Date | undefined;
   /** The serials the CRLs list: checked by the source itself while stale CRLs are left out of the TLS context. */
   readonly crlRevoked: ReadonlySet<string>;
+  /** Key ids of the issuers this source knows: the bundle's, its own chain's, and those that signed its CRLs. */
+  readonly issuerKeyIds: readonly Buffer[];
 }
 
 /** Checks that the key is the leaf's and that every part parses; returns the loaded credentials. */
@@ -67,16 +69,19 @@ function load(c: TlsCredentials): Loaded {
   readPemLabelled(c.ca, ['CERTIFICATE'], 'trust bundle').forEach(readCertificate);
   let crlNextUpdate: Date | undefined;
   const crlRevoked = new Set<string>();
+  const issuerKeyIds = [...readPemLabelled(c.ca, ['CERTIFICATE'], 'trust bundle'), ...chain.slice(1)].map((der) => keyIdentifier(readCertificate(der).spki));
   if (c.crl !== undefined) {
     const crls = readPemBlocks(c.crl).filter((b) => b.label === 'X509 CRL' || b.label === 'CRL');
     if (crls.length === 0) throw new CaError('ERR_PEM_INVALID', 'tls: the CRL file holds no X509 CRL block');
     for (const b of crls) {
-      const next = readCrl(b.der).nextUpdate;
+      const view = readCrl(b.der);
+      const next = view.nextUpdate;
       if (next && (!crlNextUpdate || next < crlNextUpdate)) crlNextUpdate = next;
+      if (view.authorityKeyId) issuerKeyIds.push(view.authorityKeyId);
       for (const serial of crlSerials(b.der)) crlRevoked.add(serial);
     }
   }
-  return { ...c, identity: identityOf(chain[0]!), crlNextUpdate, crlRevoked };
+  return { ...c, identity: identityOf(chain[0]!), crlNextUpdate, crlRevoked, issuerKeyIds };
 }
 
 /**
@@ -107,6 +112,14 @@ export class CertificateSource extends EventEmitter {
     this.streamGraceMs = r.graceMs;
     this.current = load(initial);
     this.crlsWereInForce = this.crlsInForce();
+  }
+
+  /**
+   * Key ids of the issuers this source knows (its bundle, its own chain, the signers of its CRLs): a refused peer
+   * whose issuer is one of them is one of this CA's, whatever OpenSSL looked for first.
+   */
+  issuerKeyIds(): readonly Buffer[] {
+    return this.current.issuerKeyIds;
   }
 
   /** True when the CA said (on its stream, or in the CRLs this source holds) that the certificate `serial` is revoked. */
@@ -159,7 +172,10 @@ export class CertificateSource extends EventEmitter {
       told = false;
       this.recheckRevocationMode();
     });
-    stream.start();
+    // Started once the caller has had the chance to listen for `error` (a first failure is reported, not lost).
+    setImmediate(() => {
+      if (this.stream === stream) stream.start();
+    });
   }
 
   private pushRevocation(n: RevocationNotice): void {
@@ -285,6 +301,7 @@ export class CertificateSource extends EventEmitter {
   /** Stops watching and renewing, and leaves the revocation stream. */
   close(): void {
     this.stream?.close();
+    this.stream = undefined;
     clearTimeout(this.staleTimer);
     this.removeAllListeners('renewed');
   }
@@ -346,6 +363,13 @@ class FileSource extends CertificateSource {
   constructor(private readonly o: FromFilesOptions) {
     super(FileSource.read(o), o.revocation);
     if (o.caUrl !== undefined && revocationOptions(o.revocation).push !== false) {
+      let url: URL | undefined;
+      try {
+        url = new URL(o.caUrl);
+      } catch {
+        url = undefined;
+      }
+      if (url?.protocol !== 'https:') throw new CaError('ERR_USAGE', `tls: caUrl must be the CA's HTTPS API (https://HOST:PORT), not ${JSON.stringify(o.caUrl.slice(0, 100))}`);
       let root: string;
       try {
         root = readFileSync(o.caBundle ?? o.ca, 'utf8');

@@ -78,6 +78,8 @@ describe('failClosed with the revocation stream', () => {
     };
     cleanups.push(stop);
 
+    // A caUrl that is not the CA's HTTPS API is refused at once, not discovered when every peer is refused.
+    expect(() => CertificateSource.fromFiles({ cert: join(dir, 'backend.pem'), key: join(dir, 'backend.key'), ca: join(dir, 'root.pem'), caUrl: 'http://127.0.0.1:8080' })).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
     const source = CertificateSource.fromFiles({ cert: join(dir, 'backend.pem'), key: join(dir, 'backend.key'), ca: join(dir, 'root.pem'), crl: join(dir, 'crls.pem'), caUrl: `https://127.0.0.1:${(stream.address() as AddressInfo).port}`, revocation: { policy: 'failClosed', streamGraceMs: 1_000 } });
     cleanups.push(() => source.close());
     const refusals: Refusal[] = [];

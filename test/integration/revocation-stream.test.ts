@@ -150,6 +150,18 @@ describe('the revocation stream under load and abuse', () => {
     expect(r.code, r.stderr).toBe(0);
     await until('400 events', () => bulk.every((s) => seen.has(s)), 30_000);
     expect(drops).toBe(0);
+
+    // A renewed certificate may not subscribe, and its successor's subscription closes its streams: renewals do not
+    // add up to more subscriptions.
+    const renewed = await httpsRequest(`${svc.url}/v1/renew`, { method: 'POST', ca: rootPem, cert: subscribers[1]!.cert, key: subscribers[1]!.key });
+    expect(renewed.status, renewed.body).toBe(201);
+    const stale = open(subscribers[1]!);
+    expect((await stale.refused).code).toBe('ERR_CERTIFICATE_SUPERSEDED');
+    stale.stream.close();
+    const successor = open({ cert: `${renewed.json().certificate}${renewed.json().chain}`, key: subscribers[1]!.key });
+    await until('the successor subscribed', () => successor.stream.connected);
+    await until("the predecessor's streams closed", () => second.every((f) => !f.stream.connected));
+    for (const f of second) f.stream.close();
   }, 120_000);
 });
 

@@ -12,7 +12,7 @@ const HIGH_WATER = 64 * 1024;
 /** A subscriber is let go when this much is queued for it, or when it has read nothing for this long meanwhile. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 const MAX_STALL_MS = 30_000;
-/** Subscriptions one certificate may hold at once (a service and a restart overlapping, a daemon beside it). */
+/** Subscriptions one key may hold at once (a service and a restart overlapping, a daemon beside it). */
 export const SUBSCRIPTIONS_PER_CERTIFICATE = 4;
 
 /** The JSON an event carries (its `data:` line). */
@@ -54,7 +54,10 @@ export function sseFrame(e: FeedEvent): string {
  * certificate is revoked or expires, so a subscriber reconnects with its renewed one.
  */
 export function revocationStreamRoutes(router: Router, deps: ApiDeps, feed: RevocationFeed, limits: { maxSubscriptions: number }): void {
-  const perCertificate = new Map<string, number>();
+  // Counted per key, so renewals with the same key share one allowance; a renewed certificate may not subscribe, and
+  // its successor's subscription closes its streams: a chain of renewals does not add up to more subscriptions.
+  const perKey = new Map<string, number>();
+  const streamsOf = new Map<string, Set<() => void>>();
   // Frames of live events are the same bytes for every subscriber: encoded once.
   const frames = new WeakMap<FeedEvent, string>();
   const frameOf = (e: FeedEvent): string => {
@@ -77,13 +80,16 @@ export function revocationStreamRoutes(router: Router, deps: ApiDeps, feed: Revo
       }
       // One certificate cannot hold the listener's connections (or the memory) the whole fleet needs; and streams
       // never take the last connections the API's requests need (see ServeOptions.limits.maxConnections).
-      if ((perCertificate.get(own.serial) ?? 0) >= SUBSCRIPTIONS_PER_CERTIFICATE) {
-        throw new CaError('ERR_RATE_LIMITED', `api: certificate ${own.serial} already holds ${SUBSCRIPTIONS_PER_CERTIFICATE} revocation-stream subscriptions; close one first`);
+      const successors = (await deps.authority.renewedTo([own])).get(own.serial) ?? [];
+      if (successors.length > 0) throw new CaError('ERR_CERTIFICATE_SUPERSEDED', `api: certificate ${own.serial} was renewed (as ${successors.at(-1)}): subscribe with the newest certificate`);
+      for (const close of [...(own.renewedFrom === null ? [] : (streamsOf.get(own.renewedFrom) ?? []))]) close();
+      if ((perKey.get(own.subjectKeyHash) ?? 0) >= SUBSCRIPTIONS_PER_CERTIFICATE) {
+        throw new CaError('ERR_RATE_LIMITED', `api: the key of certificate ${own.serial} already holds ${SUBSCRIPTIONS_PER_CERTIFICATE} revocation-stream subscriptions; close one first`);
       }
       if (feed.size >= limits.maxSubscriptions) {
         throw new CaError('ERR_STREAM_FULL', `api: this replica holds ${limits.maxSubscriptions} revocation-stream subscriptions, its share of --max-connections; retry later, another replica, or raise --max-connections`);
       }
-      perCertificate.set(own.serial, (perCertificate.get(own.serial) ?? 0) + 1);
+      perKey.set(own.subjectKeyHash, (perKey.get(own.subjectKeyHash) ?? 0) + 1);
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
       res.write('retry: 1000\n\n');
       req.socket.setNoDelay(true);
@@ -115,9 +121,12 @@ export function revocationStreamRoutes(router: Router, deps: ApiDeps, feed: Revo
         ended = true;
         clearTimeout(expiry);
         unsubscribe();
-        const left = (perCertificate.get(own.serial) ?? 1) - 1;
-        if (left > 0) perCertificate.set(own.serial, left);
-        else perCertificate.delete(own.serial);
+        const left = (perKey.get(own.subjectKeyHash) ?? 1) - 1;
+        if (left > 0) perKey.set(own.subjectKeyHash, left);
+        else perKey.delete(own.subjectKeyHash);
+        const mine = streamsOf.get(own.serial);
+        mine?.delete(end);
+        if (mine?.size === 0) streamsOf.delete(own.serial);
         for (const w of waiters.splice(0)) w();
         res.end();
       };
@@ -142,6 +151,8 @@ export function revocationStreamRoutes(router: Router, deps: ApiDeps, feed: Revo
         },
         from,
       );
+      if (!streamsOf.has(own.serial)) streamsOf.set(own.serial, new Set());
+      streamsOf.get(own.serial)!.add(end);
       const expiry = setTimeout(end, Math.max(0, Math.min(own.notAfter.getTime() - Date.now(), 2 ** 31 - 1)));
       expiry.unref();
       res.on('close', end);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renewalTime, retryDelayMs } from '../../../src/client/renewer.js';
+import { adviceMayApply, renewalMoment, renewalTime, retryDelayMs } from '../../../src/client/renewer.js';
 
 describe('renewal schedule', () => {
   const nb = new Date('2026-06-15T00:00:00Z');
@@ -58,5 +58,34 @@ describe('renewal schedule', () => {
     // No thundering herd: around the CA's return, no second carries more than 2% of the fleet's retries.
     const busiest = Math.max(...[...perSecond].filter(([sec]) => sec >= outageEnd / 1000 - 300).map(([, n]) => n));
     expect(busiest).toBeLessThan(2000 * 0.02);
+  });
+});
+
+describe('renewal moment inside the window the CA suggests', () => {
+  const leaf = { serial: 'aa', notBefore: new Date('2026-06-15T00:00:00Z'), notAfter: new Date('2026-06-16T00:00:00Z') };
+  const info = { start: new Date('2026-06-15T16:00:00Z'), end: new Date('2026-06-15T20:00:00Z') };
+  it('ok/drawn uniformly inside the window, and kept while the window and the certificate stay the same', () => {
+    const first = renewalMoment(info, leaf, undefined, undefined, () => 0.25);
+    expect(first.at.toISOString()).toBe('2026-06-15T17:00:00.000Z');
+    expect(renewalMoment(info, leaf, first, undefined, () => 0.9)).toBe(first);
+    // Another certificate given the same window (a rule made in the second it was signed) draws afresh.
+    expect(renewalMoment(info, { ...leaf, serial: 'bb' }, first, undefined, () => 0.5).at.toISOString()).toBe('2026-06-15T18:00:00.000Z');
+  });
+
+  it('ok/a window that began before the certificate was received is not taken as "renew now" (its own two thirds apply)', () => {
+    const receivedAt = new Date('2026-06-15T17:00:00Z');
+    const m = renewalMoment(info, leaf, undefined, receivedAt, () => 0.5);
+    expect(m.at.getTime()).toBeGreaterThan(receivedAt.getTime());
+  });
+
+  it.each<[string, Parameters<typeof adviceMayApply>[0]['selector'], boolean]>([
+    ['ok/its serial', { kind: 'serial', serial: 'aa' }, true],
+    ['ok/another serial', { kind: 'serial', serial: 'bb' }, false],
+    ['ok/issued before a later time', { kind: 'issued-before', before: '2026-06-15T01:00:00Z' }, true],
+    ['ok/issued before an earlier time', { kind: 'issued-before', before: '2026-06-14T00:00:00Z' }, false],
+    ['ok/all', { kind: 'all' }, true],
+    ['ok/an identity pattern (renewal-info decides)', { kind: 'identity', pattern: 'dns:x' }, true],
+  ])('%s', (_n, selector, applies) => {
+    expect(adviceMayApply({ adviceId: 1, selector, suggestedWindow: { start: '', end: '' } }, leaf)).toBe(applies);
   });
 });
