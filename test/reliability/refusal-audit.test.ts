@@ -90,9 +90,12 @@ describe('refused authentication in the audit log', () => {
     expect(limited).toBeGreaterThanOrEqual(8);
 
     // Refusals after authentication are aggregated the same way: a holder of a narrow key asking for the audit log.
+    const askedAt = Date.now();
     for (let i = 0; i < 300; i += 50) await Promise.all(Array.from({ length: 50 }, () => call(`${svc.url}/v1/audit`, { ca: rootPem, headers: { authorization: `Bearer ${good}` } })));
 
     // A flood of distinct claimed actors (random key ids), as fast as one client can send them.
+    // One row per second-long window at most, however slow the machine made the 300 requests.
+    const askedSeconds = Math.ceil((Date.now() - askedAt) / 1000) + 1;
     const started = Date.now();
     for (let i = 0; i < FLOOD; i += 50) await Promise.all(Array.from({ length: 50 }, () => list(`mca_${randomBytes(8).toString('hex')}_${'C'.repeat(43)}`)));
     const floodSeconds = Math.ceil((Date.now() - started) / 1000) + 1;
@@ -105,7 +108,7 @@ describe('refused authentication in the audit log', () => {
     }
     const forbidden = all.filter((r) => r.actor === 'apikey:good' && r.action === 'GET /v1/audit' && r.outcome === 'refused');
     expect(forbidden.reduce((n, r) => n + r.detail!.count, 0)).toBe(300);
-    expect(forbidden.length).toBeLessThanOrEqual(5);
+    expect(forbidden.length).toBeLessThanOrEqual(Math.max(5, askedSeconds));
     expect(all.filter((r) => r.actor === 'apikey:good' && r.action === 'POST /v1/sign' && r.detail?.code === 'ERR_RATE_LIMITED').reduce((n, r) => n + r.detail!.count, 0)).toBe(limited);
     const rows = all.filter((r) => r.action === 'authenticate');
     expect(rows.every((r) => r.outcome === 'refused')).toBe(true);
