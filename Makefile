@@ -33,11 +33,11 @@ $(BUILT): $(INSTALLED) $(SOURCES)
 build: $(BUILT)
 
 # Foreign tools and servers the tests run, from Debian's packages when missing: openssl, curl, GnuTLS, nginx and
-# HAProxy as relying parties and load balancer, and PostgreSQL (the tests start a throwaway server of their own:
+# HAProxy as relying parties and load balancer, certbot and lego as ACME clients, and PostgreSQL (the tests start a throwaway server of their own:
 # initdb in a temporary folder, never the one the package may start).
 tools:
-	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null && command -v nginx >/dev/null && command -v haproxy >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin nginx-light haproxy postgresql; }
+	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null && command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v certbot >/dev/null && command -v lego >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin nginx-light haproxy postgresql certbot lego; }
 
 test: $(BUILT) tools
 	npx vitest run
@@ -62,7 +62,7 @@ certs-example: $(BUILT)
 
 # Benchmarks (never part of make test): each scenario bounded in time, peers measured in the same run.
 bench-tools:
-	@command -v openssl >/dev/null && command -v cfssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl golang-cfssl; }
+	@command -v openssl >/dev/null && command -v cfssl >/dev/null && command -v pebble >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl golang-cfssl pebble; }
 
 bench: $(BUILT) tools bench-tools
 	node bench/run.mjs

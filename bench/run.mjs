@@ -1,9 +1,9 @@
 // meshca benchmarks: each scenario bounded in time, peers measured in the same run, results in bench/results.json.
-// Run with `make bench` (it builds meshca and installs openssl and golang-cfssl from Debian when missing).
+// Run with `make bench` (it builds meshca and installs openssl, golang-cfssl and pebble from Debian when missing).
 
 import 'reflect-metadata';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { generateKeyPairSync, sign, createHash } from 'node:crypto';
+import { generateKeyPairSync, sign, createHash, randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -814,8 +814,118 @@ async function revocationReach() {
   if (process.env.BENCH_TRACE) log(`opened: ${JSON.stringify(opened)}`);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+async function acmeIssuance() {
+  log('scenario: full ACME issuances (new order, http-01 validation, finalize, download) with acme-client, c=8');
+  const acme = await import('acme-client');
+  const CONCURRENCY = 8;
+  // The http-01 answers come from this process, for both servers; the identifier is bench.acme.test, which both
+  // servers resolve to 127.0.0.1 (meshca through config.json acme.resolve, Pebble through pebble-challtestsrv's DNS),
+  // so each validation is one HTTP connection to the same place.
+  const NAME = 'bench.acme.test';
+  const answers = new Map();
+  const web = http.createServer((req, res) => {
+    const body = answers.get((req.url ?? '').split('/').pop());
+    res.writeHead(body === undefined ? 404 : 200).end(body ?? '');
+  });
+  await new Promise((r) => web.listen(0, '127.0.0.1', r));
+  const httpPort = web.address().port;
+  // A pool of CSRs made before the clock starts (the same key may be certified again, as on a renewal).
+  const pool = await Promise.all(Array.from({ length: 32 }, async () => (await acme.crypto.createCsr({ commonName: NAME, altNames: [NAME] }, await acme.crypto.createPrivateEcdsaKey()))[1]));
+  // acme-client polls a processing challenge or order; its default back-off (5 s first) would measure the client.
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+  acme.axios.defaults.httpsAgent = agent;
+  // CPU time of a process (user + system, ms), from /proc.
+  const cpuMs = (pid) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  };
+  const run = async (directoryUrl, eab, serverPid) => {
+    const clients = await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      const c = new acme.Client({ directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: eab, backoffMin: 5, backoffMax: 50, backoffAttempts: 200 });
+      await c.createAccount({ termsOfServiceAgreed: true });
+      return c;
+    }));
+    const once = (c, i) => c.auto({
+      csr: pool[i % pool.length],
+      termsOfServiceAgreed: true,
+      challengePriority: ['http-01'],
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_a, ch, ka) => void answers.set(ch.token, ka),
+      challengeRemoveFn: async (_a, ch) => void answers.delete(ch.token),
+    });
+    let done = 0;
+    let failed = 0;
+    let firstError;
+    const latencies = [];
+    const loop = async (c, w, until, counting) => {
+      for (let i = w; Date.now() < until; i += CONCURRENCY) {
+        const t = performance.now();
+        try {
+          await once(c, i);
+          if (counting) (done++, latencies.push(performance.now() - t));
+        } catch (e) {
+          failed++;
+          firstError ??= e.message;
+        }
+      }
+    };
+    await Promise.all(clients.map((c, w) => loop(c, w, Date.now() + WARMUP * 1000, false)));
+    const started = Date.now();
+    const cpu0 = cpuMs(serverPid);
+    await Promise.all(clients.map((c, w) => loop(c, w, started + DURATION * 1000, true)));
+    return { rate: done / ((Date.now() - started) / 1000), p99: percentile(latencies, 99), failed, firstError, cpuPerIssuance: (cpuMs(serverPid) - cpu0) / Math.max(1, done) };
+  };
+
+  const dir = newCa('acme');
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, acme: { resolve: { [NAME]: '127.0.0.1' }, ports: { http01: httpPort } } }));
+  const key = JSON.parse(ca('acme', 'eab', 'create', '--dir', dir, '--name', 'bench', '--scope', `issue:dns:${NAME}`, '--json'));
+  const serve = await startServe(dir);
+  let meshca;
+  try {
+    meshca = await run(`https://127.0.0.1:${serve.httpsPort}/acme/directory`, { kid: key.kid, hmacKey: key.hmacKey }, serve.child.pid);
+  } finally {
+    serve.stop();
+  }
+  const issued = JSON.parse(ca('list', '--dir', dir, '--json')).length;
+
+  // Pebble (Let's Encrypt's ACME test server, Debian's package): the same flow against a server that keeps its
+  // state in memory, writes nothing to disk and audits nothing. Its random validation delay, nonce rejection and
+  // authorization reuse are turned off, so every order is validated over http-01 as meshca's are.
+  let pebble = null;
+  if (spawnSync('sh', ['-c', 'command -v pebble && command -v pebble-challtestsrv']).status === 0) {
+    const pdir = join(work, 'pebble');
+    mkdirSync(pdir, { recursive: true });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2', '-keyout', join(pdir, 'key.pem'), '-out', join(pdir, 'cert.pem')], { stdio: 'ignore' });
+    const { createServer } = await import('node:net');
+    const freePort = () => new Promise((r) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
+    const [apiPort, mgmtPort, tlsPort, dnsPort, dnsMgmtPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const dns = spawn('pebble-challtestsrv', ['-dns01', `127.0.0.1:${dnsPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `127.0.0.1:${dnsMgmtPort}`, '-defaultIPv6', ''], { stdio: 'ignore' });
+    children.add(dns);
+    const hmac = randomBytes(32).toString('base64url');
+    writeFileSync(join(pdir, 'config.json'), JSON.stringify({ pebble: { listenAddress: `127.0.0.1:${apiPort}`, managementListenAddress: `127.0.0.1:${mgmtPort}`, certificate: join(pdir, 'cert.pem'), privateKey: join(pdir, 'key.pem'), httpPort, tlsPort, ocspResponderURL: '', externalAccountBindingRequired: true, externalAccountMACKeys: { bench: hmac } } }));
+    const child = spawn('pebble', ['-config', join(pdir, 'config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], { env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' }, stdio: 'ignore' });
+    children.add(child);
+    try {
+      await waitForPort(apiPort);
+      pebble = await run(`https://127.0.0.1:${apiPort}/dir`, { kid: 'bench', hmacKey: hmac }, child.pid);
+    } catch (e) {
+      log(`pebble could not be measured: ${e.message}`);
+    } finally {
+      for (const c of [child, dns]) (c.kill('SIGTERM'), children.delete(c));
+    }
+  }
+  web.close();
+  agent.destroy();
+  if (meshca.firstError || pebble?.firstError) log(`ACME errors: meshca: ${meshca.firstError}; pebble: ${pebble?.firstError}`);
+  const note = `8 acme-client workers, each its own account (made before the clock starts), keep-alive; per issuance: newOrder, the authorization, the challenge answered and validated by the CA over http-01 (one HTTP connection to 127.0.0.1), polling every 5-50 ms, finalize, download. meshca: SQLite synchronous=FULL, every nonce, order, authorization and challenge stored, the leaf linted, stored and audited (${issued} certificates listed afterwards), ${round(meshca.cpuPerIssuance, 1)} ms of CA CPU per issuance; ${meshca.failed} failed${meshca.firstError ? ` (first: ${meshca.firstError})` : ''}. Pebble keeps everything in memory and audits nothing${pebble ? `; ${round(pebble.cpuPerIssuance, 1)} ms of CPU per issuance, ${pebble.failed} failed` : ''}. The client process takes most of a core: on 2 cores the figure is bounded by client and server together`;
+  record({ name: 'ACME full issuance with acme-client, c=8', metric: 'certificates/s', unit: '/s', value: meshca.rate, peer: pebble ? { name: 'pebble (in memory)', value: pebble.rate } : null, target: { kind: 'ratioMin', value: 1 }, note });
+  record({ name: 'ACME full issuance with acme-client, c=8', metric: 'p99 latency', unit: 'ms', value: meshca.p99, peer: pebble ? { name: 'pebble (in memory)', value: pebble.p99 } : null, target: { kind: 'ratioMax', value: 1 } });
+}
+
 const only = process.argv[2];
-const all = { issuanceOverApi, issuancePostgres, issuanceInProcess, ocsp, crl, handshakes, renewalFleet, revocationReach, cliStartup };
+const all = { issuanceOverApi, issuancePostgres, issuanceInProcess, ocsp, crl, handshakes, renewalFleet, revocationReach, acmeIssuance, cliStartup };
 if (only && !(only in all)) {
   console.error(`bench: unknown scenario ${only} (one of ${Object.keys(all).join(', ')})`);
   process.exit(2);

@@ -11,6 +11,7 @@ import { auditRoutes } from './routes/audit.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { perSecondLimiter } from './routes/guard.js';
 import { renewRoutes } from './routes/renew.js';
+import { acmeRoutes } from './routes/acme.js';
 import { revocationStreamRoutes } from './routes/revocation-stream.js';
 import { renewalAdviceRoutes } from './routes/renewal-advice.js';
 import { signRoutes } from './routes/sign.js';
@@ -38,6 +39,8 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
     if (!(revocationHandler?.(req, res) ?? false) && !publicHandler(req, res)) next();
   });
 
+  // ACME speaks problem documents from the first byte (its own limits, encodings and errors).
+  if (deps.acme) app.use('/acme', acmeRoutes(deps, deps.acme));
   // Bodies are small JSON: any Content-Encoding but identity is refused before a byte is inflated (no zip bombs,
   // no corrupt-stream errors), on every route, before authentication.
   app.use((req, _res, next) => {

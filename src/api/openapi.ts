@@ -70,6 +70,7 @@ export const OPENAPI = {
           reason: { type: ['string', 'null'] },
           renewedFrom: { type: ['string', 'null'], description: 'serial of the certificate this one renewed' },
           renewedTo: { type: 'array', items: { type: 'string' }, description: 'serials of the certificates renewed from this one (with or without a new key), oldest first' },
+          requestedBy: { type: ['string', 'null'], description: 'who asked for it, as audited (acme:<account>, apikey:<name>, token:<subject>, ...); null for certificates issued before meshca kept it' },
           certificate: { type: 'string', description: 'PEM (single-certificate lookups only)' },
         },
       },

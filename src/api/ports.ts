@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { ApiKeyStore } from '../auth/ports.js';
 import type { Authority } from '../authority/authority.js';
 import type { RevocationFeed } from '../authority/revocation-feed.js';
+import type { AcmeService } from '../acme/service.js';
+import type { AcmeOrders } from '../acme/orders.js';
 import type { AuditEvent, AuditRecord } from '../authority/ports.js';
 import type { Clock } from '../crypto/clock.js';
 
@@ -55,6 +57,9 @@ export interface ApiDeps {
   readonly auditHead: () => SignedAuditHead | undefined;
   /** The revocation feed `/v1/revocations/stream` serves (absent: the route is not served). */
   readonly revocationFeed?: RevocationFeed;
+  /** The ACME server under /acme/ (absent: not served). */
+  readonly acme?: AcmeService;
+  readonly acmeOrders?: AcmeOrders;
   /** Subscriptions that feed may hold at once (a share of the HTTPS listener's connections; default 768). */
   readonly maxStreamSubscriptions?: number;
   /** Where refused authentications are counted for the audit log (see auth/refusals.ts). */

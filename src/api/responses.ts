@@ -35,6 +35,7 @@ export function recordResponse(r: CertificateRecord, now: Date, renewedTo: reado
     reason: r.reason,
     renewedFrom: r.renewedFrom,
     renewedTo: [...renewedTo],
+    requestedBy: r.requestedBy ?? null,
     ...(withPem ? { certificate: toPem('CERTIFICATE', r.der) } : {}),
   };
 }

@@ -102,6 +102,7 @@ function signedEntry(ctx: SigningContext, accepted: AcceptedLeaf, caller: Caller
     subjectKeyHash: subjectKeyHash(s.publicKey.spki),
     renewedFrom,
     issuedAt: accepted.issuedAt,
+    requestedBy: caller.actor,
   };
   const audit = {
     at: ctx.clock.now(),

@@ -27,6 +27,8 @@ export interface CertificateRecord {
   readonly renewedFrom: string | null;
   /** When the CA signed it (notBefore is backdated for clock skew; this is not). */
   readonly issuedAt: Date;
+  /** Who asked for it, as audited (`acme:<account>`, `apikey:<name>`, a token's subject…); null when not recorded. */
+  readonly requestedBy?: string | null;
 }
 
 /** One row of the audit log: who did what to which object, when, and how it ended. */

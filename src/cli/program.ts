@@ -24,6 +24,7 @@ const count = (max: number) => (value: string): number => {
  */
 const load = {
   apikey: () => import('./commands/apikey.js'),
+  acme: () => import('./commands/acme.js'),
   audit: () => import('./commands/audit.js'),
   backup: () => import('./commands/backup.js'),
   crl: () => import('./commands/crl.js'),
@@ -277,6 +278,31 @@ function buildProgram(run: (verb: Verb, json: boolean) => Promise<void>, term: T
     .addOption(passphraseOption)
     .option('--json', 'print JSON (token, jti, expiresAt)')
     .action((name: string, o) => run(async () => (await load.token()).token({ ...o, name, passphrase: readPassphrase(o.passphraseFile) }), !!o.json));
+
+  const acme = program.command('acme').description('ACME (RFC 8555) for certbot, lego, cert-manager and Caddy');
+  const eab = acme.command('eab').description('external account keys: what an ACME client binds its account with');
+  eab
+    .command('create')
+    .description('create an external account key (key id and HMAC key, shown once) bound to issue: scopes')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .requiredOption('--name <name>', 'name of the key (shown in the audit log)')
+    .requiredOption('--scope <scope>', 'issue:dns:PATTERN, issue:ip:CIDR or issue:spiffe:PATTERN the account may order (repeatable, or comma-separated)', collect, [])
+    .option('--expires <dur>', 'how long the key can bind new accounts (default 7d, at most 90d)')
+    .option('--json', 'print JSON')
+    .action((o) => run(async () => (await load.acme()).eabCreate(o), !!o.json));
+  eab
+    .command('list')
+    .description('list external account keys (never the HMAC keys)')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--json', 'print JSON')
+    .action((o) => run(async () => (await load.acme()).eabList(o), !!o.json));
+  eab
+    .command('revoke')
+    .description('revoke the unrevoked external account key with this name')
+    .argument('<name>', 'key name')
+    .requiredOption('--dir <dir>', 'CA directory')
+    .option('--json', 'print JSON')
+    .action((name: string, o) => run(async () => (await load.acme()).eabRevoke({ ...o, name }), !!o.json));
 
   const apikey = program.command('apikey').description('manage API keys for automation and operators');
   apikey

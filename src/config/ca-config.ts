@@ -1,5 +1,6 @@
 // The CA's configuration file (config.json in the CA directory): its shape, defaults and validation.
 
+import { isIP } from 'node:net';
 import { CaError } from '../errors.js';
 import { parseKeyType, type KeyType } from '../crypto/keys.js';
 import { parseTrustDomain, type TrustDomain } from '../identity/spiffe.js';
@@ -37,6 +38,11 @@ export interface CaConfigFile {
    * the embedded SQLite database (ca.db). `MESHCA_DATABASE_URL` overrides it, e.g. to keep the password out of this file.
    */
   database?: string;
+  /**
+   * ACME challenge validation: names mapped to the addresses the CA connects to (`resolve`), and the ports it asks
+   * (`ports.http01`, default 80; `ports.tlsAlpn01`, default 443). Optional.
+   */
+  acme?: { resolve?: Record<string, string>; ports?: { http01?: number; tlsAlpn01?: number } };
 }
 
 /** The configuration, parsed. */
@@ -57,6 +63,8 @@ export interface CaConfig {
   readonly rotationLeadSeconds: number;
   /** The PostgreSQL URL as config.json gives it, or undefined for SQLite. */
   readonly database: string | undefined;
+  /** Where ACME validation connects (see CaConfigFile.acme). */
+  readonly acmeValidation: { readonly resolve: Readonly<Record<string, string>>; readonly ports: { readonly http01: number; readonly tlsAlpn01: number } };
 }
 
 export const CONFIG_DEFAULTS = {
@@ -138,6 +146,23 @@ export function redactDatabaseUrl(text: string): string {
 }
 
 /** Validates config.json's content, naming the field that is wrong. */
+function acmeValidation(raw: unknown, fail: (why: string) => never): CaConfig['acmeValidation'] {
+  if (raw === undefined) return { resolve: {}, ports: { http01: 80, tlsAlpn01: 443 } };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('"acme" must be an object');
+  const a = raw as { resolve?: unknown; ports?: unknown };
+  const resolve: Record<string, string> = {};
+  if (a.resolve !== undefined) {
+    if (typeof a.resolve !== 'object' || a.resolve === null) return fail('"acme.resolve" maps names to addresses');
+    for (const [name, address] of Object.entries(a.resolve)) {
+      if (typeof address !== 'string' || isIP(address) === 0) return fail(`"acme.resolve": ${JSON.stringify(name)} must map to an IP address`);
+      resolve[name.toLowerCase()] = address;
+    }
+  }
+  const ports = (a.ports ?? {}) as { http01?: unknown; tlsAlpn01?: unknown };
+  const port = (v: unknown, fallback: number, what: string): number => (v === undefined ? fallback : Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536 ? (v as number) : fail(`"acme.ports.${what}" must be a port number`));
+  return { resolve, ports: { http01: port(ports.http01, 80, 'http01'), tlsAlpn01: port(ports.tlsAlpn01, 443, 'tlsAlpn01') } };
+}
+
 export function parseCaConfig(raw: unknown, source: string): CaConfig {
   const fail = (why: string): never => {
     throw new CaError('ERR_CONFIG_INVALID', `config: ${source}: ${why}`);
@@ -177,6 +202,7 @@ export function parseCaConfig(raw: unknown, source: string): CaConfig {
     rootCrlValiditySeconds: c.rootCrlValidity === undefined ? parseDuration(CONFIG_DEFAULTS.rootCrlValidity) : duration('rootCrlValidity'),
     rotationLeadSeconds: c.rotationLead === undefined ? parseDuration(CONFIG_DEFAULTS.rotationLead) : duration('rotationLead'),
     database: c.database === undefined ? undefined : within('database', () => parseDatabaseUrl(str('database'))),
+    acmeValidation: acmeValidation(c.acme, fail),
   };
   if (config.defaultTtlSeconds > config.maxTtlSeconds) fail('"defaultTtl" is longer than "maxTtl"');
   return config;

@@ -20,6 +20,10 @@ import type { AuditEvent } from '../authority/ports.js';
 import { RefusalLog } from '../auth/refusals.js';
 import { CrlPublisher } from '../revocation/crl-publisher.js';
 import { RevocationFeed } from '../authority/revocation-feed.js';
+import { AcmeService } from '../acme/service.js';
+import { AcmeOrders } from '../acme/orders.js';
+import { eabSealingKey } from '../acme/eab-keys.js';
+import { auditSealKey } from '../audit/audit-key.js';
 import { OcspResponder, OcspResponders } from '../revocation/ocsp-responder.js';
 import { SigningBudget } from '../revocation/signing-budget.js';
 import type { Issuer } from '../authority/issuer.js';
@@ -295,7 +299,11 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     // Three quarters of the HTTPS listener's connections at most go to stream subscriptions: the rest stay free for
     // sign, renew and revoke, whatever the fleet (or one misbehaving client) does.
     const limits = { ...LISTENER_DEFAULTS, ...options.limits };
+    const acme = new AcmeService({ store: ca.store, clock, sealingKey: eabSealingKey(auditSealKey(ca.auditKey)) });
+    const acmeOrders = new AcmeOrders({ store: ca.store, authority, clock, route: { ...ca.directory.config.acmeValidation, timeoutMs: 10_000 } });
     const deps = {
+      acme,
+      acmeOrders,
       revocationFeed: feed,
       maxStreamSubscriptions: Math.floor((limits.maxConnections * 3) / 4),
       authority,

@@ -1,5 +1,6 @@
 // The store a CA opens: every storage port over one database, SQLite in the CA directory or a PostgreSQL server shared by replicas.
 
+import type { AcmeStore } from '../acme/ports.js';
 import type { ApiKeyStore } from '../auth/ports.js';
 import type { AuditEvent, CertificateStore, HierarchyStore } from '../authority/ports.js';
 import { CaError } from '../errors.js';
@@ -12,7 +13,7 @@ import type { ChainVerdict } from './audit-chain.js';
 export type ChangeListener = (what: 'revocation' | 'crl' | 'hierarchy' | 'advice') => void;
 
 /** Every port the CA needs from its database, and what operating it takes (health, change feed, audit walk). */
-export interface CaStore extends CertificateStore, ApiKeyStore, HierarchyStore {
+export interface CaStore extends CertificateStore, ApiKeyStore, HierarchyStore, AcmeStore {
   readonly backend: 'sqlite' | 'postgres';
   /** Where the data lives, safe to print: a file path, or a URL without its password. */
   readonly location: string;

@@ -8,7 +8,7 @@ import { CaError } from '../errors.js';
 import { appendAuditIn, createPostgresSchema, postgresError, verifyAuditChainIn } from './postgres-store.js';
 
 /** Every table of the CA's data, in an order that never copies a row before what it refers to. */
-const TABLES = ['certificates', 'crl_numbers', 'audit_log', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice'] as const;
+const TABLES = ['certificates', 'crl_numbers', 'audit_log', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice', 'acme_eab_keys', 'acme_accounts', 'acme_orders', 'acme_authorizations', 'acme_challenges'] as const;
 
 /** Rows copied per statement (PostgreSQL takes at most 65,534 parameters; a certificate row, the widest, has 15). */
 const BATCH = 2000;

@@ -7,11 +7,12 @@ import type { AuditEvent, AuditRecord, BulkRevocationOutcome, CertificateQuery, 
 import { redactDatabaseUrl } from '../config/ca-config.js';
 import { CaError } from '../errors.js';
 import type { RenewalAdvice } from '../authority/renewal-advice.js';
+import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeOrderRecord, EabKeyRecord } from '../acme/ports.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { chainReachesCounter, GENESIS, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
 import { CRL_PAGE, certificateFilter, chunked } from './queries.js';
-import { adviceAudit, auditContent, toAdvice, toAdviceRow, type AdviceRow, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
+import { adviceAudit, auditContent, toAdvice, toAdviceRow, type AdviceRow, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow, eabNameTaken, toEabKey, type EabKeyRow, acmeKeyInUse, acmeKeyChanged, acmeTooManyOrders, toAcmeAccount, type AcmeAccountRow, toAcmeOrder, toAcmeAuthorization, toAcmeChallenge, type AcmeOrderRow, type AcmeAuthorizationRow, type AcmeChallengeRow } from './rows.js';
 
 const MIGRATIONS_DIR = new URL('./migrations/postgres/', import.meta.url);
 
@@ -151,12 +152,12 @@ async function upsertCrl(tx: TransactionSql, crl: StoredCrl): Promise<void> {
 async function insertCertificates(tx: TransactionSql, records: readonly CertificateRecord[]): Promise<Set<string>> {
   const rows = records.map(toRow);
   const col = <K extends keyof CertificateRow>(k: K) => rows.map((r) => r[k]);
-  const stored = await tx<{ serial: string }[]>`INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at)
-    SELECT serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, decode(der, 'hex'), revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at
+  const stored = await tx<{ serial: string }[]>`INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at, requested_by)
+    SELECT serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, decode(der, 'hex'), revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at, requested_by
     FROM unnest(${col('serial')}::text[], ${col('kind')}::text[], ${col('issuer_key_id')}::text[], ${col('common_name')}::text[], ${col('spiffe_id')}::text[],
                 ${col('dns_names')}::text[], ${col('ip_addresses')}::text[], ${col('not_before')}::int8[], ${col('not_after')}::int8[], ${rows.map((r) => hex(r.der))}::text[],
-                ${col('revoked_at')}::int8[], ${col('revocation_reason')}::text[], ${col('subject_key_hash')}::text[], ${col('renewed_from')}::text[], ${col('issued_at')}::int8[])
-      AS u(serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at)
+                ${col('revoked_at')}::int8[], ${col('revocation_reason')}::text[], ${col('subject_key_hash')}::text[], ${col('renewed_from')}::text[], ${col('issued_at')}::int8[], ${col('requested_by')}::text[])
+      AS u(serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at, requested_by)
     ON CONFLICT (serial) DO NOTHING RETURNING serial`;
   return new Set(stored.map((r) => r.serial));
 }
@@ -744,6 +745,180 @@ export class PostgresCertificateStore implements CaStore {
       return successors;
     });
   }
+
+  async createEabKey(record: EabKeyRecord, audit: AuditEvent): Promise<void> {
+    await this.audited(async (tx, log) => {
+      const [taken] = await tx`SELECT 1 FROM acme_eab_keys WHERE name = ${record.name} AND revoked_at IS NULL`;
+      if (taken) throw eabNameTaken(record.name);
+      await tx`INSERT INTO acme_eab_keys (kid, name, scopes, sealed_key, created_at, expires_at)
+        VALUES (${record.kid}, ${record.name}, ${JSON.stringify(record.scopes)}, decode(${hex(record.sealedKey)}, 'hex'), ${toSeconds(record.createdAt)}, ${toSeconds(record.expiresAt)})`;
+      log.append(audit);
+    });
+  }
+
+  async findEabKey(kid: string): Promise<EabKeyRecord | undefined> {
+    const [row] = await this.read((sql) => sql<EabKeyRow[]>`SELECT * FROM acme_eab_keys WHERE kid = ${kid}`);
+    return row ? toEabKey(row) : undefined;
+  }
+
+  async listEabKeys(): Promise<EabKeyRecord[]> {
+    return (await this.read((sql) => sql<EabKeyRow[]>`SELECT * FROM acme_eab_keys ORDER BY created_at DESC, kid`)).map(toEabKey);
+  }
+
+  async revokeEabKey(name: string, at: Date, audit: AuditEvent): Promise<EabKeyRecord | undefined> {
+    return this.audited(async (tx, log) => {
+      const [row] = await tx<EabKeyRow[]>`UPDATE acme_eab_keys SET revoked_at = ${toSeconds(at)} WHERE name = ${name} AND revoked_at IS NULL RETURNING *`;
+      if (!row) return undefined;
+      log.append(audit);
+      return toEabKey(row);
+    });
+  }
+
+  /** Spent nonces are in the database, so every replica refuses one another replica took. */
+  readonly spentNoncesDurable = true;
+
+  async spendNonce(nonce: string, expiresAt: Date, now: Date): Promise<boolean> {
+    return this.read(async (sql) => {
+      const spent = await sql`INSERT INTO acme_spent_nonces (nonce, expires_at) VALUES (${nonce}, ${toSeconds(expiresAt)}) ON CONFLICT (nonce) DO NOTHING RETURNING nonce`;
+      // Expired ones go a few at a time, with the requests that spend the others.
+      await sql`DELETE FROM acme_spent_nonces WHERE ctid IN (SELECT ctid FROM acme_spent_nonces WHERE expires_at <= ${toSeconds(now)} LIMIT 16)`;
+      return spent.length === 1;
+    });
+  }
+
+  async createAcmeAccount(account: AcmeAccountRecord, audit: AuditEvent): Promise<{ account: AcmeAccountRecord; created: boolean }> {
+    return this.audited(async (tx, log) => {
+      const [existing] = await tx<AcmeAccountRow[]>`SELECT * FROM acme_accounts WHERE thumbprint = ${account.thumbprint}`;
+      if (existing) return { account: toAcmeAccount(existing), created: false };
+      await tx`INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_kid, created_at)
+        VALUES (${account.id}, ${account.thumbprint}, ${account.jwk}, ${account.status}, ${JSON.stringify(account.contact)}, ${account.eabKid}, ${toSeconds(account.createdAt)})`;
+      await tx`UPDATE acme_eab_keys SET last_used_at = ${toSeconds(account.createdAt)} WHERE kid = ${account.eabKid}`;
+      log.append(audit);
+      return { account, created: true };
+    });
+  }
+
+  async findAcmeAccount(id: string): Promise<AcmeAccountRecord | undefined> {
+    const [row] = await this.read((sql) => sql<AcmeAccountRow[]>`SELECT * FROM acme_accounts WHERE id = ${id}`);
+    return row ? toAcmeAccount(row) : undefined;
+  }
+
+  async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined> {
+    const [row] = await this.read((sql) => sql<AcmeAccountRow[]>`SELECT * FROM acme_accounts WHERE thumbprint = ${thumbprint}`);
+    return row ? toAcmeAccount(row) : undefined;
+  }
+
+  async updateAcmeAccount(id: string, change: Partial<Pick<AcmeAccountRecord, 'contact' | 'status' | 'jwk' | 'thumbprint'>>, audit: AuditEvent, fromThumbprint?: string): Promise<AcmeAccountRecord | undefined> {
+    return this.audited(async (tx, log) => {
+      const [row] = await tx<AcmeAccountRow[]>`SELECT * FROM acme_accounts WHERE id = ${id} FOR UPDATE`;
+      if (!row) return undefined;
+      if (fromThumbprint !== undefined && row.thumbprint !== fromThumbprint) throw acmeKeyChanged();
+      if (change.thumbprint !== undefined && (await tx`SELECT 1 FROM acme_accounts WHERE thumbprint = ${change.thumbprint} AND id <> ${id}`).length > 0) throw acmeKeyInUse();
+      const next = { ...toAcmeAccount(row), ...change };
+      await tx`UPDATE acme_accounts SET thumbprint = ${next.thumbprint}, jwk = ${next.jwk}, status = ${next.status}, contact = ${JSON.stringify(next.contact)} WHERE id = ${id}`;
+      log.append(audit);
+      return next;
+    });
+  }
+
+  async createAcmeOrder(order: AcmeOrderRecord, authorizations: readonly AcmeAuthorizationRecord[], challenges: readonly AcmeChallengeRecord[], audit: AuditEvent, maxOpen?: number): Promise<void> {
+    await this.audited(async (tx, log) => {
+      if (maxOpen !== undefined) {
+        // The account row is locked, so two replicas count one account's open orders one after the other.
+        await tx`SELECT id FROM acme_accounts WHERE id = ${order.accountId} FOR UPDATE`;
+        const [open] = await tx<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM acme_orders WHERE account_id = ${order.accountId} AND status IN ('pending', 'ready', 'processing') AND expires_at > ${toSeconds(order.createdAt)}`;
+        if (open!.n >= maxOpen) throw acmeTooManyOrders(maxOpen);
+      }
+      await tx`INSERT INTO acme_orders (id, account_id, status, identifiers, created_at, expires_at) VALUES (${order.id}, ${order.accountId}, ${order.status}, ${JSON.stringify(order.identifiers)}, ${toSeconds(order.createdAt)}, ${toSeconds(order.expiresAt)})`;
+      for (const a of authorizations) await tx`INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, identifier_value, status, expires_at) VALUES (${a.id}, ${a.orderId}, ${a.accountId}, ${a.identifier.type}, ${a.identifier.value}, ${a.status}, ${toSeconds(a.expiresAt)})`;
+      for (const c of challenges) await tx`INSERT INTO acme_challenges (id, authorization_id, type, token, status) VALUES (${c.id}, ${c.authorizationId}, ${c.type}, ${c.token}, ${c.status})`;
+      log.append(audit);
+    });
+  }
+
+  async acmeOrderOfCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
+    const [row] = await this.read((sql) => sql<AcmeOrderRow[]>`SELECT * FROM acme_orders WHERE certificate_serial = ${serial}`);
+    return row ? toAcmeOrder(row) : undefined;
+  }
+
+  async pruneAcmeOrders(before: Date, limit: number): Promise<number> {
+    return this.bounded(async () =>
+      (await this.sql.begin(async (tx) => {
+        const ids = (await tx<{ id: string }[]>`SELECT id FROM acme_orders WHERE certificate_serial IS NULL AND expires_at < ${toSeconds(before)} LIMIT ${Math.floor(limit)} FOR UPDATE SKIP LOCKED`).map((r) => r.id);
+        if (ids.length === 0) return 0;
+        await tx`DELETE FROM acme_challenges WHERE authorization_id IN (SELECT id FROM acme_authorizations WHERE order_id IN ${tx(ids)})`;
+        await tx`DELETE FROM acme_authorizations WHERE order_id IN ${tx(ids)}`;
+        await tx`DELETE FROM acme_orders WHERE id IN ${tx(ids)}`;
+        return ids.length;
+      })) as number,
+    );
+  }
+
+  async findAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined> {
+    const [row] = await this.read((sql) => sql<AcmeOrderRow[]>`SELECT * FROM acme_orders WHERE id = ${id}`);
+    return row ? toAcmeOrder(row) : undefined;
+  }
+
+  async listAcmeOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]> {
+    return (await this.read((sql) => sql<AcmeOrderRow[]>`SELECT * FROM acme_orders WHERE account_id = ${accountId} ORDER BY created_at DESC, id LIMIT ${Math.floor(limit)}`)).map(toAcmeOrder);
+  }
+
+  async updateAcmeOrder(id: string, change: Partial<Pick<AcmeOrderRecord, 'status' | 'error' | 'certificateSerial'>>, from?: AcmeOrderRecord['status']): Promise<AcmeOrderRecord | undefined> {
+    return this.bounded(async () =>
+      (await this.sql.begin(async (tx) => {
+        const [row] = await tx<AcmeOrderRow[]>`SELECT * FROM acme_orders WHERE id = ${id} FOR UPDATE`;
+        if (!row || (from !== undefined && row.status !== from)) return undefined;
+        const next = { ...toAcmeOrder(row), ...change };
+        await tx`UPDATE acme_orders SET status = ${next.status}, error = ${next.error}, certificate_serial = ${next.certificateSerial} WHERE id = ${id}`;
+        return next;
+      })) as AcmeOrderRecord | undefined,
+    );
+  }
+
+  async findAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
+    const [row] = await this.read((sql) => sql<AcmeAuthorizationRow[]>`SELECT * FROM acme_authorizations WHERE id = ${id}`);
+    return row ? toAcmeAuthorization(row) : undefined;
+  }
+
+  async acmeAuthorizationsOf(orderId: string): Promise<AcmeAuthorizationRecord[]> {
+    return (await this.read((sql) => sql<AcmeAuthorizationRow[]>`SELECT * FROM acme_authorizations WHERE order_id = ${orderId} ORDER BY id`)).map(toAcmeAuthorization);
+  }
+
+  async updateAcmeAuthorization(id: string, status: AcmeAuthorizationRecord['status']): Promise<void> {
+    await this.read((sql) => sql`UPDATE acme_authorizations SET status = ${status} WHERE id = ${id}`);
+  }
+
+  async findAcmeChallenge(id: string): Promise<AcmeChallengeRecord | undefined> {
+    const [row] = await this.read((sql) => sql<AcmeChallengeRow[]>`SELECT * FROM acme_challenges WHERE id = ${id}`);
+    return row ? toAcmeChallenge(row) : undefined;
+  }
+
+  async acmeChallengesOf(authorizationId: string): Promise<AcmeChallengeRecord[]> {
+    return (await this.read((sql) => sql<AcmeChallengeRow[]>`SELECT * FROM acme_challenges WHERE authorization_id = ${authorizationId} ORDER BY type`)).map(toAcmeChallenge);
+  }
+
+  async settleAcmeChallenge(target: { challengeId: string; authorizationId: string; orderId: string }, outcome: { valid: true; at: Date } | { valid: false; error: string }): Promise<boolean> {
+    return this.bounded(async () =>
+      (await this.sql.begin(async (tx) => {
+        const status = outcome.valid ? 'valid' : 'invalid';
+        const settled = await tx`UPDATE acme_challenges SET status = ${status}, validated_at = ${outcome.valid ? toSeconds(outcome.at) : null}, error = ${outcome.valid ? null : outcome.error} WHERE id = ${target.challengeId} AND status = 'processing' RETURNING id`;
+        if (settled.length !== 1) return false;
+        await tx`UPDATE acme_authorizations SET status = ${status} WHERE id = ${target.authorizationId}`;
+        // The order row is locked first, so the last of two authorizations settled at once on two replicas sees the other.
+        await tx`SELECT id FROM acme_orders WHERE id = ${target.orderId} FOR UPDATE`;
+        if (!outcome.valid) await tx`UPDATE acme_orders SET status = 'invalid', error = ${outcome.error} WHERE id = ${target.orderId} AND status = 'pending'`;
+        else await tx`UPDATE acme_orders SET status = 'ready' WHERE id = ${target.orderId} AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM acme_authorizations WHERE order_id = ${target.orderId} AND status <> 'valid')`;
+        return true;
+      })) as boolean,
+    );
+  }
+
+  async updateAcmeChallenge(id: string, change: Partial<Pick<AcmeChallengeRecord, 'status' | 'validatedAt' | 'error'>>, from?: AcmeChallengeRecord['status']): Promise<boolean> {
+    const setValidated = change.validatedAt === undefined ? undefined : change.validatedAt === null ? null : toSeconds(change.validatedAt);
+    const rows = await this.read((sql) => sql`UPDATE acme_challenges SET status = COALESCE(${change.status ?? null}, status), validated_at = ${setValidated === undefined ? sql`validated_at` : setValidated}, error = ${change.error === undefined ? sql`error` : change.error}
+      WHERE id = ${id} ${from === undefined ? sql`` : sql`AND status = ${from}`} RETURNING id`);
+    return rows.length === 1;
+  }
 }
 
 /** An api_keys row with its BIGINT columns as numbers. */
@@ -863,8 +1038,8 @@ export async function openPostgresStore(url: string, options: { create?: boolean
   try {
     const { version, upgraded } = await migrate(sql, options.create === true, location);
     const [tables] = await sql<{ n: number }[]>`SELECT COUNT(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema()
-      AND table_name IN ('certificates', 'audit_log', 'audit_head', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice')`;
-    if (tables?.n !== 11) throw new CaError('ERR_STORE_CORRUPT', `store: ${location} is missing meshca tables`);
+      AND table_name IN ('certificates', 'audit_log', 'audit_head', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice', 'acme_eab_keys', 'acme_accounts', 'acme_spent_nonces', 'acme_orders', 'acme_authorizations', 'acme_challenges')`;
+    if (tables?.n !== 17) throw new CaError('ERR_STORE_CORRUPT', `store: ${location} is missing meshca tables`);
     // meshca makes no triggers, rules, row security policies or views: one found was added outside meshca, e.g. to
     // drop audit rows as they are written or hide revocations from the CRL.
     const foreign = await sql<{ what: string }[]>`

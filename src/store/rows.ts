@@ -1,5 +1,7 @@
 // How the CA's records are laid out in rows, the same for SQLite and PostgreSQL: seconds, JSON arrays, sealed API keys.
 
+import { CaError } from '../errors.js';
+import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier, AcmeOrderRecord, EabKeyRecord } from '../acme/ports.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyRecord } from '../auth/ports.js';
 import type { AuditEvent, AuditRecord, CertificateKind, CertificateRecord, StoredCrl } from '../authority/ports.js';
@@ -26,6 +28,7 @@ export interface CertificateRow {
   subject_key_hash: string;
   renewed_from: string | null;
   issued_at: number;
+  requested_by: string | null;
 }
 
 export function toRecord(r: CertificateRow): CertificateRecord {
@@ -45,6 +48,7 @@ export function toRecord(r: CertificateRow): CertificateRecord {
     subjectKeyHash: r.subject_key_hash,
     renewedFrom: r.renewed_from,
     issuedAt: fromSeconds(r.issued_at),
+    requestedBy: r.requested_by ?? null,
   };
 }
 
@@ -65,6 +69,7 @@ export function toRow(record: CertificateRecord): CertificateRow {
     subject_key_hash: record.subjectKeyHash,
     renewed_from: record.renewedFrom,
     issued_at: toSeconds(record.issuedAt),
+    requested_by: record.requestedBy ?? null,
   };
 }
 
@@ -202,3 +207,61 @@ export function toAdvice(r: AdviceRow): RenewalAdvice {
 export function adviceAudit(audit: AuditEvent, id: number): AuditEvent {
   return { ...audit, detail: { ...audit.detail, adviceId: id } };
 }
+
+/** An `acme_eab_keys` row as either store reads it back. */
+export interface EabKeyRow {
+  kid: string;
+  name: string;
+  scopes: string;
+  sealed_key: Buffer | Uint8Array;
+  created_at: number | string;
+  expires_at: number | string;
+  revoked_at: number | string | null;
+  last_used_at: number | string | null;
+}
+
+export function toEabKey(r: EabKeyRow): EabKeyRecord {
+  const at = (v: number | string | null) => (v === null ? null : fromSeconds(Number(v)));
+  return { kid: r.kid, name: r.name, scopes: JSON.parse(r.scopes) as string[], sealedKey: Buffer.from(r.sealed_key), createdAt: fromSeconds(Number(r.created_at)), expiresAt: fromSeconds(Number(r.expires_at)), revokedAt: at(r.revoked_at), lastUsedAt: at(r.last_used_at) };
+}
+
+/** The refusal of a second unrevoked EAB key with one name (both stores). */
+export function eabNameTaken(name: string): CaError {
+  return new CaError('ERR_EAB_NAME_TAKEN', `acme: an unrevoked external account key is already named "${name}" (revoke it first)`);
+}
+
+/** An `acme_accounts` row as either store reads it back. */
+export interface AcmeAccountRow {
+  id: string;
+  thumbprint: string;
+  jwk: string;
+  status: AcmeAccountRecord['status'];
+  contact: string;
+  eab_kid: string;
+  created_at: number | string;
+}
+
+export function toAcmeAccount(r: AcmeAccountRow): AcmeAccountRecord {
+  return { id: r.id, thumbprint: r.thumbprint, jwk: r.jwk, status: r.status, contact: JSON.parse(r.contact) as string[], eabKid: r.eab_kid, createdAt: fromSeconds(Number(r.created_at)) };
+}
+
+/** The refusal of a keyChange to a key another account holds (both stores). */
+export function acmeKeyInUse(): CaError {
+  return new CaError('ERR_ACME_KEY_IN_USE', 'acme: the new key belongs to another account');
+}
+
+export function acmeKeyChanged(): CaError {
+  return new CaError('ERR_ACME_KEY_CHANGED', "acme: the account's key changed meanwhile");
+}
+
+export function acmeTooManyOrders(max: number): CaError {
+  return new CaError('ERR_ACME_TOO_MANY_ORDERS', `acme: the account has ${max} open orders: finish or let them expire first`);
+}
+
+export interface AcmeOrderRow { id: string; account_id: string; status: AcmeOrderRecord['status']; identifiers: string; created_at: number | string; expires_at: number | string; error: string | null; certificate_serial: string | null }
+export interface AcmeAuthorizationRow { id: string; order_id: string; account_id: string; identifier_type: AcmeIdentifier['type']; identifier_value: string; status: AcmeAuthorizationRecord['status']; expires_at: number | string }
+export interface AcmeChallengeRow { id: string; authorization_id: string; type: AcmeChallengeRecord['type']; token: string; status: AcmeChallengeRecord['status']; validated_at: number | string | null; error: string | null }
+
+export const toAcmeOrder = (r: AcmeOrderRow): AcmeOrderRecord => ({ id: r.id, accountId: r.account_id, status: r.status, identifiers: JSON.parse(r.identifiers) as AcmeIdentifier[], createdAt: fromSeconds(Number(r.created_at)), expiresAt: fromSeconds(Number(r.expires_at)), error: r.error, certificateSerial: r.certificate_serial });
+export const toAcmeAuthorization = (r: AcmeAuthorizationRow): AcmeAuthorizationRecord => ({ id: r.id, orderId: r.order_id, accountId: r.account_id, identifier: { type: r.identifier_type, value: r.identifier_value }, status: r.status, expiresAt: fromSeconds(Number(r.expires_at)) });
+export const toAcmeChallenge = (r: AcmeChallengeRow): AcmeChallengeRecord => ({ id: r.id, authorizationId: r.authorization_id, type: r.type, token: r.token, status: r.status, validatedAt: r.validated_at === null ? null : fromSeconds(Number(r.validated_at)), error: r.error });

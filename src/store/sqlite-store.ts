@@ -12,8 +12,11 @@ import { chainReachesCounter, GENESIS, legacyChainProblem, legacyRowHash, sealRo
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
 import { CRL_PAGE, certificateFilter, chunked } from './queries.js';
 import type { RenewalAdvice } from '../authority/renewal-advice.js';
+import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeOrderRecord, EabKeyRecord } from '../acme/ports.js';
 import type { RevocationReason } from '../revocation/reasons.js';
-import { adviceAudit, toAdvice, toAdviceRow, type AdviceRow, apiKeySeal, auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow } from './rows.js';
+import { adviceAudit, toAdvice, toAdviceRow, type AdviceRow, apiKeySeal, auditContent, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow, eabNameTaken, toEabKey, type EabKeyRow, acmeKeyInUse,
+  acmeKeyChanged,
+  acmeTooManyOrders, toAcmeAccount, type AcmeAccountRow, toAcmeOrder, toAcmeAuthorization, toAcmeChallenge, type AcmeOrderRow, type AcmeAuthorizationRow, type AcmeChallengeRow } from './rows.js';
 
 const MIGRATIONS_DIR = new URL('./migrations/sqlite/', import.meta.url);
 
@@ -69,8 +72,8 @@ export class SqliteCertificateStore implements CaStore {
     private readonly sealKey: Buffer,
   ) {
     this.insertCertificate = db.prepare(
-      `INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at)
-       VALUES (@serial, @kind, @issuer_key_id, @common_name, @spiffe_id, @dns_names, @ip_addresses, @not_before, @not_after, @der, @revoked_at, @revocation_reason, @subject_key_hash, @renewed_from, @issued_at)
+      `INSERT INTO certificates (serial, kind, issuer_key_id, common_name, spiffe_id, dns_names, ip_addresses, not_before, not_after, der, revoked_at, revocation_reason, subject_key_hash, renewed_from, issued_at, requested_by)
+       VALUES (@serial, @kind, @issuer_key_id, @common_name, @spiffe_id, @dns_names, @ip_addresses, @not_before, @not_after, @der, @revoked_at, @revocation_reason, @subject_key_hash, @renewed_from, @issued_at, @requested_by)
        ON CONFLICT (serial) DO NOTHING`,
     );
     this.audit = auditAppender(db, sealKey);
@@ -588,6 +591,204 @@ export class SqliteCertificateStore implements CaStore {
       return successors;
     });
   }
+
+  async createEabKey(record: EabKeyRecord, audit: AuditEvent): Promise<void> {
+    this.guard(() =>
+      this.db.transaction(() => {
+        if (this.sql('SELECT 1 FROM acme_eab_keys WHERE name = ? AND revoked_at IS NULL').get(record.name)) throw eabNameTaken(record.name);
+        this.sql('INSERT INTO acme_eab_keys (kid, name, scopes, sealed_key, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(record.kid, record.name, JSON.stringify(record.scopes), record.sealedKey, toSeconds(record.createdAt), toSeconds(record.expiresAt));
+        this.audit(audit);
+      }).immediate(),
+    );
+  }
+
+  async findEabKey(kid: string): Promise<EabKeyRecord | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], EabKeyRow>('SELECT * FROM acme_eab_keys WHERE kid = ?').get(kid);
+      return row ? toEabKey(row) : undefined;
+    });
+  }
+
+  async listEabKeys(): Promise<EabKeyRecord[]> {
+    return this.guard(() => this.sql<[], EabKeyRow>('SELECT * FROM acme_eab_keys ORDER BY created_at DESC, kid').all().map(toEabKey));
+  }
+
+  async revokeEabKey(name: string, at: Date, audit: AuditEvent): Promise<EabKeyRecord | undefined> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const row = this.sql<[string], EabKeyRow>('SELECT * FROM acme_eab_keys WHERE name = ? AND revoked_at IS NULL').get(name);
+        if (!row) return undefined;
+        this.sql('UPDATE acme_eab_keys SET revoked_at = ? WHERE kid = ?').run(toSeconds(at), row.kid);
+        this.audit(audit);
+        return toEabKey({ ...row, revoked_at: toSeconds(at) });
+      }).immediate(),
+    );
+  }
+
+  /** One process owns a SQLite CA: spent nonces live in a TEMP table in memory (no fsync per ACME request). */
+  readonly spentNoncesDurable = false;
+
+  async spendNonce(nonce: string, expiresAt: Date, now: Date): Promise<boolean> {
+    return this.guard(() => {
+      const spent = this.sql('INSERT OR IGNORE INTO temp.acme_spent_nonces (nonce, expires_at) VALUES (?, ?)').run(nonce, toSeconds(expiresAt)).changes === 1;
+      // Expired ones go a few at a time, with the requests that spend the others.
+      this.sql('DELETE FROM temp.acme_spent_nonces WHERE rowid IN (SELECT rowid FROM temp.acme_spent_nonces WHERE expires_at <= ? LIMIT 16)').run(toSeconds(now));
+      return spent;
+    });
+  }
+
+  async createAcmeAccount(account: AcmeAccountRecord, audit: AuditEvent): Promise<{ account: AcmeAccountRecord; created: boolean }> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const existing = this.sql<[string], AcmeAccountRow>('SELECT * FROM acme_accounts WHERE thumbprint = ?').get(account.thumbprint);
+        if (existing) return { account: toAcmeAccount(existing), created: false };
+        this.sql('INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, eab_kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(account.id, account.thumbprint, account.jwk, account.status, JSON.stringify(account.contact), account.eabKid, toSeconds(account.createdAt));
+        this.sql('UPDATE acme_eab_keys SET last_used_at = ? WHERE kid = ?').run(toSeconds(account.createdAt), account.eabKid);
+        this.audit(audit);
+        return { account, created: true };
+      }).immediate(),
+    );
+  }
+
+  async findAcmeAccount(id: string): Promise<AcmeAccountRecord | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], AcmeAccountRow>('SELECT * FROM acme_accounts WHERE id = ?').get(id);
+      return row ? toAcmeAccount(row) : undefined;
+    });
+  }
+
+  async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], AcmeAccountRow>('SELECT * FROM acme_accounts WHERE thumbprint = ?').get(thumbprint);
+      return row ? toAcmeAccount(row) : undefined;
+    });
+  }
+
+  async updateAcmeAccount(id: string, change: Partial<Pick<AcmeAccountRecord, 'contact' | 'status' | 'jwk' | 'thumbprint'>>, audit: AuditEvent, fromThumbprint?: string): Promise<AcmeAccountRecord | undefined> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const row = this.sql<[string], AcmeAccountRow>('SELECT * FROM acme_accounts WHERE id = ?').get(id);
+        if (!row) return undefined;
+        if (fromThumbprint !== undefined && row.thumbprint !== fromThumbprint) throw acmeKeyChanged();
+        if (change.thumbprint !== undefined && this.sql<[string, string]>('SELECT 1 FROM acme_accounts WHERE thumbprint = ? AND id <> ?').get(change.thumbprint, id)) throw acmeKeyInUse();
+        const next = { ...toAcmeAccount(row), ...change };
+        this.sql('UPDATE acme_accounts SET thumbprint = ?, jwk = ?, status = ?, contact = ? WHERE id = ?').run(next.thumbprint, next.jwk, next.status, JSON.stringify(next.contact), id);
+        this.audit(audit);
+        return next;
+      }).immediate(),
+    );
+  }
+
+  async createAcmeOrder(order: AcmeOrderRecord, authorizations: readonly AcmeAuthorizationRecord[], challenges: readonly AcmeChallengeRecord[], audit: AuditEvent, maxOpen?: number): Promise<void> {
+    this.guard(() =>
+      this.db.transaction(() => {
+        if (maxOpen !== undefined) {
+          const open = this.sql<[string, number], { n: number }>("SELECT COUNT(*) AS n FROM acme_orders WHERE account_id = ? AND status IN ('pending', 'ready', 'processing') AND expires_at > ?").get(order.accountId, toSeconds(order.createdAt))!.n;
+          if (open >= maxOpen) throw acmeTooManyOrders(maxOpen);
+        }
+        this.sql('INSERT INTO acme_orders (id, account_id, status, identifiers, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(order.id, order.accountId, order.status, JSON.stringify(order.identifiers), toSeconds(order.createdAt), toSeconds(order.expiresAt));
+        for (const a of authorizations) this.sql('INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, identifier_value, status, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(a.id, a.orderId, a.accountId, a.identifier.type, a.identifier.value, a.status, toSeconds(a.expiresAt));
+        for (const c of challenges) this.sql('INSERT INTO acme_challenges (id, authorization_id, type, token, status) VALUES (?, ?, ?, ?, ?)').run(c.id, c.authorizationId, c.type, c.token, c.status);
+        this.audit(audit);
+      }).immediate(),
+    );
+  }
+
+  async findAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], AcmeOrderRow>('SELECT * FROM acme_orders WHERE id = ?').get(id);
+      return row ? toAcmeOrder(row) : undefined;
+    });
+  }
+
+  async acmeOrderOfCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], AcmeOrderRow>('SELECT * FROM acme_orders WHERE certificate_serial = ?').get(serial);
+      return row ? toAcmeOrder(row) : undefined;
+    });
+  }
+
+  async pruneAcmeOrders(before: Date, limit: number): Promise<number> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const ids = this.sql<[number, number], { id: string }>('SELECT id FROM acme_orders WHERE certificate_serial IS NULL AND expires_at < ? LIMIT ?').all(toSeconds(before), Math.floor(limit)).map((r) => r.id);
+        for (const id of ids) {
+          this.sql('DELETE FROM acme_challenges WHERE authorization_id IN (SELECT id FROM acme_authorizations WHERE order_id = ?)').run(id);
+          this.sql('DELETE FROM acme_authorizations WHERE order_id = ?').run(id);
+          this.sql('DELETE FROM acme_orders WHERE id = ?').run(id);
+        }
+        return ids.length;
+      }).immediate(),
+    );
+  }
+
+  async listAcmeOrders(accountId: string, limit: number): Promise<AcmeOrderRecord[]> {
+    return this.guard(() => this.sql<[string, number], AcmeOrderRow>('SELECT * FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id LIMIT ?').all(accountId, Math.floor(limit)).map(toAcmeOrder));
+  }
+
+  async updateAcmeOrder(id: string, change: Partial<Pick<AcmeOrderRecord, 'status' | 'error' | 'certificateSerial'>>, from?: AcmeOrderRecord['status']): Promise<AcmeOrderRecord | undefined> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const row = this.sql<[string], AcmeOrderRow>('SELECT * FROM acme_orders WHERE id = ?').get(id);
+        if (!row || (from !== undefined && row.status !== from)) return undefined;
+        const next = { ...toAcmeOrder(row), ...change };
+        this.sql('UPDATE acme_orders SET status = ?, error = ?, certificate_serial = ? WHERE id = ?').run(next.status, next.error, next.certificateSerial, id);
+        return next;
+      }).immediate(),
+    );
+  }
+
+  async findAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], AcmeAuthorizationRow>('SELECT * FROM acme_authorizations WHERE id = ?').get(id);
+      return row ? toAcmeAuthorization(row) : undefined;
+    });
+  }
+
+  async acmeAuthorizationsOf(orderId: string): Promise<AcmeAuthorizationRecord[]> {
+    return this.guard(() => this.sql<[string], AcmeAuthorizationRow>('SELECT * FROM acme_authorizations WHERE order_id = ? ORDER BY id').all(orderId).map(toAcmeAuthorization));
+  }
+
+  async updateAcmeAuthorization(id: string, status: AcmeAuthorizationRecord['status']): Promise<void> {
+    this.guard(() => this.sql('UPDATE acme_authorizations SET status = ? WHERE id = ?').run(status, id));
+  }
+
+  async findAcmeChallenge(id: string): Promise<AcmeChallengeRecord | undefined> {
+    return this.guard(() => {
+      const row = this.sql<[string], AcmeChallengeRow>('SELECT * FROM acme_challenges WHERE id = ?').get(id);
+      return row ? toAcmeChallenge(row) : undefined;
+    });
+  }
+
+  async acmeChallengesOf(authorizationId: string): Promise<AcmeChallengeRecord[]> {
+    return this.guard(() => this.sql<[string], AcmeChallengeRow>('SELECT * FROM acme_challenges WHERE authorization_id = ? ORDER BY type').all(authorizationId).map(toAcmeChallenge));
+  }
+
+  async settleAcmeChallenge(target: { challengeId: string; authorizationId: string; orderId: string }, outcome: { valid: true; at: Date } | { valid: false; error: string }): Promise<boolean> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const status = outcome.valid ? 'valid' : 'invalid';
+        const settled = this.sql("UPDATE acme_challenges SET status = ?, validated_at = ?, error = ? WHERE id = ? AND status = 'processing'").run(status, outcome.valid ? toSeconds(outcome.at) : null, outcome.valid ? null : outcome.error, target.challengeId).changes === 1;
+        if (!settled) return false;
+        this.sql('UPDATE acme_authorizations SET status = ? WHERE id = ?').run(status, target.authorizationId);
+        if (!outcome.valid) this.sql("UPDATE acme_orders SET status = 'invalid', error = ? WHERE id = ? AND status = 'pending'").run(outcome.error, target.orderId);
+        else this.sql("UPDATE acme_orders SET status = 'ready' WHERE id = ? AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM acme_authorizations WHERE order_id = ? AND status <> 'valid')").run(target.orderId, target.orderId);
+        return true;
+      }).immediate(),
+    );
+  }
+
+  async updateAcmeChallenge(id: string, change: Partial<Pick<AcmeChallengeRecord, 'status' | 'validatedAt' | 'error'>>, from?: AcmeChallengeRecord['status']): Promise<boolean> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const row = this.sql<[string], AcmeChallengeRow>('SELECT * FROM acme_challenges WHERE id = ?').get(id);
+        if (!row || (from !== undefined && row.status !== from)) return false;
+        const next = { ...toAcmeChallenge(row), ...change };
+        this.sql('UPDATE acme_challenges SET status = ?, validated_at = ?, error = ? WHERE id = ?').run(next.status, next.validatedAt === null ? null : toSeconds(next.validatedAt), next.error, id);
+        return true;
+      }).immediate(),
+    );
+  }
 }
 
 /** What a migration's data step may use: the audit seal key, for the rows it writes or reseals. */
@@ -731,14 +932,17 @@ export function openSqliteStore(path: string, options: { create?: boolean; sealK
     // Reads through a memory map (no read() call per page) for the first 128 MiB: cold CRL builds read every
     // revoked entry once. Mapped pages count in RSS, so the map stays small.
     db.pragma('mmap_size = 134217728');
+    // Temporary tables (the spent ACME nonces) in memory: never on disk, never synced.
+    db.pragma('temp_store = MEMORY');
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS acme_spent_nonces (nonce TEXT NOT NULL PRIMARY KEY, expires_at INTEGER NOT NULL)');
     // meshca creates no triggers or views: one found was added outside meshca, e.g. to drop audit rows as they are written.
     const foreign = db.prepare<[], { type: string; name: string }>("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')").all();
     if (foreign.length > 0) {
       throw new CaError('ERR_AUDIT_TAMPERED', `store: ${path} holds ${foreign.map((f) => `${f.type} "${f.name}"`).join(', ')}, which meshca never creates: the database was changed outside meshca; refusing to use it`);
     }
     const { version, upgraded } = migrate(db, { sealKey: options.sealKey, auditKeyFresh: options.auditKeyFresh ?? path === ':memory:' });
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice')").all();
-    if (tables.length !== 10) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('certificates', 'audit_log', 'crl_numbers', 'api_keys', 'used_tokens', 'revocation_log', 'blocked_keys', 'crls', 'fingerprints', 'renewal_advice', 'acme_eab_keys', 'acme_accounts', 'acme_orders', 'acme_authorizations', 'acme_challenges')").all();
+    if (tables.length !== 15) throw new CaError('ERR_STORE_CORRUPT', `store: ${path} is missing meshca tables`);
     const store = new SqliteCertificateStore(db, path, options.sealKey);
     store.upgraded = upgraded;
     store.schemaVersion = version;

@@ -196,7 +196,7 @@ describe('ca list, revoke, audit', () => {
 
     const all = caJson<Array<Record<string, unknown>>>(['list', '--dir', dir]);
     expect(all).toHaveLength(3);
-    expect(Object.keys(all[0]!).sort()).toEqual(['dnsNames', 'ipAddresses', 'name', 'notAfter', 'notBefore', 'reason', 'renewedFrom', 'renewedTo', 'revokedAt', 'serial', 'spiffeId', 'status'].sort());
+    expect(Object.keys(all[0]!).sort()).toEqual(['dnsNames', 'ipAddresses', 'name', 'notAfter', 'notBefore', 'reason', 'renewedFrom', 'renewedTo', 'requestedBy', 'revokedAt', 'serial', 'spiffeId', 'status'].sort());
 
     const revoked = caJson<{ serial: string; reason: string; alreadyRevoked: boolean }>(['revoke', b.serial, '--dir', dir, '--reason', 'keyCompromise']);
     expect(revoked).toMatchObject({ serial: b.serial, reason: 'keyCompromise', alreadyRevoked: false });
@@ -212,7 +212,7 @@ describe('ca list, revoke, audit', () => {
     expect(caJson<Array<{ serial: string }>>(['list', '--dir', dir, '--status', 'valid']).map((r) => r.serial)).toEqual([a.serial]);
 
     const human = ca(['list', '--dir', dir]).stdout;
-    expect(human.split('\n')[0]).toMatch(/^SERIAL\s+NAME\s+STATUS\s+NOT AFTER\s+IDENTITIES\s+LINEAGE$/);
+    expect(human.split('\n')[0]).toMatch(/^SERIAL\s+NAME\s+STATUS\s+NOT AFTER\s+IDENTITIES\s+REQUESTED BY\s+LINEAGE$/);
     expect(human).toContain(b.serial);
 
     const log = caJson<Array<{ action: string; outcome: string; target: string; actor: string }>>(['audit', '--dir', dir]);

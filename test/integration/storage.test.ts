@@ -44,7 +44,7 @@ describe('ca backup', () => {
     const out = join(root, 'backup.db');
     const made = caJson<{ out: string; bytes: number; certificates: number; auditRows: number; schemaVersion: number }>(['backup', '--dir', dir, '--out', out]);
     await busy;
-    expect(made).toMatchObject({ out, schemaVersion: 11 });
+    expect(made).toMatchObject({ out, schemaVersion: 12 });
     expect(made.certificates).toBeGreaterThanOrEqual(5);
     expect((statSync(out).mode & 0o777).toString(8)).toBe('600');
     expectOneLineError(ca(['backup', '--dir', dir, '--out', out]), 'ERR_FILE_WRITE', 'already exists');
@@ -98,8 +98,8 @@ describe('ca migrate', () => {
   it('ok/an up-to-date directory says so', () => {
     const root = tempDir();
     expect(ca(['init', '--dir', join(root, 'ca'), '--name', 'M', '--trust-domain', TD]).code).toBe(0);
-    expect(caJson(['migrate', '--dir', join(root, 'ca')])).toMatchObject({ backend: 'sqlite', schemaVersion: 11, upgraded: null });
-    expect(ca(['migrate', '--dir', join(root, 'ca')]).stdout).toContain('is up to date (schema 11)');
+    expect(caJson(['migrate', '--dir', join(root, 'ca')])).toMatchObject({ backend: 'sqlite', schemaVersion: 12, upgraded: null });
+    expect(ca(['migrate', '--dir', join(root, 'ca')]).stdout).toContain('is up to date (schema 12)');
   });
 
   it('ok/--to moves a SQLite CA to PostgreSQL: same serials and revocations, the audit chain verified to the same head, CRL numbers going on, API keys working', async () => {

@@ -49,12 +49,13 @@ export function list(args: ListArgs): Promise<CommandOutput> {
       reason: r.reason,
       renewedFrom: r.renewedFrom,
       renewedTo: renewedTo.get(r.serial) ?? [],
+      requestedBy: r.requestedBy ?? null,
     }));
     return { data, human: render(data) };
   });
 }
 
-type ListedCertificate = ReturnType<typeof certificateJson> & { caService?: boolean; name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null; renewedTo: string[] };
+type ListedCertificate = ReturnType<typeof certificateJson> & { caService?: boolean; name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null; renewedTo: string[]; requestedBy: string | null };
 
 /** A certificate's place in its lineage, for the table: what it renewed and what renewed it. */
 function lineage(d: Pick<ListedCertificate, 'renewedFrom' | 'renewedTo'>): string {
@@ -65,8 +66,8 @@ function render(data: readonly ListedCertificate[]): string {
   return data.length === 0
     ? 'no certificates match'
     : table(
-        ['SERIAL', 'NAME', 'STATUS', 'NOT AFTER', 'IDENTITIES', 'LINEAGE'],
-        data.map((d) => [d.serial, d.name, d.status, d.notAfter, [d.spiffeId, ...d.dnsNames, ...d.ipAddresses].filter((n) => n !== null).join(','), lineage(d)]),
+        ['SERIAL', 'NAME', 'STATUS', 'NOT AFTER', 'IDENTITIES', 'REQUESTED BY', 'LINEAGE'],
+        data.map((d) => [d.serial, d.name, d.status, d.notAfter, [d.spiffeId, ...d.dnsNames, ...d.ipAddresses].filter((n) => n !== null).join(','), d.requestedBy ?? '-', lineage(d)]),
       );
 }
 
@@ -81,6 +82,6 @@ export async function listRemote(args: ListArgs & RemoteArgs & { apiKey?: string
   if (args.identity !== undefined) query.set('identity', args.identity);
   const q = query.toString();
   const r = await connect(args).call<{ certificates: ListedCertificate[] }>('GET', `/v1/certificates${q ? `?${q}` : ''}`, { bearer: args.apiKey });
-  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom, renewedTo, caService }) => ({ ...(caService ? { caService: true } : {}), serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null, renewedTo: renewedTo ?? [] }));
+  const data = r.certificates.map(({ serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom, renewedTo, requestedBy, caService }) => ({ ...(caService ? { caService: true } : {}), serial, notBefore, notAfter, spiffeId, dnsNames, ipAddresses, name, status, revokedAt, reason, renewedFrom: renewedFrom ?? null, renewedTo: renewedTo ?? [], requestedBy: requestedBy ?? null }));
   return { data, human: render(data) };
 }

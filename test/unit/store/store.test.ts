@@ -35,7 +35,7 @@ describe.each(BACKENDS)('the %s store', (backend) => {
     await store.close();
   });
 
-  it('ok/a database from before renewal advice is upgraded, its audit chain intact', async () => {
+  it('ok/a database from before ACME is upgraded, its audit chain intact', async () => {
     const where = await location(backend);
     let store = await openCaStore({ ...where, create: true, sealKey: TEST_SEAL_KEY });
     await store.appendAudit({ at: new Date(0), actor: 'local:test', action: 'init', target: null, outcome: 'ok' });
@@ -44,16 +44,15 @@ describe.each(BACKENDS)('the %s store', (backend) => {
     const older = latest - 1;
     if (backend === 'sqlite') {
       const db = new Database(where.sqlitePath);
-      db.exec(`DROP TABLE renewal_advice; DELETE FROM schema_migrations WHERE version = ${latest}`);
+      db.exec(`DROP TABLE acme_challenges; DROP TABLE acme_authorizations; DROP TABLE acme_orders; DROP TABLE acme_accounts; DROP TABLE acme_eab_keys; ALTER TABLE certificates DROP COLUMN requested_by; DELETE FROM schema_migrations WHERE version = ${latest}`);
       db.close();
     } else {
       const sql = postgres(where.databaseUrl!, { max: 1, onnotice: () => {} });
-      await sql.unsafe(`DROP TABLE renewal_advice; DELETE FROM schema_migrations WHERE version = ${latest}`);
+      await sql.unsafe(`DROP TABLE acme_challenges; DROP TABLE acme_authorizations; DROP TABLE acme_orders; DROP TABLE acme_spent_nonces; DROP TABLE acme_accounts; DROP TABLE acme_eab_keys; ALTER TABLE certificates DROP COLUMN requested_by; DELETE FROM schema_migrations WHERE version = ${latest}`);
       await sql.end();
     }
     store = await openCaStore({ ...where, sealKey: TEST_SEAL_KEY });
     expect(store.upgraded).toEqual({ from: older, to: latest });
-    expect(await store.renewalAdviceSince(0, 10)).toEqual([]);
     expect((await store.verifyAuditChain()).ok).toBe(true);
     await store.close();
   });
@@ -129,7 +128,7 @@ describe('the SQLite store', () => {
     await openSqliteStore(path, { create: true, sealKey: TEST_SEAL_KEY }).close();
     const db = new Database(path);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.prepare('SELECT version FROM schema_migrations').all()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((version) => ({ version })));
+    expect(db.prepare('SELECT version FROM schema_migrations').all()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((version) => ({ version })));
     db.close();
   });
 
@@ -182,7 +181,7 @@ describe('the PostgreSQL store', () => {
     const databaseUrl = await freshDatabaseUrl();
     const stores = await Promise.all(Array.from({ length: 4 }, () => openCaStore({ sqlitePath: '', databaseUrl, create: true, sealKey: TEST_SEAL_KEY })));
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-    expect(await sql`SELECT version FROM schema_migrations ORDER BY version`).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(await sql`SELECT version FROM schema_migrations ORDER BY version`).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     await sql.end();
     for (const s of stores) await s.close();
   });
@@ -201,7 +200,7 @@ describe('the PostgreSQL store', () => {
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
     await sql`INSERT INTO schema_migrations VALUES (999, '999_future.sql', 0)`;
     await sql.end();
-    await expect(openCaStore({ sqlitePath: '', databaseUrl, sealKey: TEST_SEAL_KEY })).rejects.toMatchObject({ code: 'ERR_STORE_TOO_NEW', message: expect.stringContaining('newer than this meshca understands (2)') });
+    await expect(openCaStore({ sqlitePath: '', databaseUrl, sealKey: TEST_SEAL_KEY })).rejects.toMatchObject({ code: 'ERR_STORE_TOO_NEW', message: expect.stringContaining('newer than this meshca understands (3)') });
   });
 
   it('fail/a server that is not there, or a database that does not exist, fails fast with the URL but never its password', async () => {
