@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM ?= npm
 INSTALLED := node_modules/.meshca-installed
 BUILT := dist/.meshca-built
-SOURCES := $(shell find cmd src -type f \( -name '*.ts' -o -name '*.sql' \) 2>/dev/null) tsconfig.json
+SOURCES := $(shell find cmd src -type f \( -name '*.ts' -o -name '*.sql' -o -path 'src/ui/*' \) 2>/dev/null) tsconfig.json
 CA_DIR ?= ca-data
 # make run's ports: apart from the quick start's 8443/8080, so both can run at once (make run HTTPS_PORT=… HTTP_PORT=…).
 HTTPS_PORT ?= 9443
@@ -33,11 +33,11 @@ $(BUILT): $(INSTALLED) $(SOURCES)
 build: $(BUILT)
 
 # Foreign tools and servers the tests run, from Debian's packages when missing: openssl, curl, GnuTLS, nginx and
-# HAProxy as relying parties and load balancer, certbot and lego as ACME clients, and PostgreSQL (the tests start a throwaway server of their own:
+# HAProxy as relying parties and load balancer, certbot and lego as ACME clients, chromium for the dashboard, and PostgreSQL (the tests start a throwaway server of their own:
 # initdb in a temporary folder, never the one the package may start).
 tools:
-	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null && command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v certbot >/dev/null && command -v lego >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin nginx-light haproxy postgresql certbot lego; }
+	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v ocsptool >/dev/null && command -v nginx >/dev/null && command -v haproxy >/dev/null && command -v certbot >/dev/null && command -v lego >/dev/null && command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq openssl curl gnutls-bin nginx-light haproxy postgresql certbot lego chromium; }
 
 test: $(BUILT) tools
 	npx vitest run

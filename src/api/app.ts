@@ -12,6 +12,10 @@ import { certificateRoutes } from './routes/certificates.js';
 import { perSecondLimiter } from './routes/guard.js';
 import { renewRoutes } from './routes/renew.js';
 import { acmeRoutes } from './routes/acme.js';
+import { apiKeyRoutes } from './routes/apikeys.js';
+import { overviewRoutes } from './routes/overview.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { uiRoutes } from './ui.js';
 import { revocationStreamRoutes } from './routes/revocation-stream.js';
 import { renewalAdviceRoutes } from './routes/renewal-advice.js';
 import { signRoutes } from './routes/sign.js';
@@ -20,7 +24,7 @@ import { signRoutes } from './routes/sign.js';
  * The query parameters each API path takes; any other is refused (`400 ERR_QUERY_INVALID`), like an unknown body
  * field: a script filtering on a parameter meshca does not know must not get the whole inventory back.
  */
-const QUERY_PARAMETERS: Record<string, readonly string[]> = { '/v1/certificates': ['status', 'expiringWithin', 'limit', 'all', 'identity'], '/v1/audit': ['limit', 'after'], '/v1/revocations/stream': ['after'] };
+const QUERY_PARAMETERS: Record<string, readonly string[]> = { '/v1/certificates': ['status', 'expiringWithin', 'limit', 'all', 'identity', 'order', 'after'], '/v1/audit': ['limit', 'after', 'before', 'order', 'actor', 'action', 'target', 'outcome', 'since', 'until'], '/v1/revocations/stream': ['after'] };
 
 /** Largest JSON body accepted: a CSR with a large RSA key and names fits in a few kB. */
 export const MAX_BODY = '64kb';
@@ -39,6 +43,7 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
     if (!(revocationHandler?.(req, res) ?? false) && !publicHandler(req, res)) next();
   });
 
+  app.use(uiRoutes());
   // ACME speaks problem documents from the first byte (its own limits, encodings and errors).
   if (deps.acme) app.use('/acme', acmeRoutes(deps, deps.acme));
   // Bodies are small JSON: any Content-Encoding but identity is refused before a byte is inflated (no zip bombs,
@@ -63,6 +68,9 @@ export function createApiApp(deps: ApiDeps, revocationHandler?: (req: IncomingMe
   renewalAdviceRoutes(router, deps);
   certificateRoutes(router, deps);
   auditRoutes(router, deps);
+  overviewRoutes(router, deps);
+  apiKeyRoutes(router, deps);
+  tokenRoutes(router, deps);
   if (deps.revocationFeed) revocationStreamRoutes(router, deps, deps.revocationFeed, { maxSubscriptions: deps.maxStreamSubscriptions ?? 768 });
   app.use(router);
 

@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import type { TLSSocket } from 'node:tls';
 import { decodeJwt } from 'jose';
 import { apiKeyId, looksLikeApiKey, verifyApiKey } from '../auth/api-keys.js';
-import { apiKeyCaller, certificateCaller, tokenCaller, type AuthenticatedCaller } from '../auth/caller.js';
+import { apiKeyCaller, certificateCaller, operatorCaller, tokenCaller, type AuthenticatedCaller } from '../auth/caller.js';
 import { verifyEnrollmentToken } from '../auth/enrollment-token.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
@@ -91,9 +91,19 @@ export async function authenticate(deps: ApiDeps, req: Request, accepts: Accepts
     if (!JWT_FORM.test(presented)) throw new CaError('ERR_UNAUTHENTICATED', 'api: the bearer credential is neither a meshca API key (mca_…) nor an enrollment token (a JWT from ca token)');
     return tokenCaller(await verifyEnrollmentToken(deps.tokenKey, deps.clock, deps.authority.trustDomain, presented));
   }
-  if (accepts !== 'bearer') {
+  if (accepts !== 'bearer' || (deps.operators?.length ?? 0) > 0) {
     const der = clientCertificate(req);
-    if (der) return certificateCaller(await deps.authority.currentLeaf(der));
+    if (der) {
+      const leaf = await deps.authority.currentLeaf(der);
+      const grant = leaf.spiffeId === null ? undefined : deps.operators?.find((o) => o.pattern.matches({ kind: 'spiffe', value: leaf.spiffeId! }));
+      if (grant) {
+        // A browser presents a client certificate on any request to this origin, another site's included: an
+        // operator's certificate counts only on requests that carry this header, which no other site can add.
+        if (req.headers['x-meshca-operator'] !== '1') throw new CaError('ERR_UNAUTHENTICATED', 'api: an operator certificate authenticates only requests with the header "X-Meshca-Operator: 1"');
+        return operatorCaller(leaf, grant.scopes);
+      }
+      if (accepts !== 'bearer') return certificateCaller(leaf);
+    }
   }
   throw new CaError(
     'ERR_UNAUTHENTICATED',

@@ -142,6 +142,8 @@ export const OPENAPI = {
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000 } },
           { name: 'all', in: 'query', description: 'include the CA service\'s own TLS certificates (spiffe://TD/meshca/ca)', schema: { type: 'boolean' } },
           { name: 'identity', in: 'query', description: 'only certificates with an identity this pattern matches (spiffe:, dns:, ip: or untyped, as in API key scopes)', schema: { type: 'string', example: 'spiffe:spiffe://acme.internal/ns/prod/*' } },
+          { name: 'order', in: 'query', description: 'by notAfter: asc (soonest first) or desc', schema: { enum: ['asc', 'desc'], default: 'asc' } },
+          { name: 'after', in: 'query', description: 'the serial the previous page ended with (its next)', schema: { type: 'string' } },
         ],
         responses: { 200: { description: 'certificates', content: { 'application/json': { schema: { type: 'object', properties: { certificates: { type: 'array', items: { $ref: '#/components/schemas/Certificate' } } } } } } }, 401: error, 403: error },
       },
@@ -239,13 +241,54 @@ export const OPENAPI = {
     },
     '/v1/audit': {
       get: {
-        summary: 'The audit log a page at a time, oldest first (scope: audit)',
+        summary: 'The audit log a page at a time, oldest first or newest first, filtered (scope: audit)',
         security: [{ bearer: [] }],
         parameters: [
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 } },
-          { name: 'after', in: 'query', description: 'rows after this id', schema: { type: 'integer', minimum: 0, default: 0 } },
+          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'], default: 'asc' } },
+          { name: 'after', in: 'query', description: 'rows after this id (order=asc)', schema: { type: 'integer', minimum: 0, default: 0 } },
+          { name: 'before', in: 'query', description: 'rows below this id (order=desc)', schema: { type: 'integer', minimum: 1 } },
+          { name: 'actor', in: 'query', description: 'exact actor (apikey:ops, acme:ID, ...)', schema: { type: 'string' } },
+          { name: 'action', in: 'query', description: 'exact action (issue, revoke, apikey-create, ...)', schema: { type: 'string' } },
+          { name: 'target', in: 'query', description: 'exact target (a serial, apikey:NAME, ...)', schema: { type: 'string' } },
+          { name: 'outcome', in: 'query', schema: { enum: ['ok', 'refused', 'noop'] } },
+          { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' } },
+          { name: 'until', in: 'query', schema: { type: 'string', format: 'date-time' } },
         ],
-        responses: { 200: { description: '{events, next}: next is the after of the next page, null on the last' }, 400: error, 401: error, 403: error },
+        responses: { 200: { description: '{events, next}: next is the after (or before) of the next page, null on the last; a filtered request reads at most 50,000 rows and says where to go on' }, 400: error, 401: error, 403: error },
+      },
+    },
+    '/v1/audit/verify': {
+      get: { summary: 'Walks the whole audit chain (scope: audit)', security: [{ bearer: [] }], responses: { 200: { description: '{ok, rows, lastId} or {ok: false, rowId, problem, message}' }, 401: error, 403: error } },
+    },
+    '/v1/whoami': {
+      get: { summary: 'The API key presented: {actor, name, scopes, expiresAt, trustDomain}', security: [{ bearer: [] }], responses: { 200: { description: 'the key' }, 401: error } },
+    },
+    '/v1/overview': {
+      get: {
+        summary: 'The fleet at a glance (scope: list)',
+        security: [{ bearer: [] }],
+        responses: { 200: { description: '{at, certificates: {valid, expiring24h, expiring7d, expired, revoked}, expiryTimeline: [{from, count}] (14 days), ca: {root, intermediates}, ocspSigners, crls: [{level, issuerKeyId, number, thisUpdate, nextUpdate}], activity: {minutes, issued[], revoked[], refused[]} (per minute, this replica)}' }, 401: error, 403: error },
+      },
+    },
+    '/v1/apikeys': {
+      get: { summary: 'API keys, never their secrets (scope: apikeys)', security: [{ bearer: [] }], responses: { 200: { description: '{apiKeys: [{name, id, scopes, createdAt, expiresAt, lastUsedAt, status}]}' }, 401: error, 403: error } },
+      post: {
+        summary: 'Creates an API key with scopes the caller holds itself (scope: apikeys); the key is in the answer only',
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, required: ['name', 'scopes'], properties: { name: { type: 'string' }, scopes: { type: 'array', items: { type: 'string' } }, expires: { type: 'string', description: 'duration, at most 90d' } } } } } },
+        responses: { 201: { description: '{key, name, id, scopes, expiresAt, status}' }, 400: error, 401: error, 403: error, 409: error },
+      },
+    },
+    '/v1/apikeys/{name}/revoke': {
+      post: { summary: 'Revokes the active API key of that name (scope: apikeys)', security: [{ bearer: [] }], parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: { description: 'the key, revoked' }, 401: error, 403: error, 404: error } },
+    },
+    '/v1/tokens': {
+      post: {
+        summary: "An enrollment token for identities the caller's issue: scopes cover",
+        security: [{ bearer: [] }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string' }, spiffeId: { type: 'string' }, dnsNames: { type: 'array', items: { type: 'string' } }, ipAddresses: { type: 'array', items: { type: 'string' } }, ttl: { type: 'string', description: 'token lifetime, at most 1h (default 5m)' }, certTtl: { type: 'string' } } } } } },
+        responses: { 201: { description: '{token, jti, expiresAt}' }, 400: error, 401: error, 403: error },
       },
     },
     '/v1/audit/head': {

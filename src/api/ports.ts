@@ -9,6 +9,7 @@ import type { AcmeService } from '../acme/service.js';
 import type { AcmeOrders } from '../acme/orders.js';
 import type { AuditEvent, AuditRecord } from '../authority/ports.js';
 import type { Clock } from '../crypto/clock.js';
+import type { OperatorGrant } from '../config/ca-config.js';
 
 /** Counters and histograms the API feeds; implemented with prom-client by the server. */
 export interface ApiMetrics {
@@ -17,6 +18,8 @@ export interface ApiMetrics {
   revoked(count: number): void;
   refused(code: string): void;
   observeRequest(route: string, method: string, status: number, seconds: number): void;
+  /** Issuances (issue and renew), revocations and refusals in each of the last 60 minutes, oldest first. */
+  lastHour(): { readonly issued: readonly number[]; readonly revoked: readonly number[]; readonly refused: readonly number[] };
 }
 
 /** A signed head of the audit chain as served at /v1/audit/head. */
@@ -43,7 +46,14 @@ export interface ApiDeps {
   readonly authority: Authority;
   readonly apiKeys: ApiKeyStore;
   readonly appendAudit: (event: AuditEvent) => Promise<void>;
-  readonly readAuditLog: (page: { limit: number; after: number }) => Promise<AuditRecord[]>;
+  /** Oldest first after `after`, or newest first below `before`. */
+  readonly readAuditLog: (page: { limit: number; after?: number; before?: number }) => Promise<AuditRecord[]>;
+  /** Walks the whole audit chain (GET /v1/audit/verify); absent: not offered. */
+  readonly verifyAuditChain?: () => Promise<{ ok: boolean; rows: number; message?: string; lastId?: number }>;
+  /** Operator certificates: SPIFFE ID patterns and the scopes they grant (config.json operators). */
+  readonly operators?: readonly OperatorGrant[];
+  /** The delegated OCSP signers in use, by issuer (for the overview); absent: none shown. */
+  readonly ocspSigners?: () => readonly { readonly issuerKeyId: string; readonly serial: string; readonly notAfter: Date }[];
   readonly tokenKey: KeyObject;
   readonly clock: Clock;
   readonly logger: Logger;

@@ -97,3 +97,17 @@ export async function verifyApiKey(store: ApiKeyStore, clock: Clock, presented: 
   if (record.lastUsedAt === null || now.getTime() - record.lastUsedAt.getTime() >= 60_000) await store.touchApiKey(record.id, now);
   return { record, scopes: record.scopes.map(parseScope) };
 }
+
+/** An API key as listed (never its secret): its state now, and until when a rotated key still works. */
+export function apiKeyJson(k: ApiKeyRecord, now: Date) {
+  return {
+    name: k.name,
+    id: k.id,
+    scopes: [...k.scopes],
+    createdAt: k.createdAt.toISOString(),
+    expiresAt: k.expiresAt.toISOString(),
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+    status: !k.intact ? 'tampered' : k.revokedAt !== null && k.revokedAt <= now ? 'revoked' : k.expiresAt <= now ? 'expired' : k.revokedAt !== null ? 'rotated' : 'active',
+    ...(k.revokedAt !== null && k.revokedAt > now ? { validUntil: k.revokedAt.toISOString() } : {}),
+  };
+}

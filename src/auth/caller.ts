@@ -7,16 +7,40 @@ import { parseIpAddress } from '../identity/names.js';
 import type { TypedIdentity } from '../identity/pattern.js';
 import type { ApiKeyIdentity } from './api-keys.js';
 import type { VerifiedToken } from './enrollment-token.js';
-import { scopesAllow, scopesAllowIdentity } from './scopes.js';
+import { parseScope, scopesAllow, scopesAllowIdentity, type Scope } from './scopes.js';
 
 /** An authenticated caller. `actor` is how the audit log names it. */
 export type AuthenticatedCaller =
   | { readonly kind: 'token'; readonly actor: string; readonly token: VerifiedToken }
   | { readonly kind: 'apikey'; readonly actor: string; readonly apiKey: ApiKeyIdentity }
-  | { readonly kind: 'certificate'; readonly actor: string; readonly certificate: CertificateRecord };
+  | { readonly kind: 'certificate'; readonly actor: string; readonly certificate: CertificateRecord }
+  /** An operator's client certificate: its SPIFFE ID matched `operators` in config.json, which grants these scopes. */
+  | { readonly kind: 'operator'; readonly actor: string; readonly certificate: CertificateRecord; readonly scopes: readonly Scope[]; readonly scopeTexts: readonly string[] };
 
 export const tokenCaller = (token: VerifiedToken): AuthenticatedCaller => ({ kind: 'token', actor: `token:${token.jti}`, token });
 export const apiKeyCaller = (apiKey: ApiKeyIdentity): AuthenticatedCaller => ({ kind: 'apikey', actor: `apikey:${apiKey.record.name}`, apiKey });
+export const operatorCaller = (certificate: CertificateRecord, scopeTexts: readonly string[]): AuthenticatedCaller => ({
+  kind: 'operator',
+  actor: `operator:${certificate.spiffeId}#${certificate.serial}`,
+  certificate,
+  scopes: scopeTexts.map(parseScope),
+  scopeTexts,
+});
+
+/** What a caller that holds scopes (an API key, an operator's certificate) is called and may do; undefined for others. */
+export function grantsOf(caller: AuthenticatedCaller): { readonly name: string; readonly scopes: readonly Scope[]; readonly texts: readonly string[] } | undefined {
+  if (caller.kind === 'apikey') return { name: `API key "${caller.apiKey.record.name}"`, scopes: caller.apiKey.scopes, texts: caller.apiKey.record.scopes };
+  if (caller.kind === 'operator') return { name: `operator ${caller.certificate.spiffeId}`, scopes: caller.scopes, texts: caller.scopeTexts };
+  return undefined;
+}
+
+/** Decides a scope-gated operation: a caller holding `scope`, or a refusal naming who lacks it. */
+function requireScope(caller: AuthenticatedCaller, scope: 'revoke' | 'list' | 'audit' | 'apikeys', lacking: string, otherwise: string): void {
+  const grants = grantsOf(caller);
+  if (grants && scopesAllow(grants.scopes, scope)) return;
+  throw forbidden(grants ? `${grants.name} lacks the ${scope} scope${lacking}` : otherwise);
+}
+
 export const certificateCaller = (certificate: CertificateRecord): AuthenticatedCaller => ({
   kind: 'certificate',
   actor: `cert:${certificate.spiffeId ?? certificate.dnsNames[0] ?? certificate.commonName}#${certificate.serial}`,
@@ -74,16 +98,14 @@ export function authorizeSign(caller: AuthenticatedCaller, request: LeafRequest,
 
 /** Decides a revocation: an API key with `revoke`, or the holder of the certificate itself. */
 export function authorizeRevoke(caller: AuthenticatedCaller, serial: string): void {
-  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, 'revoke')) return;
   if (caller.kind === 'certificate' && caller.certificate.serial === serial) return;
   if (caller.kind === 'certificate') throw forbidden('a certificate may revoke only itself');
-  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the revoke scope` : 'revoking needs an API key with the revoke scope');
+  requireScope(caller, 'revoke', '', 'revoking needs an API key with the revoke scope');
 }
 
 /** Decides moving renewal windows (`renew-now`): API keys with `revoke`, which can end a certificate's use outright anyway. */
 export function authorizeRenewNow(caller: AuthenticatedCaller): void {
-  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, 'revoke')) return;
-  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the revoke scope (renew-now needs it)` : 'renew-now needs an API key with the revoke scope');
+  requireScope(caller, 'revoke', ' (renew-now needs it)', 'renew-now needs an API key with the revoke scope');
 }
 
 /**
@@ -91,12 +113,10 @@ export function authorizeRenewNow(caller: AuthenticatedCaller): void {
  * only. A certificate holder may revoke its own certificate, not what it was renewed into or shares a name with.
  */
 export function authorizeMassRevoke(caller: AuthenticatedCaller): void {
-  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, 'revoke')) return;
-  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the revoke scope` : 'revoking a lineage or an identity needs an API key with the revoke scope');
+  requireScope(caller, 'revoke', '', 'revoking a lineage or an identity needs an API key with the revoke scope');
 }
 
-/** Decides reading the inventory (`list`) or the audit log (`audit`): API keys with that scope only. */
-export function authorizeRead(caller: AuthenticatedCaller, scope: 'list' | 'audit'): void {
-  if (caller.kind === 'apikey' && scopesAllow(caller.apiKey.scopes, scope)) return;
-  throw forbidden(caller.kind === 'apikey' ? `API key "${caller.apiKey.record.name}" lacks the ${scope} scope` : `this needs an API key with the ${scope} scope`);
+/** Decides reading the inventory (`list`), the audit log (`audit`) or managing API keys (`apikeys`): API keys with that scope only. */
+export function authorizeRead(caller: AuthenticatedCaller, scope: 'list' | 'audit' | 'apikeys'): void {
+  requireScope(caller, scope, '', `this needs an API key with the ${scope} scope`);
 }

@@ -4,6 +4,10 @@ import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, errors, jwtVerify } from 'jose';
 import { wholeSeconds, type Clock } from '../crypto/clock.js';
 import { CaError } from '../errors.js';
+import { parseDnsName, parseIpAddress } from '../identity/names.js';
+import { isReservedSpiffeId } from '../identity/reserved.js';
+import { parseSpiffeIdIn, type TrustDomain } from '../identity/spiffe.js';
+import { plainText } from '../identity/text.js';
 
 /** Tokens live 5 minutes unless asked otherwise, and never more than an hour. */
 export const TOKEN_DEFAULT_SECONDS = 5 * 60;
@@ -88,4 +92,21 @@ export async function verifyEnrollmentToken(key: KeyObject, clock: Clock, trustD
     jti: payload.jti!,
     expiresAt: new Date(payload.exp! * 1000),
   };
+}
+
+/**
+ * The grant a token may carry, checked now as enrollment would check it (so no token is minted for names the CA
+ * would refuse): a plain name, a SPIFFE ID in the trust domain and not reserved, valid DNS names and addresses, at
+ * least one identity, and a certificate lifetime within the CA's maximum (the default when none is asked).
+ */
+export function enrollmentGrant(ca: { readonly trustDomain: TrustDomain; readonly allowWildcards: boolean; readonly defaultTtlSeconds: number; readonly maxTtlSeconds: number }, ask: { name: string; spiffeId?: string | undefined; dnsNames?: readonly string[]; ipAddresses?: readonly string[]; certTtlSeconds?: number | undefined }): EnrollmentGrant {
+  plainText(ask.name, 'the certificate name', 64);
+  const id = ask.spiffeId === undefined ? undefined : parseSpiffeIdIn(ask.spiffeId, ca.trustDomain);
+  if (id && isReservedSpiffeId(id)) throw new CaError('ERR_IDENTITY_RESERVED', `auth: ${id.uri} is reserved for meshca itself and cannot be granted`);
+  const dnsNames = (ask.dnsNames ?? []).map((d) => parseDnsName(d, { allowWildcards: ca.allowWildcards }));
+  const ipAddresses = (ask.ipAddresses ?? []).map((ip) => parseIpAddress(ip).text);
+  if (!id && dnsNames.length === 0 && ipAddresses.length === 0) throw new CaError('ERR_NAME_REQUIRED', 'auth: a token must grant at least one identity (a SPIFFE ID, a DNS name or an IP address)');
+  if (ask.certTtlSeconds !== undefined && ask.certTtlSeconds > ca.maxTtlSeconds) throw new CaError('ERR_TTL_TOO_LONG', "auth: the certificate lifetime exceeds this CA's maximum TTL");
+  // The certificate lifetime is written into every token: it is the most an enrollment may ask for.
+  return { name: ask.name, spiffeId: id?.uri, dnsNames, ipAddresses, certTtlSeconds: ask.certTtlSeconds ?? ca.defaultTtlSeconds };
 }

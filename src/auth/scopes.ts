@@ -1,4 +1,4 @@
-// API key scopes: typed `issue:spiffe:|dns:|ip:` patterns (untyped legacy globs read as the one type their form implies), `revoke`, `list`, `audit`.
+// API key scopes: typed `issue:spiffe:|dns:|ip:` patterns (untyped legacy globs read as the one type their form implies), `revoke`, `list`, `audit`, `apikeys`.
 
 import { isIP } from 'node:net';
 import { CaError } from '../errors.js';
@@ -7,9 +7,9 @@ import { parseIdentityPattern, patternLiteral, type IdentityKind, type IdentityP
 /** A scope as granted to an API key; `text` is its canonical, typed form (what is stored and shown). */
 export type Scope =
   | { readonly kind: 'issue'; readonly pattern: IdentityPattern; readonly text: string }
-  | { readonly kind: 'revoke' | 'list' | 'audit'; readonly text: string };
+  | { readonly kind: 'revoke' | 'list' | 'audit' | 'apikeys'; readonly text: string };
 
-const PLAIN = ['revoke', 'list', 'audit'] as const;
+const PLAIN = ['revoke', 'list', 'audit', 'apikeys'] as const;
 const TYPED: Record<string, IdentityKind> = { 'spiffe:': 'spiffe', 'dns:': 'dns', 'ip:': 'ip' };
 
 function invalid(text: string, why: string): CaError {
@@ -48,7 +48,7 @@ function untyped(glob: string): { kind: IdentityKind; pattern: string } {
 export function parseScope(text: string): Scope {
   if ((PLAIN as readonly string[]).includes(text)) return { kind: text as (typeof PLAIN)[number], text };
   if (!text.startsWith('issue:') || text.length === 'issue:'.length || /\s/.test(text)) {
-    throw invalid(text, 'is unknown (use issue:spiffe:PATTERN, issue:dns:PATTERN, issue:ip:CIDR, revoke, list or audit)');
+    throw invalid(text, 'is unknown (use issue:spiffe:PATTERN, issue:dns:PATTERN, issue:ip:CIDR, revoke, list, audit or apikeys)');
   }
   const rest = text.slice('issue:'.length);
   const prefix = Object.keys(TYPED).find((p) => rest.startsWith(p) && !(p === 'spiffe:' && rest.startsWith('spiffe://')));
@@ -96,6 +96,6 @@ export function scopesAllowIdentity(scopes: readonly Scope[], identity: TypedIde
 }
 
 /** True when `scopes` include the plain scope `kind`. */
-export function scopesAllow(scopes: readonly Scope[], kind: 'revoke' | 'list' | 'audit'): boolean {
+export function scopesAllow(scopes: readonly Scope[], kind: 'revoke' | 'list' | 'audit' | 'apikeys'): boolean {
   return scopes.some((s) => s.kind === kind);
 }

@@ -12,7 +12,7 @@ import { formatDuration } from '../config/duration.js';
 import { revokedEntries, signCrl } from '../revocation/crl.js';
 import type { RevocationReason } from '../revocation/reasons.js';
 import { GroupCommit } from './group-commit.js';
-import { findMatching } from './inventory.js';
+import { findMatching, findMatchingPage } from './inventory.js';
 import { identityMatches, lineageClosure, MASS_REVOCATION_LIMIT, revokeSelection, type MassRevocation, type MassRevocationContext } from './mass-revocation.js';
 import { parseIdentityFilter } from '../auth/scopes.js';
 import { SigningPool } from './signing-pool.js';
@@ -321,8 +321,25 @@ export class Authority {
     return this.options.store.list({ kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) });
   }
 
+  /** How many leaves `query` selects. */
+  count(query: Omit<CertificateQuery, 'now'>): Promise<number> {
+    return this.options.store.count({ kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) });
+  }
+
+  /** The CRLs published now: the root's and each published intermediate's, as stored (absent: none yet). */
+  async publishedCrls(): Promise<StoredCrl[]> {
+    const issuers = [this.options.root, ...this.publishedIntermediates];
+    const found = await Promise.all(issuers.map((i) => this.options.store.publishedCrl(i.keyIdHex)));
+    return found.filter((c): c is StoredCrl => c !== undefined);
+  }
+
+  /** One page of the leaves `query` selects that `matches` accepts, reading at most `maxScan` (see {@link findMatchingPage}). */
+  listMatchingPage(query: Omit<CertificateQuery, 'now' | 'limit'>, matches: (record: CertificateRecord) => boolean, limit: number, maxScan: number): Promise<{ records: CertificateRecord[]; resumeAfter: CertificateRecord | undefined }> {
+    return findMatchingPage(this.options.store, { kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) }, matches, limit, maxScan);
+  }
+
   /** The leaves `query` selects that `matches` accepts, at most `limit` (see {@link findMatching}). */
-  listMatching(query: Omit<CertificateQuery, 'now' | 'limit' | 'after'>, matches: (record: CertificateRecord) => boolean, limit: number): Promise<CertificateRecord[]> {
+  listMatching(query: Omit<CertificateQuery, 'now' | 'limit'>, matches: (record: CertificateRecord) => boolean, limit: number): Promise<CertificateRecord[]> {
     return findMatching(this.options.store, { kind: 'leaf', ...query, now: wholeSeconds(this.options.clock.now()) }, matches, limit);
   }
 

@@ -61,6 +61,8 @@ export interface CertificateQuery {
   readonly identityContains?: { readonly kind: 'spiffe' | 'dns' | 'ip'; readonly text: string };
   /** Resume a listing after this certificate (in the listing's notAfter, serial order). */
   readonly after?: { readonly notAfter: Date; readonly serial: string };
+  /** Latest notAfter first (default: soonest first). */
+  readonly descending?: boolean;
   /** Only certificates signed before this (`issuedAt`). */
   readonly issuedBefore?: Date;
 }
@@ -175,7 +177,8 @@ export interface CertificateStore {
   /** Appends several audit rows in one transaction (aggregated refusals). */
   appendAuditBatch(events: readonly AuditEvent[]): Promise<void>;
   /** Audit rows in id order: after row `after` (default 0), at most `limit`. */
-  auditLog(options?: { limit?: number; after?: number }): Promise<AuditRecord[]>;
+  /** Audit rows oldest first after `after`, or newest first below `before`. */
+  auditLog(options?: { limit?: number; after?: number; before?: number }): Promise<AuditRecord[]>;
   /**
    * Stores a "renew now" rule with its audit row in one transaction (the row's detail gains the rule's `adviceId`),
    * and tells other replicas (PostgreSQL: NOTIFY `advice`). Returns it with its id.

@@ -115,9 +115,11 @@ export class SigningPool {
     });
   }
 
-  /** Stops every worker; jobs still waiting fail. */
+  /** Stops every worker once the jobs handed to them are done (a rotation must not fail requests in flight; 10 s at most). */
   async close(): Promise<void> {
     this.closed = true;
+    const deadline = Date.now() + 10_000;
+    while (this.waiting.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

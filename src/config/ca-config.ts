@@ -2,6 +2,8 @@
 
 import { isIP } from 'node:net';
 import { CaError } from '../errors.js';
+import { parseScope } from '../auth/scopes.js';
+import { parseIdentityPattern, type IdentityPattern } from '../identity/pattern.js';
 import { parseKeyType, type KeyType } from '../crypto/keys.js';
 import { parseTrustDomain, type TrustDomain } from '../identity/spiffe.js';
 import { isPlainText } from '../identity/text.js';
@@ -43,6 +45,12 @@ export interface CaConfigFile {
    * (`ports.http01`, default 80; `ports.tlsAlpn01`, default 443). Optional.
    */
   acme?: { resolve?: Record<string, string>; ports?: { http01?: number; tlsAlpn01?: number } };
+  /**
+   * Operators who sign in to the API and dashboard with a client certificate this CA issued: a SPIFFE ID pattern
+   * and the scopes a current, unrevoked certificate under it holds (`[{"spiffeId": "spiffe://TD/operators/*",
+   * "scopes": ["list", "audit"]}]`). Optional; none by default.
+   */
+  operators?: { spiffeId: string; scopes: string[] }[];
 }
 
 /** The configuration, parsed. */
@@ -65,6 +73,13 @@ export interface CaConfig {
   readonly database: string | undefined;
   /** Where ACME validation connects (see CaConfigFile.acme). */
   readonly acmeValidation: { readonly resolve: Readonly<Record<string, string>>; readonly ports: { readonly http01: number; readonly tlsAlpn01: number } };
+  /** Operator certificates: a SPIFFE ID pattern and the scopes it grants (see CaConfigFile.operators). */
+  readonly operators: readonly OperatorGrant[];
+}
+
+export interface OperatorGrant {
+  readonly pattern: IdentityPattern;
+  readonly scopes: readonly string[];
 }
 
 export const CONFIG_DEFAULTS = {
@@ -163,6 +178,24 @@ function acmeValidation(raw: unknown, fail: (why: string) => never): CaConfig['a
   return { resolve, ports: { http01: port(ports.http01, 80, 'http01'), tlsAlpn01: port(ports.tlsAlpn01, 443, 'tlsAlpn01') } };
 }
 
+function operators(raw: unknown, trustDomain: string, fail: (why: string) => never): OperatorGrant[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) return fail('"operators" is a list of {spiffeId, scopes}');
+  return raw.map((o: unknown, i) => {
+    const entry = o as { spiffeId?: unknown; scopes?: unknown } | null;
+    if (typeof entry !== 'object' || entry === null || typeof entry.spiffeId !== 'string' || !Array.isArray(entry.scopes) || entry.scopes.length === 0 || !entry.scopes.every((s) => typeof s === 'string')) {
+      return fail(`"operators[${i}]" is {"spiffeId": "spiffe://${trustDomain}/operators/*", "scopes": ["list", ...]}`);
+    }
+    try {
+      const pattern = parseIdentityPattern('spiffe', entry.spiffeId);
+      if (!entry.spiffeId.startsWith(`spiffe://${trustDomain}/`)) throw new Error(`it must name SPIFFE IDs in this CA's trust domain (spiffe://${trustDomain}/...)`);
+      return { pattern, scopes: (entry.scopes as string[]).map((s) => parseScope(s).text) };
+    } catch (e) {
+      return fail(`"operators[${i}]": ${(e as Error).message.replace(/^\w+: /, '')}`);
+    }
+  });
+}
+
 export function parseCaConfig(raw: unknown, source: string): CaConfig {
   const fail = (why: string): never => {
     throw new CaError('ERR_CONFIG_INVALID', `config: ${source}: ${why}`);
@@ -203,6 +236,7 @@ export function parseCaConfig(raw: unknown, source: string): CaConfig {
     rotationLeadSeconds: c.rotationLead === undefined ? parseDuration(CONFIG_DEFAULTS.rotationLead) : duration('rotationLead'),
     database: c.database === undefined ? undefined : within('database', () => parseDatabaseUrl(str('database'))),
     acmeValidation: acmeValidation(c.acme, fail),
+    operators: operators(c.operators, typeof c.trustDomain === 'string' ? c.trustDomain : '', fail),
   };
   if (config.defaultTtlSeconds > config.maxTtlSeconds) fail('"defaultTtl" is longer than "maxTtl"');
   return config;

@@ -2,6 +2,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApiMetrics } from '../api/ports.js';
+import { MinuteCounts } from './minute-counts.js';
 
 /** The service's metrics and the registry that renders them. */
 /** What the service sets beside the API's own metrics. */
@@ -59,6 +60,7 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, ex
       },
     });
   }
+  const recent = { issued: new MinuteCounts(), revoked: new MinuteCounts(), refused: new MinuteCounts() };
   return {
     registry,
     caNotAfter: (n) => {
@@ -71,9 +73,19 @@ export function createMetrics(caNotAfter: { root: Date; intermediate: Date }, ex
     countSubscribers: (count) => {
       new Gauge({ name: 'meshca_revocation_stream_subscribers', help: 'Subscribers connected to /v1/revocations/stream on this replica', registers: [registry], collect() { this.set(count()); } });
     },
-    issued: (kind) => issued.inc({ kind }),
-    revoked: (count) => revoked.inc(count),
-    refused: (code) => refused.inc({ code }),
+    issued: (kind) => {
+      issued.inc({ kind });
+      recent.issued.add();
+    },
+    revoked: (count) => {
+      revoked.inc(count);
+      recent.revoked.add(count);
+    },
+    refused: (code) => {
+      refused.inc({ code });
+      recent.refused.add();
+    },
+    lastHour: () => ({ issued: recent.issued.lastHour(), revoked: recent.revoked.lastHour(), refused: recent.refused.lastHour() }),
     observeRequest: (route, method, status, seconds) => latency.observe({ route, method, status: String(status) }, seconds),
   };
 }

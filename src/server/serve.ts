@@ -309,7 +309,10 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       authority,
       apiKeys: ca.store,
       appendAudit: (e: AuditEvent) => ca.store.appendAudit(e),
-      readAuditLog: (page: { limit: number; after: number }) => ca.store.auditLog(page),
+      readAuditLog: (page: { limit: number; after?: number; before?: number }) => ca.store.auditLog(page),
+      verifyAuditChain: () => ca.store.verifyAuditChain(),
+      operators: ca.directory.config.operators,
+      ocspSigners: () => [...ocspSigners.entries()].map(([issuerKeyId, s]) => ({ issuerKeyId, ...s })),
       tokenKey,
       clock,
       logger,
@@ -346,12 +349,15 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     const responders = new OcspResponders();
     const responderOf = new Map<string, OcspResponder>();
     const ocspSource = reportOnce(logger, 'OCSP could not read the database (answers come from the pre-signed cache, else tryLater)');
+    /** The delegated OCSP signer in use for each intermediate (shown by /v1/overview). */
+    const ocspSigners = new Map<string, { serial: string; notAfter: Date }>();
     const installOcspSigner = async (issuer: Issuer, responder: OcspResponder): Promise<Validity> => {
       const key = generateKeyPair('ec-p256').privateKey;
       const spki = spkiOf(key);
       const cert = await authority.issueOcspSigner(issuer, spki, OCSP_SIGNER_SECONDS, { actor: 'system:serve' });
       responder.setSigner({ signer: signerFor(key), certificate: cert.der, keyHash: createHash('sha1').update(readPublicKeyInfo(spki).keyBytes).digest() });
       logger.info({ serial: cert.serial, issuer: issuer.certificate.serial, notAfter: cert.notAfter }, 'installed the OCSP signer');
+      ocspSigners.set(issuer.keyIdHex, { serial: cert.serial, notAfter: cert.notAfter });
       return cert;
     };
     /** A responder for each unexpired intermediate that answers for leaves; those of dropped or expired ones stop. */

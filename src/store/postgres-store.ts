@@ -11,7 +11,7 @@ import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, A
 import type { RevocationReason } from '../revocation/reasons.js';
 import { chainReachesCounter, GENESIS, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
-import { CRL_PAGE, certificateFilter, chunked } from './queries.js';
+import { CRL_PAGE, certificateFilter, certificateOrder, chunked } from './queries.js';
 import { adviceAudit, auditContent, toAdvice, toAdviceRow, type AdviceRow, fromSeconds, newApiKeyRow, revokedApiKeyRow, toApiKey, toAuditRecord, toRecord, toRow, toSeconds, toStoredCrl, type ApiKeyRow, type AuditRow, type CertificateRow, type CrlRow, eabNameTaken, toEabKey, type EabKeyRow, acmeKeyInUse, acmeKeyChanged, acmeTooManyOrders, toAcmeAccount, type AcmeAccountRow, toAcmeOrder, toAcmeAuthorization, toAcmeChallenge, type AcmeOrderRow, type AcmeAuthorizationRow, type AcmeChallengeRow } from './rows.js';
 
 const MIGRATIONS_DIR = new URL('./migrations/postgres/', import.meta.url);
@@ -385,7 +385,7 @@ export class PostgresCertificateStore implements CaStore {
 
   async list(query: CertificateQuery): Promise<CertificateRecord[]> {
     const { where, params } = certificateFilter(query, (n) => `$${n}`);
-    const text = `SELECT * FROM certificates ${where} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
+    const text = `SELECT * FROM certificates ${where} ${certificateOrder(query)}${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
     return (await this.read((sql) => sql.unsafe<CertificateRow[]>(text, params))).map(toRecord);
   }
 
@@ -513,12 +513,14 @@ export class PostgresCertificateStore implements CaStore {
     return row ? hex(row.hash) : undefined;
   }
 
-  async auditLog(options: { limit?: number; after?: number } = {}): Promise<AuditRecord[]> {
+  async auditLog(options: { limit?: number; after?: number; before?: number } = {}): Promise<AuditRecord[]> {
     const after = options.after ?? 0;
+    const limit = options.limit ? Math.floor(options.limit) : null;
+    // `before`: newest first, below that id; else oldest first, above `after`.
     const rows = await this.read((sql) =>
-      options.limit
-        ? sql<AuditRow[]>`SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ${after} ORDER BY id LIMIT ${Math.floor(options.limit)}`
-        : sql<AuditRow[]>`SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ${after} ORDER BY id`,
+      options.before !== undefined
+        ? sql<AuditRow[]>`SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id < ${options.before} ORDER BY id DESC LIMIT ${limit}`
+        : sql<AuditRow[]>`SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ${after} ORDER BY id LIMIT ${limit}`,
     );
     return rows.map((r) => toAuditRecord({ ...r, id: Number(r.id), at: Number(r.at) }));
   }

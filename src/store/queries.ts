@@ -42,7 +42,13 @@ export function certificateFilter(query: CertificateQuery, placeholder: (n: numb
   if (query.issuedBefore !== undefined) where.push(`issued_at < ${param(toSeconds(query.issuedBefore))}`);
   if (query.after !== undefined) {
     const notAfter = toSeconds(query.after.notAfter);
-    where.push(`(not_after > ${param(notAfter)} OR (not_after = ${param(notAfter)} AND serial > ${param(query.after.serial)}))`);
+    const beyond = query.descending ? '<' : '>';
+    where.push(`(not_after ${beyond} ${param(notAfter)} OR (not_after = ${param(notAfter)} AND serial ${beyond} ${param(query.after.serial)}))`);
   }
   return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params };
+}
+
+/** The ORDER BY of a certificate listing: by notAfter then serial, soonest first unless `descending`. */
+export function certificateOrder(query: Pick<CertificateQuery, 'descending'>): string {
+  return query.descending ? 'ORDER BY not_after DESC, serial DESC' : 'ORDER BY not_after, serial';
 }

@@ -10,7 +10,7 @@ import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
 import { chainReachesCounter, GENESIS, legacyChainProblem, legacyRowHash, sealRow, verifyChain, type ChainedRow, type ChainVerdict } from './audit-chain.js';
 import { replayAudit, rotationConflict, type CaStore, type ChangeListener } from './ca-store.js';
-import { CRL_PAGE, certificateFilter, chunked } from './queries.js';
+import { CRL_PAGE, certificateFilter, certificateOrder, chunked } from './queries.js';
 import type { RenewalAdvice } from '../authority/renewal-advice.js';
 import type { AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeOrderRecord, EabKeyRecord } from '../acme/ports.js';
 import type { RevocationReason } from '../revocation/reasons.js';
@@ -209,7 +209,7 @@ export class SqliteCertificateStore implements CaStore {
 
   async list(query: CertificateQuery): Promise<CertificateRecord[]> {
     const { where, params } = certificateFilter(query, () => '?');
-    const sql = `SELECT * FROM certificates ${where} ORDER BY not_after, serial${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
+    const sql = `SELECT * FROM certificates ${where} ${certificateOrder(query)}${query.limit ? ` LIMIT ${Math.floor(query.limit)}` : ''}`;
     return this.guard(() => this.sql<(string | number)[], CertificateRow>(sql).all(...params).map(toRecord));
   }
 
@@ -375,9 +375,12 @@ export class SqliteCertificateStore implements CaStore {
     });
   }
 
-  async auditLog(options: { limit?: number; after?: number } = {}): Promise<AuditRecord[]> {
-    const sql = `SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ? ORDER BY id${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`;
-    return this.guard(() => this.sql<[number], AuditRow>(sql).all(options.after ?? 0).map(toAuditRecord));
+  async auditLog(options: { limit?: number; after?: number; before?: number } = {}): Promise<AuditRecord[]> {
+    // `before`: newest first, below that id; else oldest first, above `after`.
+    const sql = options.before !== undefined
+      ? `SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id < ? ORDER BY id DESC${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`
+      : `SELECT id, at, actor, action, target, outcome, detail FROM audit_log WHERE id > ? ORDER BY id${options.limit ? ` LIMIT ${Math.floor(options.limit)}` : ''}`;
+    return this.guard(() => this.sql<[number], AuditRow>(sql).all(options.before ?? options.after ?? 0).map(toAuditRecord));
   }
 
   async caCertificates(): Promise<CertificateRecord[]> {

@@ -194,8 +194,8 @@ describe('hardening', () => {
       const r = await httpsRequest(`${svc.url}/v1/certificates?${query}`, { ca: rootPem, headers: { authorization: 'Bearer x' } });
       expect([query, r.status, r.json().error.code]).toEqual([query, 400, 'ERR_QUERY_INVALID']);
     }
-    const audit = await httpsRequest(`${svc.url}/v1/audit?since=1`, { ca: rootPem, headers: { authorization: 'Bearer x' } });
-    expect([audit.status, audit.json().error.message]).toEqual([400, 'api: unknown query parameter "since" for /v1/audit (known: limit, after)']);
+    const audit = await httpsRequest(`${svc.url}/v1/audit?from=1`, { ca: rootPem, headers: { authorization: 'Bearer x' } });
+    expect([audit.status, audit.json().error.message]).toEqual([400, 'api: unknown query parameter "from" for /v1/audit (known: limit, after, before, order, actor, action, target, outcome, since, until)']);
   });
 
   it('fail/an idle TCP connection to the HTTPS listener is dropped after the handshake timeout', async () => {

@@ -1,6 +1,6 @@
 // `ca apikey create|list|revoke`: scoped, expiring API keys for automation and operators.
 
-import { createApiKey, rotateApiKey } from '../../auth/api-keys.js';
+import { apiKeyJson, createApiKey, rotateApiKey } from '../../auth/api-keys.js';
 import { parseScope } from '../../auth/scopes.js';
 import { parseDuration } from '../../config/duration.js';
 import { systemClock } from '../../crypto/clock.js';
@@ -22,16 +22,7 @@ export function apikeyCreate(args: { dir: string; name: string; scope: string[];
 export function apikeyList(args: { dir: string }): Promise<CommandOutput> {
   return withLocalCa(args.dir, async (ca) => {
     const now = new Date();
-    const data = (await ca.store.listApiKeys()).map((k) => ({
-      name: k.name,
-      id: k.id,
-      scopes: k.scopes,
-      createdAt: k.createdAt.toISOString(),
-      expiresAt: k.expiresAt.toISOString(),
-      lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
-      status: !k.intact ? 'tampered' : k.revokedAt !== null && k.revokedAt <= now ? 'revoked' : k.expiresAt <= now ? 'expired' : k.revokedAt !== null ? 'rotated' : 'active',
-      ...(k.revokedAt !== null && k.revokedAt > now ? { validUntil: k.revokedAt.toISOString() } : {}),
-    }));
+    const data = (await ca.store.listApiKeys()).map((k) => apiKeyJson(k, now));
     const human = data.length === 0 ? 'no API keys' : table(['NAME', 'ID', 'STATUS', 'EXPIRES', 'LAST USED', 'SCOPES'], data.map((k) => [k.name, k.id, 'validUntil' in k ? `${k.status} (valid until ${k.validUntil})` : k.status, k.expiresAt, k.lastUsedAt ?? '-', k.scopes.join(' ')]));
     return { data, human };
   });
