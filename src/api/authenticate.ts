@@ -95,7 +95,8 @@ export async function authenticate(deps: ApiDeps, req: Request, accepts: Accepts
     const der = clientCertificate(req);
     if (der) {
       const leaf = await deps.authority.currentLeaf(der);
-      const grant = leaf.spiffeId === null ? undefined : deps.operators?.find((o) => o.pattern.matches({ kind: 'spiffe', value: leaf.spiffeId! }));
+      // Where only a certificate is taken (renewal), an operator's certificate is one like any other.
+      const grant = leaf.spiffeId === null || accepts === 'certificate' ? undefined : deps.operators?.find((o) => o.pattern.matches({ kind: 'spiffe', value: leaf.spiffeId! }));
       if (grant) {
         // A browser presents a client certificate on any request to this origin, another site's included: an
         // operator's certificate counts only on requests that carry this header, which no other site can add.

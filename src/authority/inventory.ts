@@ -4,6 +4,8 @@ import type { CertificateQuery, CertificateRecord, CertificateStore } from './po
 
 /** Certificates read per page. */
 const PAGE = 1000;
+/** Per page for an interactive listing: smaller, so many at once still leave the event loop free often. */
+const INTERACTIVE_PAGE = 250;
 
 /**
  * The certificates `query` selects that `matches` accepts, at most `limit`, in the listing's notAfter order: read
@@ -34,14 +36,14 @@ export async function findMatchingPage(store: Pick<CertificateStore, 'list'>, qu
   const records: CertificateRecord[] = [];
   let scanned = 0;
   for (let after: CertificateQuery['after'] = query.after; ; ) {
-    const page = await store.list({ ...query, limit: Math.min(PAGE, maxScan - scanned), ...(after ? { after } : {}) });
+    const page = await store.list({ ...query, limit: Math.min(INTERACTIVE_PAGE, maxScan - scanned), ...(after ? { after } : {}) });
     for (const record of page) {
       scanned++;
       if (matches(record)) records.push(record);
       if (records.length >= limit) return { records, resumeAfter: undefined };
     }
     const last = page.at(-1);
-    if (!last || page.length < Math.min(PAGE, maxScan - scanned + page.length)) return { records, resumeAfter: undefined };
+    if (!last || page.length < Math.min(INTERACTIVE_PAGE, maxScan - scanned + page.length)) return { records, resumeAfter: undefined };
     if (scanned >= maxScan) return { records, resumeAfter: last };
     after = { notAfter: last.notAfter, serial: last.serial };
     await new Promise((resolve) => setImmediate(resolve));

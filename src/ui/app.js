@@ -58,8 +58,9 @@ async function api(path, { method = 'GET', body, key = session.key } = {}) {
   } catch {
     data = {};
   }
-  if (!res.ok) throw new ApiError(res.status, data.error?.code ?? `HTTP_${res.status}`, data.error?.message ?? `the CA answered HTTP ${res.status}`);
+  // An answer for a page no longer shown, failed or not, is dropped (a late 401 signs out on the next request).
   if (seq !== routeSeq && method === 'GET') throw new Stale();
+  if (!res.ok) throw new ApiError(res.status, data.error?.code ?? `HTTP_${res.status}`, data.error?.message ?? `the CA answered HTTP ${res.status}`);
   return data;
 }
 
@@ -361,14 +362,14 @@ async function keys() {
   const list = h('div', { 'aria-live': 'polite' });
   const created = h('div', { 'aria-live': 'polite' });
   const name = h('input', { id: 'key-name', required: true, pattern: '[A-Za-z0-9._\\-]{1,64}', autocomplete: 'off' });
-  const expires = h('input', { id: 'key-expires', value: '30d', required: true });
+  const expires = h('input', { id: 'key-expires', placeholder: 'as long as allowed' });
   const issue = h('input', { id: 'key-issue', placeholder: 'issue:spiffe:spiffe://acme.internal/ns/web/*' });
   const plain = ['list', 'revoke', 'audit', 'apikeys'].filter(can).map((s) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: s, name: 'scope' }), s));
   const form = h('form', { class: 'stack', onsubmit: async (ev) => {
     ev.preventDefault();
     const scopes = [...form.querySelectorAll('input[name=scope]:checked')].map((i) => i.value).concat(issue.value.split(/[\s,]+/).filter(Boolean));
     try {
-      const k = await api('/v1/apikeys', { method: 'POST', body: { name: name.value, scopes, expires: expires.value } });
+      const k = await api('/v1/apikeys', { method: 'POST', body: { name: name.value, scopes, ...(expires.value.trim() ? { expires: expires.value.trim() } : {}) } });
       created.replaceChildren(h('div', { class: 'msg ok', role: 'status' }, h('p', {}, `API key ${k.name} created. It is shown once: copy it now.`), h('div', { class: 'secret' }, h('code', { id: 'new-key' }, k.key), copyButton(k.key))));
       form.reset();
       await reload();
@@ -379,7 +380,7 @@ async function keys() {
   h('label', { for: 'key-name' }, 'Name', name),
   h('fieldset', {}, h('legend', {}, 'Scopes (only those this key holds)'), plain),
   h('label', { for: 'key-issue' }, 'issue: scopes (space-separated, each one this key holds)', issue),
-  h('label', { for: 'key-expires' }, 'Expires after (at most 90d)', expires),
+  h('label', { for: 'key-expires' }, 'Expires after (at most 90d, and not after the key you signed in with)', expires),
   h('div', {}, h('button', { type: 'submit' }, 'Create API key')));
   async function reload() {
     const r = await api('/v1/apikeys');

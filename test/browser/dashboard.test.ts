@@ -273,9 +273,30 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     expect(withHeader.status).toBe(200);
     const without = await httpsRequest(`${svc.url}/v1/overview`, { ca: rootPem, cert, key });
     expect([without.status, without.json().error.code]).toEqual([401, 'ERR_UNAUTHENTICATED']);
+    // Renewal takes it as the certificate it is, header or not.
+    expect((await httpsRequest(`${svc.url}/v1/renew`, { method: 'POST', ca: rootPem, cert, key, headers: { 'x-meshca-operator': '1' } })).status).toBe(201);
     // Scopes config.json does not give it: refused.
+
     expect((await httpsRequest(`${svc.url}/v1/apikeys`, { ca: rootPem, cert, key, headers: { 'x-meshca-operator': '1' } })).status).toBe(403);
     expect(caJson<Array<{ actor: string; action: string }>>(['audit', '--dir', dir, '--json']).some((e) => e.actor.startsWith(`operator:spiffe://${TD}/operators/alice#`) && e.action === 'overview')).toBe(true);
+  });
+
+  it('ok/an answer that arrives after the user moved on is not drawn over the new page', async () => {
+    const page = await signedIn(keys.ops);
+    await page.getByRole('heading', { name: 'Overview' }).first().waitFor({ state: 'visible' });
+    // A certificate that does not exist, answered late.
+    await page.route('**/v1/certificates/ffffffffffffffffffffffffffffffff', async (r) => {
+      await new Promise((done) => setTimeout(done, 1_500));
+      await r.continue();
+    });
+    await page.evaluate(() => (location.hash = '#/certificates/ffffffffffffffffffffffffffffffff'));
+    await new Promise((done) => setTimeout(done, 100));
+    await page.getByRole('link', { name: 'Enrollment tokens' }).click();
+    await page.getByRole('heading', { name: 'Enrollment tokens' }).waitFor({ state: 'visible' });
+    await new Promise((done) => setTimeout(done, 2_500));
+    expect(await page.getByRole('heading', { name: 'Enrollment tokens' }).count()).toBe(1);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    noScriptErrors(page);
   });
 
   it('ok/the page is served with a strict Content-Security-Policy and no inline script', async () => {
