@@ -34,6 +34,8 @@ export interface VerifyOptions {
   readonly accountKey: (kid: string) => Promise<{ jwk: JWK; status: string } | undefined>;
   /** Spends a nonce: true when it was issued by this CA and not used before. */
   readonly consumeNonce: (nonce: string) => Promise<boolean>;
+  /** Imports a stored account key (default {@link importAccountKey}); a caller may keep what it imported. */
+  readonly importAccountKey?: (jwk: JWK, alg: string) => Promise<{ jwk: JWK; key: KeyObject }>;
 }
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
@@ -57,20 +59,11 @@ export async function publicJwk(jwk: unknown, alg: string): Promise<{ jwk: JWK; 
   return { jwk: canonical, key };
 }
 
-/** Account keys as imported, by algorithm and JWK: importing one costs more than verifying with it. At most 10,000. */
-const imported = new Map<string, Promise<{ jwk: JWK; key: KeyObject }>>();
-
-function accountKeyFor(jwk: JWK, alg: string): Promise<{ jwk: JWK; key: KeyObject }> {
-  const id = `${alg} ${JSON.stringify(jwk)}`;
-  let entry = imported.get(id);
-  if (!entry) {
-    entry = publicJwk(jwk, alg).catch(() => {
-      throw problem('badSignatureAlgorithm', `the account key cannot sign with ${alg}`, { algorithms: [...ACME_ALGORITHMS] });
-    });
-    if (imported.size >= 10_000) imported.delete(imported.keys().next().value!);
-    imported.set(id, entry);
-  }
-  return entry;
+/** An account key imported to verify `alg` with; `badSignatureAlgorithm` when the key cannot (an Ed25519 key and ES256). */
+export function importAccountKey(jwk: JWK, alg: string): Promise<{ jwk: JWK; key: KeyObject }> {
+  return publicJwk(jwk, alg).catch(() => {
+    throw problem('badSignatureAlgorithm', `the account key cannot sign with ${alg}`, { algorithms: [...ACME_ALGORITHMS] });
+  });
 }
 
 function decodeJson(part: string, what: string): Record<string, unknown> {
@@ -120,7 +113,7 @@ export async function verifyAcmeRequest(body: unknown, o: VerifyOptions): Promis
     if (!stored) throw problem('accountDoesNotExist', `no account at ${kid.slice(0, 200)}`);
     // RFC 8555 §7.3.6: a deactivated account's requests are unauthorized (after its key has verified them, below).
     if (stored.status !== 'valid') deactivated = stored.status;
-    ({ key } = await accountKeyFor(stored.jwk, alg));
+    ({ key } = await (o.importAccountKey ?? importAccountKey)(stored.jwk, alg));
   }
   try {
     await flattenedVerify({ protected: jws.protected, payload: jws.payload, signature: jws.signature }, key, { algorithms: [alg] });

@@ -1,12 +1,12 @@
 // The ACME server's logic (RFC 8555), without HTTP: nonces, accounts bound by external account keys.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, flattenedVerify, type JWK } from 'jose';
 import type { Clock } from '../crypto/clock.js';
 import { wholeSeconds } from '../crypto/clock.js';
 import { verifyExternalAccountBinding, type EabKey } from './eab.js';
 import { openEabKey } from './eab-keys.js';
-import { ACME_ALGORITHMS, publicJwk, verifyAcmeRequest, type AcmeRequest, type KeyMode } from './jws.js';
+import { ACME_ALGORITHMS, importAccountKey, publicJwk, verifyAcmeRequest, type AcmeRequest, type KeyMode } from './jws.js';
 import { NonceBook, nonceKey } from './nonces.js';
 import type { AcmeAccountRecord, AcmeStore } from './ports.js';
 import { problem } from './problem.js';
@@ -32,6 +32,8 @@ export function accountJson(a: AcmeAccountRecord, ordersUrl: string): Record<str
 
 export class AcmeService {
   private readonly nonces: NonceBook;
+  /** Account keys as imported, by algorithm and JWK: importing one costs more than verifying with it. At most 10,000. */
+  private readonly accountKeys = new Map<string, Promise<{ jwk: JWK; key: KeyObject }>>();
 
   constructor(private readonly o: AcmeServiceOptions) {
     this.nonces = new NonceBook({ key: nonceKey(o.sealingKey, o.store.spentNoncesDurable), clock: o.clock, store: o.store });
@@ -48,6 +50,7 @@ export class AcmeService {
       url,
       keyMode,
       consumeNonce: (nonce) => this.nonces.spend(nonce),
+      importAccountKey: (jwk, alg) => this.importedKey(jwk, alg),
       accountKey: async (kid) => {
         const id = urls.accountId(kid);
         const account = id === undefined ? undefined : await this.o.store.findAcmeAccount(id);
@@ -138,6 +141,17 @@ export class AcmeService {
     });
     if (!updated) throw problem('accountDoesNotExist', 'no such account');
     return updated;
+  }
+
+  private importedKey(jwk: JWK, alg: string): Promise<{ jwk: JWK; key: KeyObject }> {
+    const id = `${alg} ${JSON.stringify(jwk)}`;
+    let entry = this.accountKeys.get(id);
+    if (!entry) {
+      entry = importAccountKey(jwk, alg);
+      if (this.accountKeys.size >= 10_000) this.accountKeys.delete(this.accountKeys.keys().next().value!);
+      this.accountKeys.set(id, entry);
+    }
+    return entry;
   }
 
   /** The valid account `id` (verify() has checked it exists and is valid). */

@@ -13,37 +13,31 @@ const INTERACTIVE_PAGE = 250;
  * service nor its memory.
  */
 export async function findMatching(store: Pick<CertificateStore, 'list'>, query: Omit<CertificateQuery, 'limit'>, matches: (record: CertificateRecord) => boolean, limit: number): Promise<CertificateRecord[]> {
-  const found: CertificateRecord[] = [];
-  for (let after: CertificateQuery['after'] = query.after; ; ) {
-    const page = await store.list({ ...query, limit: PAGE, ...(after ? { after } : {}) });
-    for (const record of page) {
-      if (!matches(record)) continue;
-      found.push(record);
-      if (found.length >= limit) return found;
-    }
-    const last = page.at(-1);
-    if (!last || page.length < PAGE) return found;
-    after = { notAfter: last.notAfter, serial: last.serial };
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  return (await scan(store, query, matches, limit, Number.POSITIVE_INFINITY, PAGE)).records;
 }
 
 /**
  * Like {@link findMatching}, for one page of an interactive listing: reads at most `maxScan` certificates. When it
  * stops there with fewer than `limit` matches, `resumeAfter` is where the next page starts (the last one read).
  */
-export async function findMatchingPage(store: Pick<CertificateStore, 'list'>, query: Omit<CertificateQuery, 'limit'>, matches: (record: CertificateRecord) => boolean, limit: number, maxScan: number): Promise<{ records: CertificateRecord[]; resumeAfter: CertificateRecord | undefined }> {
+export function findMatchingPage(store: Pick<CertificateStore, 'list'>, query: Omit<CertificateQuery, 'limit'>, matches: (record: CertificateRecord) => boolean, limit: number, maxScan: number): Promise<{ records: CertificateRecord[]; resumeAfter: CertificateRecord | undefined }> {
+  return scan(store, query, matches, limit, maxScan, INTERACTIVE_PAGE);
+}
+
+/** Reads `pageSize` certificates at a time until `limit` match, the listing ends, or `maxScan` were read. */
+async function scan(store: Pick<CertificateStore, 'list'>, query: Omit<CertificateQuery, 'limit'>, matches: (record: CertificateRecord) => boolean, limit: number, maxScan: number, pageSize: number): Promise<{ records: CertificateRecord[]; resumeAfter: CertificateRecord | undefined }> {
   const records: CertificateRecord[] = [];
   let scanned = 0;
   for (let after: CertificateQuery['after'] = query.after; ; ) {
-    const page = await store.list({ ...query, limit: Math.min(INTERACTIVE_PAGE, maxScan - scanned), ...(after ? { after } : {}) });
+    const asked = Math.min(pageSize, maxScan - scanned);
+    const page = await store.list({ ...query, limit: asked, ...(after ? { after } : {}) });
     for (const record of page) {
       scanned++;
       if (matches(record)) records.push(record);
       if (records.length >= limit) return { records, resumeAfter: undefined };
     }
     const last = page.at(-1);
-    if (!last || page.length < Math.min(INTERACTIVE_PAGE, maxScan - scanned + page.length)) return { records, resumeAfter: undefined };
+    if (!last || page.length < asked) return { records, resumeAfter: undefined };
     if (scanned >= maxScan) return { records, resumeAfter: last };
     after = { notAfter: last.notAfter, serial: last.serial };
     await new Promise((resolve) => setImmediate(resolve));

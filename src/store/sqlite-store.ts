@@ -121,6 +121,14 @@ export class SqliteCertificateStore implements CaStore {
     }
   }
 
+  /** The row `sql` selects for `key`, read back with `to`; undefined when there is none. */
+  private one<R, T>(sql: string, key: string, to: (row: R) => T): T | undefined {
+    return this.guard(() => {
+      const row = this.sql<[string], R>(sql).get(key);
+      return row === undefined ? undefined : to(row);
+    });
+  }
+
   /** Reads a meshca table, so a database file that lost the CA's tables is not taken for a working one. */
   async ping(): Promise<void> {
     this.guard(() => this.sql('SELECT id FROM audit_log LIMIT 1').get());
@@ -618,10 +626,7 @@ export class SqliteCertificateStore implements CaStore {
   }
 
   async findEabKey(kid: string): Promise<EabKeyRecord | undefined> {
-    return this.guard(() => {
-      const row = this.sql<[string], EabKeyRow>('SELECT * FROM acme_eab_keys WHERE kid = ?').get(kid);
-      return row ? toEabKey(row) : undefined;
-    });
+    return this.one('SELECT * FROM acme_eab_keys WHERE kid = ?', kid, toEabKey);
   }
 
   async listEabKeys(): Promise<EabKeyRecord[]> {
@@ -666,17 +671,11 @@ export class SqliteCertificateStore implements CaStore {
   }
 
   async findAcmeAccount(id: string): Promise<AcmeAccountRecord | undefined> {
-    return this.guard(() => {
-      const row = this.sql<[string], AcmeAccountRow>('SELECT * FROM acme_accounts WHERE id = ?').get(id);
-      return row ? toAcmeAccount(row) : undefined;
-    });
+    return this.one('SELECT * FROM acme_accounts WHERE id = ?', id, toAcmeAccount);
   }
 
   async findAcmeAccountByThumbprint(thumbprint: string): Promise<AcmeAccountRecord | undefined> {
-    return this.guard(() => {
-      const row = this.sql<[string], AcmeAccountRow>('SELECT * FROM acme_accounts WHERE thumbprint = ?').get(thumbprint);
-      return row ? toAcmeAccount(row) : undefined;
-    });
+    return this.one('SELECT * FROM acme_accounts WHERE thumbprint = ?', thumbprint, toAcmeAccount);
   }
 
   async updateAcmeAccount(id: string, change: Partial<Pick<AcmeAccountRecord, 'contact' | 'status' | 'jwk' | 'thumbprint'>>, audit: AuditEvent, fromThumbprint?: string): Promise<AcmeAccountRecord | undefined> {
@@ -710,17 +709,11 @@ export class SqliteCertificateStore implements CaStore {
   }
 
   async findAcmeOrder(id: string): Promise<AcmeOrderRecord | undefined> {
-    return this.guard(() => {
-      const row = this.sql<[string], AcmeOrderRow>('SELECT * FROM acme_orders WHERE id = ?').get(id);
-      return row ? toAcmeOrder(row) : undefined;
-    });
+    return this.one('SELECT * FROM acme_orders WHERE id = ?', id, toAcmeOrder);
   }
 
   async acmeOrderOfCertificate(serial: string): Promise<AcmeOrderRecord | undefined> {
-    return this.guard(() => {
-      const row = this.sql<[string], AcmeOrderRow>('SELECT * FROM acme_orders WHERE certificate_serial = ?').get(serial);
-      return row ? toAcmeOrder(row) : undefined;
-    });
+    return this.one('SELECT * FROM acme_orders WHERE certificate_serial = ?', serial, toAcmeOrder);
   }
 
   async pruneAcmeOrders(before: Date, limit: number): Promise<number> {
@@ -754,10 +747,7 @@ export class SqliteCertificateStore implements CaStore {
   }
 
   async findAcmeAuthorization(id: string): Promise<AcmeAuthorizationRecord | undefined> {
-    return this.guard(() => {
-      const row = this.sql<[string], AcmeAuthorizationRow>('SELECT * FROM acme_authorizations WHERE id = ?').get(id);
-      return row ? toAcmeAuthorization(row) : undefined;
-    });
+    return this.one('SELECT * FROM acme_authorizations WHERE id = ?', id, toAcmeAuthorization);
   }
 
   async acmeAuthorizationsOf(orderId: string): Promise<AcmeAuthorizationRecord[]> {
@@ -769,10 +759,7 @@ export class SqliteCertificateStore implements CaStore {
   }
 
   async findAcmeChallenge(id: string): Promise<AcmeChallengeRecord | undefined> {
-    return this.guard(() => {
-      const row = this.sql<[string], AcmeChallengeRow>('SELECT * FROM acme_challenges WHERE id = ?').get(id);
-      return row ? toAcmeChallenge(row) : undefined;
-    });
+    return this.one('SELECT * FROM acme_challenges WHERE id = ?', id, toAcmeChallenge);
   }
 
   async acmeChallengesOf(authorizationId: string): Promise<AcmeChallengeRecord[]> {
