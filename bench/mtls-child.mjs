@@ -1,7 +1,11 @@
 // Benchmark child for new-connection mTLS: `server MODE DIR` serves and prints its port; `client MODE DIR PORT SECONDS` loads it.
-// MODE is `meshca` (createMtlsServer + createMtlsAgent) or `plain` (https with requestCert and the same certificates).
+// MODE is `meshca` (createMtlsServer + createMtlsAgent), `plain` (https with requestCert and the same certificates, as
+// most code writes it), or `equal` (plain https configured as the helper is: no session tickets on the server, one
+// TLS context built once for the client, no session cache).
 
 import https from 'node:https';
+import { constants } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { authorize, CertificateSource, createMtlsAgent, createMtlsServer } from 'meshca/tls';
@@ -15,14 +19,16 @@ if (role === 'server') {
   const server =
     mode === 'meshca'
       ? createMtlsServer({ source: CertificateSource.fromFiles(files('server')), authorize: authorize.id('spiffe://bench.internal/client') }, handler)
-      : https.createServer({ cert: file('server.pem'), key: file('server.key'), ca: file('root.pem'), requestCert: true, rejectUnauthorized: true }, handler);
+      : https.createServer({ cert: file('server.pem'), key: file('server.key'), ca: file('root.pem'), requestCert: true, rejectUnauthorized: true, ...(mode === 'equal' ? { secureOptions: constants.SSL_OP_NO_TICKET } : {}) }, handler);
   server.on('connection', (s) => s.setNoDelay(true));
   server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 } else {
   const agent =
     mode === 'meshca'
       ? createMtlsAgent({ source: CertificateSource.fromFiles(files('client')), authorize: authorize.id('spiffe://bench.internal/server'), keepAlive: false })
-      : new https.Agent({ cert: file('client.pem'), key: file('client.key'), ca: file('root.pem'), keepAlive: false, maxCachedSessions: 0 });
+      : mode === 'equal'
+        ? new https.Agent({ secureContext: createSecureContext({ cert: file('client.pem'), key: file('client.key'), ca: file('root.pem') }), keepAlive: false, maxCachedSessions: 0 })
+        : new https.Agent({ cert: file('client.pem'), key: file('client.key'), ca: file('root.pem'), keepAlive: false, maxCachedSessions: 0 });
   const end = Date.now() + Number(seconds) * 1000;
   let done = 0;
   let failed = 0;

@@ -8,6 +8,7 @@ import { apiKeyCaller, certificateCaller, operatorCaller, tokenCaller, type Auth
 import { verifyEnrollmentToken } from '../auth/enrollment-token.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
+import { peerCertificateDer } from '../tls/identity.js';
 import { readSubjectAltName } from '../pki/extensions.js';
 import { OID } from '../pki/oids.js';
 import type { ApiDeps } from './ports.js';
@@ -27,14 +28,14 @@ function bearer(req: Request): string | undefined {
 function clientCertificate(req: Request): Buffer | undefined {
   const socket = req.socket as TLSSocket;
   if (!socket.encrypted) return undefined;
-  const cert = socket.getPeerX509Certificate();
-  if (!cert) return undefined;
+  const der = peerCertificateDer(socket);
+  if (!der) return undefined;
   if (!socket.authorized) {
     const reason = String(socket.authorizationError ?? '');
     if (reason === 'CERT_HAS_EXPIRED') throw new CaError('ERR_CERTIFICATE_EXPIRED', 'api: the client certificate has expired');
     throw new CaError('ERR_CERTIFICATE_UNTRUSTED', `api: the client certificate does not chain to this CA (${reason})`);
   }
-  return cert.raw;
+  return der;
 }
 
 /** Text an attacker chose, made safe and short enough for an audit row or a log line. */
@@ -64,10 +65,10 @@ export async function claimedActor(deps: Pick<ApiDeps, 'apiKeys'>, req: Request)
     }
   }
   const socket = req.socket as TLSSocket;
-  const cert = socket.encrypted ? socket.getPeerX509Certificate() : undefined;
-  if (cert) {
+  const der = socket.encrypted ? peerCertificateDer(socket) : undefined;
+  if (der) {
     try {
-      const view = readCertificate(cert.raw);
+      const view = readCertificate(der);
       const san = view.extensions.get(OID.subjectAltName);
       const names = san ? readSubjectAltName(san.value) : undefined;
       return `cert:${claimed(names?.uris[0] ?? names?.dnsNames[0] ?? names?.ipAddresses[0] ?? '?')}#${view.serial}`;

@@ -1,7 +1,7 @@
 // X.509 v3 certificates as DER: the lean writer used to sign every certificate, and the lean reader used to check them.
 
-import { Tag, children, expectTag, explicit, oidToString, readTime, readWhole, seq, smallInteger, time, unsignedInteger, type DerElement } from '../crypto/der.js';
-import { signedEnvelope, type Signer } from '../crypto/keys.js';
+import { Tag, children, expectTag, explicit, oidToString, readElement, readTime, readWhole, seq, smallInteger, time, unsignedInteger, type DerElement } from '../crypto/der.js';
+import { readPublicKeyInfo, signedEnvelope, verifySignature, type Signer } from '../crypto/keys.js';
 import { serialToHex } from '../crypto/serial.js';
 import { CaError } from '../errors.js';
 import { extensionsBlock } from './extensions.js';
@@ -119,4 +119,10 @@ export function readCertificate(der: Buffer): CertificateView {
   } catch (e) {
     throw new CaError('ERR_DER_INVALID', 'pki: not a well-formed X.509 certificate', { cause: e });
   }
+}
+
+/** True when `cert` was signed by `issuer`'s key and names it as issuer. */
+export function signedBy(cert: CertificateView, issuer: CertificateView): boolean {
+  const algorithm = oidToString(children(readElement(cert.signatureAlgorithm).value)[0]!.value);
+  return cert.issuer.equals(issuer.subject) && verifySignature(algorithm, cert.tbs, cert.signature, readPublicKeyInfo(issuer.spki));
 }

@@ -6,7 +6,7 @@ import { readPublicKeyInfo, verifySignature } from '../crypto/keys.js';
 import { serialToHex } from '../crypto/serial.js';
 import { AsnConvert, asn1Ocsp } from '../crypto/x509.js';
 import { CaError } from '../errors.js';
-import { readCertificate, type CertificateView } from '../pki/certificate.js';
+import { readCertificate, signedBy, type CertificateView } from '../pki/certificate.js';
 import { OID } from '../pki/oids.js';
 import { REVOCATION_REASONS, type RevocationReason } from './reasons.js';
 import { OID_NONCE, createOcspRequest } from './ocsp.js';
@@ -30,12 +30,6 @@ export interface VerifiedOcspStatus {
 const fail = (why: string): never => {
   throw new CaError('ERR_CA_RESPONSE', `ocsp: ${why}`);
 };
-
-/** True when `cert` was signed by `issuer`'s key and names it as issuer. */
-export function signedBy(cert: CertificateView, issuer: CertificateView): boolean {
-  const algorithm = oidToString(children(readElement(cert.signatureAlgorithm).value)[0]!.value);
-  return cert.issuer.equals(issuer.subject) && verifySignature(algorithm, cert.tbs, cert.signature, readPublicKeyInfo(issuer.spki));
-}
 
 /** A request for `leaf` (issued by `issuer`) with a fresh 16-byte nonce. */
 export function ocspRequestFor(leaf: CertificateView, issuer: CertificateView): { der: Buffer; nonce: Buffer } {

@@ -4,7 +4,7 @@ import { Agent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { toAuthorizer, type Authorizer } from './authorize.js';
-import { identityOf, peerIdentity, rememberPeer, type PeerIdentity } from './identity.js';
+import { identityOf, peerCertificateDer, peerIdentity, rememberPeer, type PeerIdentity } from './identity.js';
 import { verifyRefusal, type Refusal } from './server.js';
 import type { CertificateSource } from './source.js';
 
@@ -26,7 +26,8 @@ export interface MtlsAgentOptions extends Omit<AgentOptions, 'key' | 'cert' | 'c
 export function createMtlsAgent(options: MtlsAgentOptions): Agent {
   const { source, authorize, onRefused, ...rest } = options;
   const authorizer = authorize === undefined ? undefined : toAuthorizer(authorize);
-  const serverIdentity = (host: string, cert: PeerCertificate): Error | undefined => {
+  /** Checks the server's certificate (the one Node read for this check); `accepted` hears the identity it let through. */
+  const serverIdentity = (host: string, cert: PeerCertificate, accepted: (peer: PeerIdentity) => void): Error | undefined => {
     const peer = identityOf(cert.raw);
     if (source.isRevoked(peer.serial)) {
       const reason = 'its certificate is revoked (the CA said so on its revocation stream)';
@@ -38,8 +39,15 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
       onRefused?.({ peer, code: 'revocation-unknown', reason, remoteAddress: host });
       return Object.assign(new Error(`tls: server ${peer.spiffeId ?? peer.dnsNames[0] ?? peer.serial}: ${reason}`), { code: 'ERR_MESHCA_REVOCATION_UNKNOWN' });
     }
-    if (!authorizer) return checkServerIdentity(host, cert);
-    if (authorizer(peer)) return undefined;
+    if (!authorizer) {
+      const mismatch = checkServerIdentity(host, cert);
+      if (!mismatch) accepted(peer);
+      return mismatch;
+    }
+    if (authorizer(peer)) {
+      accepted(peer);
+      return undefined;
+    }
     const reason = `not authorized: the client allows ${authorizer.description}`;
     onRefused?.({ peer, code: 'not-authorized', reason, remoteAddress: host });
     return Object.assign(new Error(`tls: server ${peer.spiffeId ?? peer.dnsNames[0] ?? peer.serial} is ${reason}`), { code: 'ERR_MESHCA_PEER_NOT_AUTHORIZED' });
@@ -58,13 +66,17 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
   class MtlsAgent extends Agent {
     override createConnection(opts: ConnectionOptions, callback?: (err: Error | null, socket: Socket) => void): Socket {
       const min = opts.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2';
-      const secure: ConnectionOptions = { ...opts, secureContext: source.tlsContext(min), rejectUnauthorized: true, minVersion: min, checkServerIdentity: serverIdentity };
+      // The identity checked in checkServerIdentity is the one remembered: the certificate is read once per connection.
+      let accepted: PeerIdentity | undefined;
+      const secure: ConnectionOptions = { ...opts, secureContext: source.tlsContext(min), rejectUnauthorized: true, minVersion: min, checkServerIdentity: (host, cert) => serverIdentity(host, cert, (peer) => (accepted = peer)) };
       // A stale CRL stays in the context under failClosed: OpenSSL then refuses the server (CRL_HAS_EXPIRED).
       const socket = (Agent.prototype as unknown as { createConnection: (o: ConnectionOptions, cb?: unknown) => TLSSocket }).createConnection.call(this, secure, callback);
       socket.once('secureConnect', () => {
-        const cert = socket.getPeerX509Certificate();
-        if (!cert) return;
-        rememberPeer(socket, identityOf(cert.raw));
+        // A resumed session skips checkServerIdentity; its certificate is read here instead.
+        const der = accepted === undefined ? peerCertificateDer(socket) : undefined;
+        const peer = accepted ?? (der ? identityOf(der) : undefined);
+        if (!peer) return;
+        rememberPeer(socket, peer);
         live.add(socket);
         socket.once('close', () => live.delete(socket));
       });
@@ -73,8 +85,8 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
         if (e.code === undefined || e.code === 'ERR_MESHCA_PEER_NOT_AUTHORIZED' || e.code === 'ERR_MESHCA_PEER_REVOKED' || e.code === 'ERR_MESHCA_REVOCATION_UNKNOWN' || !/^(CERT_|UNABLE_TO_|CRL_|SELF_SIGNED|DEPTH_ZERO)/.test(e.code)) return;
         let peer: PeerIdentity | null = null;
         try {
-          const cert = socket.getPeerX509Certificate();
-          peer = cert ? identityOf(cert.raw) : null;
+          const der = peerCertificateDer(socket);
+          peer = der ? identityOf(der) : null;
         } catch {
           peer = null;
         }

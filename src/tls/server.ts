@@ -5,7 +5,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { toAuthorizer, type Authorizer } from './authorize.js';
-import { identityOf, peerIdentity, rememberPeer, type PeerIdentity } from './identity.js';
+import { identityOf, peerCertificateDer, peerIdentity, rememberPeer, type PeerIdentity } from './identity.js';
 import type { CertificateSource } from './source.js';
 import { readCertificate } from '../pki/certificate.js';
 import { OID } from '../pki/oids.js';
@@ -106,19 +106,19 @@ function guard(server: TlsServer, o: MtlsOptions, answersHttp: boolean): void {
   };
   // Runs before the HTTP parser's own secureConnection listener.
   server.prependListener('secureConnection', (socket: TLSSocket) => {
-    const cert = socket.getPeerX509Certificate();
+    const der = peerCertificateDer(socket);
     const remoteAddress = socket.remoteAddress;
-    if (!cert) return refuse({ peer: null, code: 'no-certificate', reason: 'no client certificate', remoteAddress }, socket);
+    if (!der) return refuse({ peer: null, code: 'no-certificate', reason: 'no client certificate', remoteAddress }, socket);
     let peer: PeerIdentity | null = null;
     try {
-      peer = identityOf(cert.raw);
+      peer = identityOf(der);
     } catch {
       peer = null;
     }
     if (!socket.authorized) {
       let why = verifyRefusal(String(socket.authorizationError ?? 'UNKNOWN'));
       // OpenSSL looks for a CRL before it notices that an issuer of the same name is another CA's.
-      if (why.code === 'revocation-unknown' && !issuerKnown(cert.raw, o.source)) {
+      if (why.code === 'revocation-unknown' && !issuerKnown(der, o.source)) {
         why = { code: 'unknown-issuer', reason: `its certificate does not chain to the trust bundle (its issuer is another CA's; OpenSSL said ${socket.authorizationError})` };
       }
       return refuse({ peer, ...why, remoteAddress }, socket);

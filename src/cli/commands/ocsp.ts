@@ -4,9 +4,9 @@ import { fetchBytes } from '../../client/fetch.js';
 import { Tag, children, oidToString, readWhole } from '../../crypto/der.js';
 import { readPemLabelled } from '../../crypto/pem.js';
 import { CaError } from '../../errors.js';
-import { readCertificate, type CertificateView } from '../../pki/certificate.js';
+import { readCertificate, signedBy, type CertificateView } from '../../pki/certificate.js';
 import { OID } from '../../pki/oids.js';
-import { ocspRequestFor, signedBy, verifyOcspResponse } from '../../revocation/ocsp-verify.js';
+import { ocspRequestFor, verifyOcspResponse } from '../../revocation/ocsp-verify.js';
 import { readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';
 
