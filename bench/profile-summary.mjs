@@ -1,9 +1,22 @@
 // Summarizes V8 CPU profiles (node --cpu-prof) of ca serve under load into where the time goes: node bench/profile-summary.mjs DIR [TOP]
 // (BENCH_CPU_PROF=DIR node bench/run.mjs SCENARIO writes them); TOP > 0 also lists the TOP functions by self time.
 import fs from 'node:fs';
-const DIR = process.argv[2] ?? '.';
-const TOP = Number(process.argv[3] ?? 0);
-for (const f of fs.readdirSync(DIR).filter((f) => f.endsWith('.cpuprofile'))) {
+const [DIR, top = '0'] = process.argv.slice(2);
+const TOP = Number(top);
+const fail = (message) => {
+  console.error(`profile-summary: ${message}`);
+  process.exit(2);
+};
+if (DIR === undefined) fail('usage: node bench/profile-summary.mjs DIR [TOP] (DIR holds the .cpuprofile files BENCH_CPU_PROF=DIR wrote)');
+if (!Number.isInteger(TOP) || TOP < 0) fail(`TOP must be a whole number, not ${top}`);
+let files;
+try {
+  files = fs.readdirSync(DIR).filter((f) => f.endsWith('.cpuprofile'));
+} catch (e) {
+  fail(`cannot read ${DIR}: ${e.code ?? e.message}`);
+}
+if (files.length === 0) fail(`no .cpuprofile file in ${DIR}`);
+for (const f of files) {
   const p=JSON.parse(fs.readFileSync(DIR + '/' + f));
   const nodes=new Map(p.nodes.map(n=>[n.id,n])); const parent=new Map();
   for(const n of p.nodes) for(const c of (n.children||[])) parent.set(c,n.id);
@@ -13,7 +26,7 @@ for (const f of fs.readdirSync(DIR).filter((f) => f.endsWith('.cpuprofile'))) {
     ['SQLite (store, group commit)',/better-sqlite3|sqlite-store|group-commit|sqliteTransaction/],
     ['audit chain (HMAC seal)',/audit-chain|auditAppender|sealRow/],
     ['CSR parse and verify',/pki\/csr|verifyCsr|csr\.js/],
-    ['sign and build leaf',/issue\.js|leaf|der\.js|signLeaf|crypto\/sign|profile\.js/],
+    ['sign and build leaf',/authority\/issue\.js|signLeaf|crypto\/der\.js|crypto\/sign|pki\/profile\.js|pki\/certificate\.js/],
     ['lint',/lint/],
     ['policy and names',/policy|identity\//],
     ['signing worker messaging',/signing-pool|worker_threads|structuredClone|postMessage/],

@@ -1193,25 +1193,30 @@ if (only && !(only in all)) {
   console.error(`bench: unknown scenario ${only} (one of ${Object.keys(all).join(', ')})`);
   process.exit(2);
 }
+/** Scenarios that threw: their entries from the last results are kept, and the exit code is 1. */
+const failed = [];
 for (const [name, fn] of Object.entries(all)) {
   if (only && only !== name) continue;
   current = name;
+  const before = scenarios.length;
   try {
     await fn();
   } catch (e) {
     log(`scenario ${name} failed: ${e.stack ?? e}`);
+    scenarios.splice(before);
+    failed.push(name);
   }
 }
 
 // Running one scenario replaces its entries in the last results and keeps the others (each entry has its date).
 for (const e of scenarios) e.date = new Date().toISOString();
+// A scenario that was not run, or failed, keeps the entries of the last results.
+const ran = new Set(Object.keys(all).filter((n) => (!only || only === n) && !failed.includes(n)));
 let kept = [];
-if (only) {
-  try {
-    kept = JSON.parse(readFileSync(join(ROOT, 'bench/results.json'), 'utf8')).scenarios.filter((e) => e.scenario !== only);
-  } catch {
-    kept = [];
-  }
+try {
+  kept = JSON.parse(readFileSync(join(ROOT, 'bench/results.json'), 'utf8')).scenarios.filter((e) => !ran.has(e.scenario));
+} catch {
+  kept = [];
 }
 const order = Object.keys(all);
 const merged = [...kept, ...scenarios].sort((a, b) => order.indexOf(a.scenario) - order.indexOf(b.scenario));
@@ -1227,4 +1232,5 @@ for (const s of scenarios) {
 }
 const met = scenarios.filter((s) => s.met).length;
 console.log(`\n${met} of ${scenarios.length} targets met; details in bench/results.json`);
-process.exit(0);
+if (failed.length > 0) console.log(`FAILED: ${failed.join(', ')} (their entries are from the previous results)`);
+process.exit(failed.length > 0 ? 1 : 0);

@@ -9,9 +9,15 @@ export interface EabCredentials {
   readonly hmacKey: Buffer;
 }
 
-/** Makes a key id and a 256-bit HMAC key (clients take it base64url, as certbot's --eab-hmac-key and lego's --eab.hmac do). */
+/**
+ * Makes a key id and a 256-bit HMAC key (clients take it base64url, as certbot's --eab-hmac-key and lego's --eab.hmac
+ * do). The key's text never starts with "-": certbot's argument parser takes `--eab-hmac-key -…` for a missing value,
+ * which would fail one key in 64.
+ */
 export function newEabCredentials(): EabCredentials {
-  return { kid: `eab_${randomBytes(12).toString('base64url')}`, hmacKey: randomBytes(32) };
+  let hmacKey = randomBytes(32);
+  while (hmacKey[0]! >> 2 === 62) hmacKey = randomBytes(32); // 62 is "-" in base64url
+  return { kid: `eab_${randomBytes(12).toString('base64url')}`, hmacKey };
 }
 
 /**

@@ -68,14 +68,16 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
       const min = opts.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2';
       // The identity checked in checkServerIdentity is the one remembered: the certificate is read once per connection.
       let accepted: PeerIdentity | undefined;
-      const secure: ConnectionOptions = { ...opts, secureContext: source.tlsContext(min), rejectUnauthorized: true, minVersion: min, checkServerIdentity: (host, cert) => serverIdentity(host, cert, (peer) => (accepted = peer)) };
+      // A caller's `session` is dropped: Node skips checkServerIdentity on a resumed session, which would skip the
+      // authorizer and the revocation checks.
+      const { session: _resumption, ...given } = opts;
+      const secure: ConnectionOptions = { ...given, secureContext: source.tlsContext(min), rejectUnauthorized: true, minVersion: min, checkServerIdentity: (host, cert) => serverIdentity(host, cert, (peer) => (accepted = peer)) };
       // A stale CRL stays in the context under failClosed: OpenSSL then refuses the server (CRL_HAS_EXPIRED).
       const socket = (Agent.prototype as unknown as { createConnection: (o: ConnectionOptions, cb?: unknown) => TLSSocket }).createConnection.call(this, secure, callback);
       socket.once('secureConnect', () => {
-        // A resumed session skips checkServerIdentity; its certificate is read here instead.
-        const der = accepted === undefined ? peerCertificateDer(socket) : undefined;
-        const peer = accepted ?? (der ? identityOf(der) : undefined);
-        if (!peer) return;
+        // Never without the check (no session is resumed); should one be, it is refused, not trusted.
+        const peer = accepted;
+        if (!peer) return socket.destroy(Object.assign(new Error('tls: the server\'s certificate was not checked (a resumed TLS session); refused'), { code: 'ERR_MESHCA_PEER_NOT_AUTHORIZED' }));
         rememberPeer(socket, peer);
         live.add(socket);
         socket.once('close', () => live.delete(socket));

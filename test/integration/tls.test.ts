@@ -2,7 +2,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { request as httpsRequest, type Agent } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest, type Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -167,6 +167,35 @@ describe('meshca/tls server and agent', () => {
     expect(reached()).toBe(0);
   });
 
+  it('fail/a TLS session handed to the agent is not resumed: the server is still checked and refused', async () => {
+    const p = await testPki(tempDir());
+    // A plain https server that gives session tickets, with a certificate of the same CA the agent does not allow.
+    const other = await p.issue('other', { spiffeId: `spiffe://${TD}/ns/prod/other` });
+    const server = createHttpsServer({ cert: readFileSync(other.cert), key: readFileSync(other.key) }, (_req, res) => res.end('reached'));
+    const port = await listen(server);
+    await p.issue('frontend', { spiffeId: FRONTEND });
+    // A session for that server, from a plain TLS client.
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(join(p.dir, 'root.pem')), servername: 'localhost' });
+      socket.once('session', (s: Buffer) => (socket.end(), resolve(s)));
+      socket.once('error', reject);
+      socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    });
+    const refused: Refusal[] = [];
+    const agent = createMtlsAgent({ source: p.source('frontend'), authorize: authorize.id(BACKEND), onRefused: (r) => refused.push(r) });
+    const r = await new Promise<{ status: number; body: string } | { error: NodeJS.ErrnoException }>((resolve) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/', agent, session }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', (error) => resolve({ error }));
+      req.end();
+    });
+    expect('error' in r && r.error.code).toBe('ERR_MESHCA_PEER_NOT_AUTHORIZED');
+    expect(refused[0]?.peer?.spiffeId).toBe(`spiffe://${TD}/ns/prod/other`);
+  });
+
   it('ok/rotating both certificates under a steady request loop drops nothing; new connections show the new serials', async () => {
     const p = await testPki(tempDir());
     const { port } = await mtlsPair(p, authorize.memberOf(TD));
@@ -271,7 +300,8 @@ describe('CertificateSource.fromCA', () => {
     expect(ca(['init', '--dir', dir, '--name', 'TLS CA', '--trust-domain', TD]).code).toBe(0);
     let svc = await startCa(dir);
     cleanups.push(async () => void (await svc.stop()));
-    const token = ca(['token', 'frontend', '--dir', dir, '--spiffe-id', FRONTEND, '--cert-ttl', '30s']).stdout.trim();
+    // 45 s: the restarted CA must answer before the renewed certificate expires, 15 s after the failed attempt.
+    const token = ca(['token', 'frontend', '--dir', dir, '--spiffe-id', FRONTEND, '--cert-ttl', '45s']).stdout.trim();
     const source = await CertificateSource.fromCA({ caUrl: svc.url, caBundle: join(dir, 'root.pem'), dir: join(root, 'svc'), token });
     cleanups.push(() => source.close());
     const errors: unknown[] = [];
@@ -295,7 +325,7 @@ describe('CertificateSource.fromCA', () => {
     const third = await renewed();
     expect(third).not.toBe(second);
     expect(errors.length).toBeGreaterThan(0);
-  }, 120_000);
+  }, 150_000);
 });
 
 describe('the two-services example', () => {

@@ -33,7 +33,7 @@ describe('certbot', () => {
     const c = await acmeCa();
     const env = { REQUESTS_CA_BUNDLE: join(c.dir, 'root.pem') };
     const dirs = ['--config-dir', join(c.root, 'cb', 'config'), '--work-dir', join(c.root, 'cb', 'work'), '--logs-dir', join(c.root, 'cb', 'logs')];
-    const issued = await runAsync('certbot', ['certonly', '--standalone', '--non-interactive', '--agree-tos', '--register-unsafely-without-email', '--server', c.directory, '--eab-kid', c.eab.kid, '--eab-hmac-key', c.eab.hmacKey, '-d', NAME, '--preferred-challenges', 'http', '--http-01-port', String(c.ports.http01), '--http-01-address', '127.0.0.1', ...dirs], undefined, env);
+    const issued = await runAsync('certbot', ['certonly', '--standalone', '--non-interactive', '--agree-tos', '--register-unsafely-without-email', '--server', c.directory, '--eab-kid', c.eab.kid, `--eab-hmac-key=${c.eab.hmacKey}`, '-d', NAME, '--preferred-challenges', 'http', '--http-01-port', String(c.ports.http01), '--http-01-address', '127.0.0.1', ...dirs], undefined, env);
     expect(issued.code, issued.stdout + issued.stderr).toBe(0);
     const live = join(c.root, 'cb', 'config', 'live', NAME);
     const first = openssl(['x509', '-in', join(live, 'cert.pem'), '-noout', '-serial']).stdout.trim();
