@@ -38,6 +38,19 @@ function clientCertificate(req: Request): Buffer | undefined {
   return der;
 }
 
+/**
+ * True for a request a browser sent on behalf of another site's page. A browser presents its client certificate on
+ * any request to this origin, another site's form or fetch included (with no preflight for a POST with no body or a
+ * text/plain one), so a certificate-authenticated change must come from this origin or from a non-browser client,
+ * which sends neither header.
+ */
+function crossSite(req: Request): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = req.headers.origin;
+  return origin !== undefined && origin !== `https://${req.headers.host ?? ''}`;
+}
+
 /** Text an attacker chose, made safe and short enough for an audit row or a log line. */
 const claimed = (text: string): string => (/^[\x21-\x7e]{1,128}$/.test(text) ? text : '?');
 
@@ -104,7 +117,12 @@ export async function authenticate(deps: ApiDeps, req: Request, accepts: Accepts
         if (req.headers['x-meshca-operator'] !== '1') throw new CaError('ERR_UNAUTHENTICATED', 'api: an operator certificate authenticates only requests with the header "X-Meshca-Operator: 1"');
         return operatorCaller(leaf, grant.scopes);
       }
-      if (accepts !== 'bearer') return certificateCaller(leaf);
+      if (accepts !== 'bearer') {
+        if (req.method !== 'GET' && req.method !== 'HEAD' && crossSite(req)) {
+          throw new CaError('ERR_CROSS_SITE', 'api: a request another site\'s page made through a browser cannot use the browser\'s client certificate (Origin or Sec-Fetch-Site says so)');
+        }
+        return certificateCaller(leaf);
+      }
     }
   }
   throw new CaError(

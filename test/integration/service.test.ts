@@ -260,6 +260,26 @@ describe('ca serve', () => {
       oneLineError(ca(renewArgs('svc-b')), 'ERR_CERTIFICATE_REVOKED', 'is revoked');
     });
 
+    it('fail/a browser request for another site\'s page cannot renew or revoke with the browser\'s certificate; ok/same origin, and clients that send neither header', () => {
+      const a = enrolled('svc-x');
+      const post = (path: string, headers: string[], body?: string) => {
+        const r = spawnSync('curl', ['-sS', '--cacert', join(dir, 'root.pem'), '--cert', out('svc-x.pem'), '--key', out('svc-x.key'), '-X', 'POST', ...headers.flatMap((h) => ['-H', h]), ...(body ? ['-H', 'Content-Type: text/plain', '-d', body] : []), '-w', '\n%{http_code}', `${svc.url}${path}`], { encoding: 'utf8' });
+        const lines = r.stdout.trimEnd().split('\n');
+        return { status: Number(lines.at(-1)), json: JSON.parse(lines.slice(0, -1).join('\n')) as { error?: { code: string; message: string }; serial?: string; revokedAt?: string } };
+      };
+      for (const headers of [['Origin: https://evil.example'], ['Sec-Fetch-Site: cross-site'], ['Sec-Fetch-Site: same-site'], ['Origin: null']]) {
+        const renew = post('/v1/renew', headers);
+        expect([renew.status, renew.json.error?.code], JSON.stringify(headers)).toEqual([403, 'ERR_CROSS_SITE']);
+        const revoke = post(`/v1/certificates/${a.serial}/revoke`, headers, '{"reason":"keyCompromise"}');
+        expect([revoke.status, revoke.json.error?.code], JSON.stringify(headers)).toEqual([403, 'ERR_CROSS_SITE']);
+      }
+      // Nothing was renewed or revoked by those; the same origin, and a client with neither header, are served.
+      expect(caJson<Array<{ serial: string; status: string }>>(['list', '--dir', dir, '--json', '--identity', `spiffe://${TD}/svc-x`]).map((c) => [c.serial, c.status])).toEqual([[a.serial, 'valid']]);
+      const sameOrigin = post('/v1/renew', [`Origin: ${svc.url}`, 'Sec-Fetch-Site: same-origin']);
+      expect([sameOrigin.status, sameOrigin.json.error]).toEqual([201, undefined]);
+      expect(post('/v1/renew', []).status).toBe(201);
+    });
+
     it('fail/an expired certificate', async () => {
       expect(ca(['issue', 'short', '--dir', dir, '--dns', 'short.acme.internal', '--ttl', '1s', '--cert-out', out('short.pem'), '--key-out', out('short.key')]).code).toBe(0);
       await new Promise((r) => setTimeout(r, 2100));
