@@ -1,7 +1,6 @@
 // Checking an OCSP response as a relying party would (`ca ocsp`): parsed with @peculiar/asn1-ocsp, verified with node:crypto.
 
 import { randomBytes } from 'node:crypto';
-import { children, oidToString, readElement } from '../crypto/der.js';
 import { readPublicKeyInfo, verifySignature } from '../crypto/keys.js';
 import { serialToHex } from '../crypto/serial.js';
 import { AsnConvert, asn1Ocsp } from '../crypto/x509.js';

@@ -10,7 +10,8 @@ import { writeFileAtomic } from '../../files/atomic-write.js';
 import { checkOutputPath, readInputFile } from '../io.js';
 import type { CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
-import { certificateJson, localActor, withLocalCa } from './shared.js';
+import { certificateSummary } from '../../authority/describe.js';
+import { localActor, withLocalCa } from './shared.js';
 
 export interface IssueArgs {
   name: string;
@@ -52,7 +53,7 @@ export function issue(args: IssueArgs): Promise<CommandOutput> {
     );
     if (keyPair && args.keyOut !== undefined) writeFileAtomic(args.keyOut, privateKeyToPem(keyPair.privateKey), 0o600);
     writeFileAtomic(args.certOut, `${toPem('CERTIFICATE', leaf.der)}${authority.chainFor(leaf)}`, 0o644);
-    const data = certificateJson(leaf);
+    const data = certificateSummary(leaf);
     const names = [leaf.spiffeId, ...leaf.dnsNames, ...leaf.ipAddresses].filter((n) => n !== null).join(', ');
     const human = [
       `issued ${args.name}: serial ${leaf.serial}`,

@@ -4,7 +4,8 @@ import { parseDuration } from '../../config/duration.js';
 import { CaError } from '../../errors.js';
 import { table, type CommandOutput } from '../output.js';
 import { connect, type RemoteArgs } from './remote.js';
-import { certificateJson, statusOf, withLocalCa } from './shared.js';
+import { inventoryEntry } from '../../authority/describe.js';
+import { withLocalCa } from './shared.js';
 import { caServiceSpiffeId } from '../../identity/reserved.js';
 import { identitiesOf, identityQuery, parseIdentityFilter } from '../../auth/scopes.js';
 import { findMatching } from '../../authority/inventory.js';
@@ -40,22 +41,12 @@ export function list(args: ListArgs): Promise<CommandOutput> {
       ? await ca.store.list({ ...query, now })
       : await findMatching(ca.store, { ...identityQuery(query, pattern), now }, (r) => identitiesOf(r).some((i) => pattern.matches(i)), Number.MAX_SAFE_INTEGER);
     const renewedTo = await ca.store.successorsOf(records.map((r) => r.serial));
-    const data = records.map((r) => ({
-      ...(r.spiffeId === service ? { caService: true } : {}),
-      ...certificateJson(r),
-      name: r.commonName,
-      status: statusOf(r, now),
-      revokedAt: r.revokedAt?.toISOString() ?? null,
-      reason: r.reason,
-      renewedFrom: r.renewedFrom,
-      renewedTo: renewedTo.get(r.serial) ?? [],
-      requestedBy: r.requestedBy ?? null,
-    }));
+    const data = records.map((r) => ({ ...(r.spiffeId === service ? { caService: true } : {}), ...inventoryEntry(r, now, renewedTo.get(r.serial) ?? []) }));
     return { data, human: render(data) };
   });
 }
 
-type ListedCertificate = ReturnType<typeof certificateJson> & { caService?: boolean; name: string; status: string; revokedAt: string | null; reason: string | null; renewedFrom: string | null; renewedTo: string[]; requestedBy: string | null };
+type ListedCertificate = ReturnType<typeof inventoryEntry> & { caService?: boolean };
 
 /** A certificate's place in its lineage, for the table: what it renewed and what renewed it. */
 function lineage(d: Pick<ListedCertificate, 'renewedFrom' | 'renewedTo'>): string {

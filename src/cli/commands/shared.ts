@@ -1,7 +1,6 @@
 // What several CLI verbs share: the local operator's audit name, opening a CA directory, and record rendering.
 
 import { userInfo } from 'node:os';
-import type { CertificateRecord } from '../../authority/ports.js';
 import { LocalCa } from '../../server/local-ca.js';
 
 /** The audit-log actor for a person running the CLI on the CA host. */
@@ -33,24 +32,6 @@ export async function withLocalCa<T>(dir: string, fn: (ca: LocalCa) => T | Promi
 export function noteUpgrade(ca: LocalCa): void {
   const u = ca.store.upgraded;
   if (u) process.stderr.write(`ca: note: upgraded ${ca.store.location} from schema ${u.from} to ${u.to}; what changed (resealed audit chain, typed API-key scopes) is in \`ca audit\` under system:migrate\n`);
-}
-
-/** The status a record has at `now`. */
-export function statusOf(record: CertificateRecord, now: Date): 'valid' | 'revoked' | 'expired' {
-  if (record.revokedAt !== null) return 'revoked';
-  return record.notAfter <= now ? 'expired' : 'valid';
-}
-
-/** The JSON shape of a certificate record, shared by `ca issue --json` and `ca list --json`. */
-export function certificateJson(record: Pick<CertificateRecord, 'serial' | 'notBefore' | 'notAfter' | 'spiffeId' | 'dnsNames' | 'ipAddresses'>) {
-  return {
-    serial: record.serial,
-    notBefore: record.notBefore.toISOString(),
-    notAfter: record.notAfter.toISOString(),
-    spiffeId: record.spiffeId,
-    dnsNames: [...record.dnsNames],
-    ipAddresses: [...record.ipAddresses],
-  };
 }
 
 /** What stops a CLI daemon (`ca renew --daemon`, `ca crl sync`): SIGTERM or SIGINT, logged; `release` unhooks them. */
