@@ -95,6 +95,11 @@ async function waitForPort(port, ms = 10_000) {
   throw new Error(`nothing listens on port ${port}`);
 }
 
+/** The median of `items` by `key` (the lower of the two middle ones for an even count). */
+const middle = (items, key = (x) => x) => [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)];
+/** "min-max" of `xs`, rounded to `digits`, followed by `unit`. */
+const range = (xs, unit, digits = 0) => `${round(Math.min(...xs), digits)}-${round(Math.max(...xs), digits)}${unit}`;
+
 /** Load runs per measurement: the median is reported, with the min and max (BENCH_RUNS, default 3). */
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 
@@ -112,8 +117,7 @@ async function cannon(opts) {
     res.clientCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - t0) / cpus().length;
     runs.push(res);
   }
-  runs.sort((a, b) => okRate(a) - okRate(b));
-  const median = runs[Math.floor((runs.length - 1) / 2)];
+  const median = middle(runs, okRate);
   median.runs = runs.map(okRate);
   // Every run's acknowledged requests: what the durability checks count against the database.
   median.acknowledged = runs.reduce((a, r) => a + (r['2xx'] ?? 0), 0);
@@ -121,7 +125,7 @@ async function cannon(opts) {
 }
 
 /** "median of 3: 1,990-2,070/s; load generator 21% of the CPU" for a cannon() result. */
-const spread = (res) => `median of ${res.runs.length}: ${Math.round(Math.min(...res.runs))}-${Math.round(Math.max(...res.runs))}/s${res.clientCpu ? `; load generator ${Math.round(res.clientCpu * 100)}% of the CPU` : ''}`;
+const spread = (res) => `median of ${res.runs.length}: ${range(res.runs, '/s')}${res.clientCpu ? `; load generator ${Math.round(res.clientCpu * 100)}% of the CPU` : ''}`;
 
 function cannonOnce(opts) {
   return new Promise((resolve, reject) => {
@@ -338,11 +342,8 @@ async function renewLoad(port, mode, creds, concurrency, servicePid) {
   };
 }
 
-/** Median of `runs` by rate, with every run's rate. */
-function medianOf(runs) {
-  const sorted = [...runs].sort((a, b) => a.rate - b.rate);
-  return { ...sorted[Math.floor((sorted.length - 1) / 2)], rates: sorted.map((r) => r.rate) };
-}
+/** Median of `runs` by rate, with every run's rate (`runs`, as cannon() gives them, for spread()). */
+const medianOf = (runs) => ({ ...middle(runs, (r) => r.rate), runs: runs.map((r) => r.rate) });
 
 async function renewal() {
   log('scenario: renewal over mTLS against signing, same service');
@@ -373,7 +374,6 @@ async function renewal() {
     const f = medianOf(fresh);
     const failed = [...held, ...fresh].reduce((a, r) => a + r.failed, 0);
     if (failed > 0) log(`renewal failures: ${JSON.stringify([...held, ...fresh].map((r) => r.reasons))}`);
-    const spreadOf = (m) => `median of ${m.rates.length}: ${Math.round(m.rates[0])}-${Math.round(m.rates.at(-1))}/s; load generators ${Math.round(m.clientCpu * 100)}% of the CPU`;
     const signRate = okRate(sign);
     record({
       name: `renewal over mTLS on an open connection (no CSR), c=${C}`,
@@ -382,7 +382,7 @@ async function renewal() {
       value: h.rate,
       peer: { name: `POST /v1/sign with a CSR and an API key on kept-alive HTTPS, c=${C}, same service`, value: signRate },
       target: { kind: 'ratioMin', value: 2 },
-      note: `${HELD} certificates, each renewed once on its own mTLS connection opened before the clock (${round(h.openMs / 1000, 1)} s to open them); p50 ${round(h.p50, 1)} ms, p99 ${round(h.p99, 1)} ms against sign's p99 ${sign.latency.p99} ms; ${failed} failed; renewal ${spreadOf(h)}; sign ${spread(sign)}; service CPU per certificate: renewal ${round(h.serviceCpuMsPer, 2)} ms, sign ${round(signCpuMs, 2)} ms`,
+      note: `${HELD} certificates, each renewed once on its own mTLS connection opened before the clock (${round(h.openMs / 1000, 1)} s to open them); p50 ${round(h.p50, 1)} ms, p99 ${round(h.p99, 1)} ms against sign's p99 ${sign.latency.p99} ms; ${failed} failed; renewal ${spread(h)}; sign ${spread(sign)}; service CPU per certificate: renewal ${round(h.serviceCpuMsPer, 2)} ms, sign ${round(signCpuMs, 2)} ms`,
     });
     record({
       name: `renewal over mTLS, a new connection with the new certificate each time (a fleet), c=${C}`,
@@ -391,7 +391,7 @@ async function renewal() {
       value: f.rate,
       peer: { name: 'the same renewal on an open connection', value: h.rate },
       target: { kind: 'min', value: 420 },
-      note: `${C} services, each renewing in a loop over a new mTLS connection with the certificate it got back (a full handshake on both sides, a new certificate signed); p50 ${round(f.p50, 1)} ms, p99 ${round(f.p99, 1)} ms; service CPU ${round(f.serviceCpuMsPer, 2)} ms per renewal (handshake included); ${spreadOf(f)}; target: the 1,000,000-service fleet's 420/s at saturation`,
+      note: `${C} services, each renewing in a loop over a new mTLS connection with the certificate it got back (a full handshake on both sides, a new certificate signed); p50 ${round(f.p50, 1)} ms, p99 ${round(f.p99, 1)} ms; service CPU ${round(f.serviceCpuMsPer, 2)} ms per renewal (handshake included); ${spread(f)}; target: the 1,000,000-service fleet's 420/s at saturation`,
     });
   } finally {
     await svc.stop();
@@ -506,14 +506,13 @@ async function ocsp() {
       }
     };
     const ocspLoad = (port, headers) => cannonOnce({ url: `http://127.0.0.1:${port}/`, connections: 32, requests: [{ method: 'POST', headers: { 'content-type': 'application/ocsp-request', ...headers }, setupRequest: (r) => ({ ...r, body: reqs[i++ % reqs.length] }) }] });
-    const medianOf = async (headers) => {
+    const medianLoad = async (headers) => {
       const runs = [];
       for (let k = 0; k < RUNS; k++) runs.push(await responder((port) => ocspLoad(port, headers)));
-      runs.sort((a, b) => okRate(a) - okRate(b));
-      return Object.assign(runs[Math.floor((runs.length - 1) / 2)], { runs: runs.map(okRate), clientCpu: 0 });
+      return Object.assign(middle(runs, okRate), { runs: runs.map(okRate), clientCpu: 0 });
     };
-    peer = await medianOf({});
-    peerFresh = await medianOf({ connection: 'close' });
+    peer = await medianLoad({});
+    peerFresh = await medianLoad({ connection: 'close' });
   } catch (e) {
     log('openssl ocsp not measured:', e.message);
   }
@@ -581,8 +580,7 @@ async function ocsp() {
 // ---------------------------------------------------------------------------------------------------------
 async function crl() {
   log('scenario 4: CRL');
-  const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
-  const span = (xs) => `${round(Math.min(...xs), 3)}-${round(Math.max(...xs), 3)} s`;
+  const span = (xs) => range(xs, ' s', 3);
   const nodeStart = medianRun(5, process.execPath, ['-e', '0']) / 1000;
   for (const n of [10_000, 100_000, 1_000_000]) {
     const dir = newCa(`crl${n}`);
@@ -610,15 +608,15 @@ async function crl() {
     writeFileSync(join(odir, 'ca.cnf'), `[ca]\ndefault_ca=d\n[d]\ndatabase=${odir}/index.txt\ncrlnumber=${odir}/crlnumber\ndefault_md=sha256\ndefault_crl_days=1\ncertificate=${dir}/intermediate.pem\nprivate_key=${dir}/private/intermediate.key\n`);
     const gencrl = [];
     for (let k = 0; k < RUNS; k++) gencrl.push(medianRun(1, 'openssl', ['ca', '-config', join(odir, 'ca.cnf'), '-gencrl', '-out', join(odir, 'crl.pem')]) / 1000);
-    const peer = { name: 'openssl ca -gencrl (process start to exit)', value: median(gencrl) };
+    const peer = { name: 'openssl ca -gencrl (process start to exit)', value: middle(gencrl) };
     const label = n.toLocaleString('en-US');
     const first = inside.map((r) => r.seconds);
     const resign = inside.map((r) => r.resign);
     const runs = `median of ${RUNS}; openssl ${span(gencrl)}`;
     const target = n === 1_000_000 ? { kind: 'max', value: 5 } : n === 100_000 ? { kind: 'ratioMax', value: 0.5 } : { kind: 'ratioMax', value: 1 };
-    record({ name: `CRL of ${label} entries: \`ca crl\`, process start to exit`, metric: 'wall time', unit: 's', value: median(cli), peer, target, note: `the equal-work figure: a fresh process that opens the CA, reads the revocations, signs and writes the CRL; ${runs}; ca crl ${span(cli)}; \`node -e 0\` alone takes ${round(nodeStart, 3)} s here` });
-    record({ name: `CRL of ${label} entries, first build in a fresh process (its start-up excluded)`, metric: 'generation time', unit: 's', value: median(first), peer, target, note: `${runs}; ${span(first)}; peak RSS ${maxRssMb} MB; OpenSSL parses it in ${round(parse, 2)} s` });
-    record({ name: `CRL of ${label} entries, re-signed by the running service`, metric: 'generation time', unit: 's', value: median(resign), peer, target, note: `${runs}; ${span(resign)}` });
+    record({ name: `CRL of ${label} entries: \`ca crl\`, process start to exit`, metric: 'wall time', unit: 's', value: middle(cli), peer, target, note: `the equal-work figure: a fresh process that opens the CA, reads the revocations, signs and writes the CRL; ${runs}; ca crl ${span(cli)}; \`node -e 0\` alone takes ${round(nodeStart, 3)} s here` });
+    record({ name: `CRL of ${label} entries, first build in a fresh process (its start-up excluded)`, metric: 'generation time', unit: 's', value: middle(first), peer, target, note: `${runs}; ${span(first)}; peak RSS ${maxRssMb} MB; OpenSSL parses it in ${round(parse, 2)} s` });
+    record({ name: `CRL of ${label} entries, re-signed by the running service`, metric: 'generation time', unit: 's', value: middle(resign), peer, target, note: `${runs}; ${span(resign)}` });
     if (n === 1_000_000) record({ name: 'CRL of 1,000,000 entries', metric: 'peak RSS', unit: 'MB', value: maxRssMb, target: { kind: 'max', value: 512 } });
   }
 }
@@ -644,10 +642,8 @@ async function handshakes() {
     if (failed > 0) log(`${mode}: ${failed} failed requests`);
     (out[mode] ??= []).push(rps);
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-  const span = (xs) => `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}/s`;
-  const runs = `median of ${RUNS} alternating runs each (meshca ${span(out.meshca)}, plain ${span(out.plain)}, plain configured alike ${span(out.equal)})`;
-  for (const m of Object.keys(out)) out[m] = median(out[m]);
+  const runs = `median of ${RUNS} alternating runs each (meshca ${range(out.meshca, '/s')}, plain ${range(out.plain, '/s')}, plain configured alike ${range(out.equal, '/s')})`;
+  for (const m of Object.keys(out)) out[m] = middle(out[m]);
   record({ name: 'mTLS new-connection requests (createMtlsServer + createMtlsAgent)', metric: 'requests/s', unit: '/s', value: out.meshca, peer: { name: 'plain https with requestCert, same certificates', value: out.plain }, target: { kind: 'ratioMin', value: 0.95 }, note: `${runs}, 16 concurrent clients in a process of their own, a new TLS connection per request; the helper builds its OpenSSL context once per credential change, while a plain https.Agent given cert/key/ca builds one per connection` });
   // Equal work: plain https configured as the helper is (no session tickets, one client context, no session cache).
   record({ name: 'mTLS new-connection requests, against plain https configured alike', metric: 'requests/s', unit: '/s', value: out.meshca, peer: { name: 'plain https: SSL_OP_NO_TICKET on the server, one prebuilt client SecureContext, no session cache', value: out.equal }, target: { kind: 'ratioMin', value: 0.95 }, note: 'the same TLS version (1.3), cipher and certificates; what remains of the difference is what the helper adds per connection (identity and revocation checks)' });
@@ -707,7 +703,7 @@ function medianRun(n, command, args) {
     if (r.status !== 0) throw new Error(`${command} ${args} exited ${r.status}`);
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
-  return times.sort((a, b) => a - b)[Math.floor(n / 2)];
+  return middle(times);
 }
 
 async function cliStartup() {

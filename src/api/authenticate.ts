@@ -8,9 +8,9 @@ import { apiKeyCaller, certificateCaller, operatorCaller, tokenCaller, type Auth
 import { verifyEnrollmentToken } from '../auth/enrollment-token.js';
 import { CaError } from '../errors.js';
 import { readCertificate } from '../pki/certificate.js';
-import { peerCertificateDer } from '../tls/identity.js';
 import { readSubjectAltName } from '../pki/extensions.js';
 import { OID } from '../pki/oids.js';
+import { peerCertificateDer } from '../tls/identity.js';
 import type { ApiDeps } from './ports.js';
 
 /** Which credentials a route accepts. */

@@ -76,9 +76,8 @@ export function createMtlsAgent(options: MtlsAgentOptions): Agent {
       const socket = (Agent.prototype as unknown as { createConnection: (o: ConnectionOptions, cb?: unknown) => TLSSocket }).createConnection.call(this, secure, callback);
       socket.once('secureConnect', () => {
         // Never without the check (no session is resumed); should one be, it is refused, not trusted.
-        const peer = accepted;
-        if (!peer) return socket.destroy(Object.assign(new Error('tls: the server\'s certificate was not checked (a resumed TLS session); refused'), { code: 'ERR_MESHCA_PEER_NOT_AUTHORIZED' }));
-        rememberPeer(socket, peer);
+        if (!accepted) return socket.destroy(Object.assign(new Error('tls: the server\'s certificate was not checked (a resumed TLS session); refused'), { code: 'ERR_MESHCA_PEER_NOT_AUTHORIZED' }));
+        rememberPeer(socket, accepted);
         live.add(socket);
         socket.once('close', () => live.delete(socket));
       });

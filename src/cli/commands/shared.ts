@@ -1,4 +1,4 @@
-// What several CLI verbs share: the local operator's audit name, opening a CA directory, and record rendering.
+// What several CLI verbs share: the local operator's audit name, opening a CA directory (and noting its upgrade), stopping daemons on a signal.
 
 import { userInfo } from 'node:os';
 import { LocalCa } from '../../server/local-ca.js';
